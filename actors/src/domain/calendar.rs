@@ -1,0 +1,114 @@
+//! Local-time arithmetic for a region: which local day an instant falls on, where a local day
+//! starts and ends in UTC, and how many market intervals it holds (DST days have 23 or 25 hours).
+
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+
+use super::region::Region;
+
+/// The local calendar date of `at` in `region`.
+pub fn local_date(region: Region, at: Timestamp) -> Date {
+    at.to_zoned(region.time_zone()).date()
+}
+
+/// The local hour of day (0–23) of `at` in `region`.
+pub fn local_hour(region: Region, at: Timestamp) -> i8 {
+    at.to_zoned(region.time_zone()).hour()
+}
+
+/// First instant of local `date` in `region` (its local midnight, or the first valid time after
+/// a gap).
+pub fn day_start(region: Region, date: Date) -> Timestamp {
+    date.to_zoned(region.time_zone())
+        .map(|z| z.timestamp())
+        .unwrap_or_else(|_| Timestamp::MAX)
+}
+
+/// `[start, end)` of local `date` in `region`, in UTC.
+pub fn day_bounds(region: Region, date: Date) -> (Timestamp, Timestamp) {
+    let next = date.tomorrow().unwrap_or(date);
+    (day_start(region, date), day_start(region, next))
+}
+
+/// Length of local `date` in `region` (23, 24 or 25 hours around DST changes).
+pub fn day_length(region: Region, date: Date) -> SignedDuration {
+    let (start, end) = day_bounds(region, date);
+    end.duration_since(start)
+}
+
+/// How many market intervals local `date` holds at the region's resolution
+/// (96 quarter-hours normally; 92 or 100 on DST days).
+pub fn expected_intervals(region: Region, date: Date) -> usize {
+    let minutes = day_length(region, date).as_mins();
+    usize::try_from(minutes / i64::from(region.resolution().minutes())).unwrap_or(0)
+}
+
+/// The instant at which the prices for local `date` are published: the region's publication
+/// time on the day before.
+pub fn publication_instant(region: Region, date: Date) -> Timestamp {
+    let eve = date.yesterday().unwrap_or(date);
+    eve.to_datetime(region.publication_time())
+        .to_zoned(region.time_zone())
+        .map(|z| z.timestamp())
+        .unwrap_or(Timestamp::MAX)
+}
+
+/// Start instants of every market interval of local `date`, in order.
+pub fn interval_starts(region: Region, date: Date) -> impl Iterator<Item = Timestamp> {
+    let (start, end) = day_bounds(region, date);
+    let step = SignedDuration::from_mins(i64::from(region.resolution().minutes()));
+    std::iter::successors(Some(start), move |t| Some(*t + step)).take_while(move |t| *t < end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    #[test]
+    fn normal_day_has_96_quarter_hours() {
+        assert_eq!(expected_intervals(Region::Germany, date(2026, 6, 1)), 96);
+        assert_eq!(expected_intervals(Region::Uk, date(2026, 6, 1)), 48);
+        assert_eq!(expected_intervals(Region::Japan, date(2026, 6, 1)), 24);
+    }
+
+    #[test]
+    fn dst_days_have_92_and_100_quarter_hours() {
+        // Europe switches on the last Sundays of March and October.
+        assert_eq!(expected_intervals(Region::Germany, date(2026, 3, 29)), 92);
+        assert_eq!(expected_intervals(Region::Germany, date(2026, 10, 25)), 100);
+        assert_eq!(expected_intervals(Region::UsNy, date(2026, 3, 8)), 23);
+        assert_eq!(expected_intervals(Region::UsNy, date(2026, 11, 1)), 25);
+        // Japan has no DST.
+        assert_eq!(expected_intervals(Region::Japan, date(2026, 3, 29)), 24);
+    }
+
+    #[test]
+    fn day_bounds_are_local_midnights() {
+        let (start, end) = day_bounds(Region::Germany, date(2026, 1, 15));
+        assert_eq!(start, "2026-01-14T23:00:00Z".parse().unwrap());
+        assert_eq!(end, "2026-01-15T23:00:00Z".parse().unwrap());
+        assert_eq!(
+            interval_starts(Region::Germany, date(2026, 1, 15)).count(),
+            96
+        );
+        assert_eq!(
+            interval_starts(Region::Germany, date(2026, 10, 25)).count(),
+            100
+        );
+    }
+
+    #[test]
+    fn publication_is_the_day_before_at_local_time() {
+        let at = publication_instant(Region::Germany, date(2026, 7, 2));
+        assert_eq!(at, "2026-07-01T11:00:00Z".parse().unwrap());
+    }
+
+    #[test]
+    fn local_hour_and_date_follow_the_zone() {
+        let at: Timestamp = "2026-07-01T23:30:00Z".parse().unwrap();
+        assert_eq!(local_date(Region::Germany, at), date(2026, 7, 2));
+        assert_eq!(local_hour(Region::Germany, at), 1);
+        assert_eq!(local_date(Region::UsCa, at), date(2026, 7, 1));
+    }
+}

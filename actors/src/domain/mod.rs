@@ -1,0 +1,13 @@
+//! The pure price domain: regions, price points and the maths over them. Synchronous, no I/O,
+//! no actors; both the actors and the HTTP edge call into it.
+
+pub mod calendar;
+pub mod compare;
+pub mod peak;
+pub mod price;
+pub mod region;
+pub mod stats;
+pub mod window;
+
+pub use price::{Currency, EnergyUnit, PriceKind, PricePoint, Source};
+pub use region::{Region, RegionParseError, Resolution};

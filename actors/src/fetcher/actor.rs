@@ -1,0 +1,321 @@
+//! The PriceFetcher actor of one region. It plans fetch cycles on the market's publication
+//! schedule, runs each cycle in a separate task, hands fetched days to its supervisor, and
+//! answers refresh requests. When a required day cannot be fetched from any source it fails,
+//! and its supervisor restarts it with backoff.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::civil::Date;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::Serialize;
+use tokio::task::JoinHandle;
+
+use super::cycle::{CycleOutcome, FetchedDay, SourceAttempt, run_cycle};
+use super::plan::{days_to_fetch, next_wake, prune};
+use super::supervisor::PriceSupervisorMsg;
+use crate::domain::{Region, Source};
+use crate::mailbox::Mailbox;
+use crate::ports::{PriceSource, SharedClock};
+use crate::supervision::ActorMeter;
+
+/// Timing of a region's fetcher.
+#[derive(Debug, Clone)]
+pub struct FetcherConfig {
+    /// Longest wait for one source to answer one day.
+    pub fetch_timeout: Duration,
+    /// Wait before asking again for a day that should be published but is not there yet.
+    pub retry_interval: Duration,
+}
+
+impl Default for FetcherConfig {
+    fn default() -> Self {
+        FetcherConfig {
+            fetch_timeout: Duration::from_secs(30),
+            retry_interval: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Everything a fetcher needs to start; its supervisor keeps a copy to restart it.
+#[derive(Clone)]
+pub struct PriceFetcherArgs {
+    pub region: Region,
+    /// Sources in failover order.
+    pub sources: Arc<[Arc<dyn PriceSource>]>,
+    pub clock: SharedClock,
+    pub config: FetcherConfig,
+    pub supervisor: Mailbox<PriceSupervisorMsg>,
+    pub meter: ActorMeter,
+}
+
+/// One day a cycle delivered, as reported to callers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DayReport {
+    pub day: Date,
+    pub source: Source,
+    pub points: usize,
+}
+
+/// The result of a successful cycle, as answered to `refresh`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FetchReport {
+    pub region: Region,
+    pub days: Vec<DayReport>,
+    /// Days not yet published by any source.
+    pub pending: Vec<Date>,
+    /// Source failures that a later source made up for.
+    pub failed_attempts: Vec<SourceAttempt>,
+}
+
+/// Why a fetch did not deliver.
+#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+pub enum FetchError {
+    /// No source delivered a required day.
+    #[error(
+        "no source delivered {region} for {}: {}",
+        join_days(days),
+        join_attempts(attempts)
+    )]
+    AllSourcesFailed {
+        region: Region,
+        days: Vec<Date>,
+        attempts: Vec<SourceAttempt>,
+    },
+    /// The fetch task panicked.
+    #[error("fetch of {region} panicked")]
+    Panicked { region: Region },
+    /// The region's fetcher is not running (restarting after failures, or degraded).
+    #[error("fetcher of {region} is {state}")]
+    Unavailable { region: Region, state: FetcherState },
+}
+
+fn join_days(days: &[Date]) -> String {
+    days.iter()
+        .map(Date::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn join_attempts(attempts: &[SourceAttempt]) -> String {
+    if attempts.is_empty() {
+        return "no source configured".to_string();
+    }
+    attempts
+        .iter()
+        .map(|a| format!("{} ({}): {}", a.source, a.day, a.error))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Where a region's fetcher is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FetcherState {
+    /// Spawned; its first cycle has not finished.
+    Starting,
+    /// Its last cycle succeeded.
+    Healthy,
+    /// It failed and waits for its backoff delay before the restart.
+    Restarting,
+    /// It exhausted its restart budget; retried only rarely. Last good data are still served.
+    Degraded,
+    /// Stopped for shutdown.
+    Stopped,
+}
+
+impl std::fmt::Display for FetcherState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FetcherState::Starting => "starting",
+            FetcherState::Healthy => "healthy",
+            FetcherState::Restarting => "restarting",
+            FetcherState::Degraded => "degraded",
+            FetcherState::Stopped => "stopped",
+        })
+    }
+}
+
+/// Messages a fetcher takes.
+pub enum PriceFetcherMsg {
+    /// Time for a scheduled cycle; `force` refetches days already held.
+    Tick { force: bool },
+    /// Fetch now and answer with what was fetched.
+    Refresh(RpcReplyPort<Result<FetchReport, FetchError>>),
+    /// A cycle task finished.
+    CycleDone(Result<CycleOutcome, FetchError>),
+}
+
+/// The fetcher actor.
+pub struct PriceFetcher;
+
+/// The fetcher's own data.
+pub struct PriceFetcherState {
+    args: PriceFetcherArgs,
+    mailbox: Mailbox<PriceFetcherMsg>,
+    /// Local days this fetcher holds complete prices for.
+    have: BTreeSet<Date>,
+    in_flight: bool,
+    /// Refresh callers waiting for the running cycle.
+    waiting: Vec<RpcReplyPort<Result<FetchReport, FetchError>>>,
+    timer: Option<JoinHandle<()>>,
+}
+
+impl Actor for PriceFetcher {
+    type Msg = PriceFetcherMsg;
+    type State = PriceFetcherState;
+    type Arguments = PriceFetcherArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let mailbox = Mailbox::new(myself, args.meter.clone());
+        // A (re)started fetcher refreshes today and, if published, tomorrow.
+        mailbox.cast(PriceFetcherMsg::Tick { force: true })?;
+        Ok(PriceFetcherState {
+            args,
+            mailbox,
+            have: BTreeSet::new(),
+            in_flight: false,
+            waiting: Vec::new(),
+            timer: None,
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(timer) = state.timer.take() {
+            timer.abort();
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.args.meter.handled();
+        match msg {
+            PriceFetcherMsg::Tick { force } => state.start_cycle(force),
+            PriceFetcherMsg::Refresh(reply) => {
+                state.waiting.push(reply);
+                if !state.in_flight {
+                    state.start_cycle(true);
+                }
+            }
+            PriceFetcherMsg::CycleDone(outcome) => state.finish_cycle(outcome)?,
+        }
+        Ok(())
+    }
+}
+
+impl PriceFetcherState {
+    fn start_cycle(&mut self, force: bool) {
+        if self.in_flight {
+            return;
+        }
+        if let Some(timer) = self.timer.take() {
+            timer.abort();
+        }
+        let region = self.args.region;
+        let now = self.args.clock.now();
+        prune(region, now, &mut self.have);
+        let days = days_to_fetch(region, now, &self.have, force);
+        self.in_flight = true;
+        let sources = self.args.sources.clone();
+        let timeout = self.args.config.fetch_timeout;
+        let task = tokio::spawn(run_cycle(region, days, sources, timeout));
+        let mailbox = self.mailbox.clone();
+        tokio::spawn(async move {
+            // A panicking source must fail the fetcher, not vanish with its task.
+            let outcome = task.await.map_err(|_| FetchError::Panicked { region });
+            let _ = mailbox.cast(PriceFetcherMsg::CycleDone(outcome));
+        });
+    }
+
+    fn finish_cycle(
+        &mut self,
+        outcome: Result<CycleOutcome, FetchError>,
+    ) -> Result<(), FetchError> {
+        self.in_flight = false;
+        let region = self.args.region;
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(error) => return Err(self.fail(error)),
+        };
+        let report = FetchReport {
+            region,
+            days: outcome
+                .fetched
+                .iter()
+                .map(|d| DayReport {
+                    day: d.day,
+                    source: d.source,
+                    points: d.points.len(),
+                })
+                .collect(),
+            pending: outcome.pending.clone(),
+            failed_attempts: outcome.attempts.clone(),
+        };
+        if !outcome.failed.is_empty() {
+            // Keep what did arrive before failing.
+            self.deliver(outcome.fetched, false);
+            return Err(self.fail(FetchError::AllSourcesFailed {
+                region,
+                days: outcome.failed,
+                attempts: outcome.attempts,
+            }));
+        }
+        self.deliver(outcome.fetched, true);
+        for reply in self.waiting.drain(..) {
+            let _ = reply.send(Ok(report.clone()));
+        }
+        let delay = next_wake(
+            region,
+            self.args.clock.now(),
+            &self.have,
+            self.args.config.retry_interval,
+        );
+        tracing::debug!(%region, next_in = ?delay, "Fetch cycle done.");
+        self.timer = Some(
+            self.mailbox
+                .send_after(delay, || PriceFetcherMsg::Tick { force: false }),
+        );
+        Ok(())
+    }
+
+    /// Hands fetched days to the supervisor (which forwards them to the writer); `cycle_ok`
+    /// tells it whether the whole cycle succeeded.
+    fn deliver(&mut self, fetched: Vec<FetchedDay>, cycle_ok: bool) {
+        if fetched.is_empty() && !cycle_ok {
+            return;
+        }
+        for day in &fetched {
+            self.have.insert(day.day);
+        }
+        let msg = PriceSupervisorMsg::Fetched {
+            region: self.args.region,
+            fetched,
+            cycle_ok,
+        };
+        if self.args.supervisor.cast(msg).is_err() {
+            tracing::warn!(region = %self.args.region, "Price supervisor is gone; fetched prices dropped.");
+        }
+    }
+
+    /// Answers waiting callers with `error` and returns it for the actor to fail with.
+    fn fail(&mut self, error: FetchError) -> FetchError {
+        for reply in self.waiting.drain(..) {
+            let _ = reply.send(Err(error.clone()));
+        }
+        error
+    }
+}

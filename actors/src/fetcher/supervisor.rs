@@ -1,0 +1,462 @@
+//! The PriceSupervisor: parent of one PriceFetcher per region and of the PriceWriter. It restarts
+//! failed fetchers after an exponential backoff, marks a region `degraded` once its restart budget
+//! is spent (probing it again only rarely), forwards fetched days to the writer, and keeps each
+//! region's status for readiness and operators.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use ractor::{
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
+};
+use serde::Serialize;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::actor::{
+    FetchError, FetchReport, FetcherState, PriceFetcher, PriceFetcherArgs, PriceFetcherMsg,
+};
+use super::cycle::FetchedDay;
+use crate::domain::{Region, Source};
+use crate::mailbox::Mailbox;
+use crate::ports::{SharedClock, StoreError};
+use crate::supervision::{ActorMeter, Backoff, BackoffPolicy, RestartBudget};
+use crate::writer::{PriceWriter, PriceWriterArgs, PriceWriterMsg};
+
+/// Metric: fetcher restarts by region.
+pub const FETCHER_RESTARTS_TOTAL: &str = "wattline_fetcher_restarts_total";
+/// Metric: 1 while a region is degraded.
+pub const REGION_DEGRADED: &str = "wattline_region_degraded";
+
+/// How failed fetchers are restarted.
+#[derive(Debug, Clone)]
+pub struct SupervisionPolicy {
+    pub backoff: BackoffPolicy,
+    /// Restarts allowed within `window` before the region is degraded.
+    pub max_restarts: u32,
+    pub window: Duration,
+    /// Delay between restart probes of a degraded region.
+    pub degraded_retry: Duration,
+    /// A fetcher that ran this long before failing starts its backoff from the beginning.
+    pub healthy_after: Duration,
+}
+
+impl Default for SupervisionPolicy {
+    fn default() -> Self {
+        SupervisionPolicy {
+            backoff: BackoffPolicy::default(),
+            max_restarts: 5,
+            window: Duration::from_secs(600),
+            degraded_retry: Duration::from_secs(900),
+            healthy_after: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What the supervisor knows about one region's fetcher.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegionStatus {
+    pub region: Region,
+    pub state: FetcherState,
+    /// Restarts since the engine started.
+    pub restarts: u64,
+    pub consecutive_failures: u32,
+    pub last_error: Option<String>,
+    pub last_success_at: Option<Timestamp>,
+    /// The source that delivered the last fetched day.
+    pub last_source: Option<Source>,
+    pub mailbox_length: u64,
+    pub messages_handled: u64,
+}
+
+/// Everything the supervisor starts with.
+pub struct PriceSupervisorArgs {
+    /// One entry per enabled region. The `supervisor` field is filled in by the supervisor.
+    pub fetchers: Vec<FetcherSpec>,
+    pub writer: PriceWriterArgs,
+    pub policy: SupervisionPolicy,
+    pub clock: SharedClock,
+    pub meter: ActorMeter,
+}
+
+/// How to (re)start one region's fetcher.
+#[derive(Clone)]
+pub struct FetcherSpec {
+    pub region: Region,
+    pub sources: Arc<[Arc<dyn crate::ports::PriceSource>]>,
+    pub config: super::actor::FetcherConfig,
+}
+
+/// Messages the supervisor takes.
+pub enum PriceSupervisorMsg {
+    /// A fetcher delivered days; `cycle_ok` is false when the cycle failed after delivering some.
+    Fetched {
+        region: Region,
+        fetched: Vec<FetchedDay>,
+        cycle_ok: bool,
+    },
+    /// Backoff elapsed: start the region's fetcher again.
+    Restart(Region),
+    /// Start a new writer after the old one died.
+    RestartWriter,
+    /// Fetch a region now.
+    Refresh {
+        region: Region,
+        reply: RpcReplyPort<Result<FetchReport, FetchError>>,
+    },
+    /// Report every region's status.
+    Status(RpcReplyPort<Vec<RegionStatus>>),
+    /// Commit everything the writer buffers.
+    Flush(RpcReplyPort<Result<u64, StoreError>>),
+    /// Stop every fetcher (shutdown); answers when they have stopped.
+    StopFetchers(RpcReplyPort<()>),
+}
+
+/// The supervisor actor.
+pub struct PriceSupervisor;
+
+struct Child {
+    args: PriceFetcherArgs,
+    actor: Option<ActorRef<PriceFetcherMsg>>,
+    status: RegionStatus,
+    backoff: Backoff,
+    budget: RestartBudget,
+    started_at: Instant,
+    timer: Option<JoinHandle<()>>,
+}
+
+/// The supervisor's own data.
+pub struct PriceSupervisorState {
+    children: BTreeMap<Region, Child>,
+    by_id: HashMap<ActorId, Region>,
+    writer: Option<ActorRef<PriceWriterMsg>>,
+    writer_args: PriceWriterArgs,
+    policy: SupervisionPolicy,
+    clock: SharedClock,
+    mailbox: Mailbox<PriceSupervisorMsg>,
+    stopping: bool,
+}
+
+impl Actor for PriceSupervisor {
+    type Msg = PriceSupervisorMsg;
+    type State = PriceSupervisorState;
+    type Arguments = PriceSupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let mailbox = Mailbox::new(myself.clone(), args.meter.clone());
+        let (writer, _) =
+            PriceWriter::spawn_linked(None, PriceWriter, args.writer.clone(), myself.get_cell())
+                .await?;
+        let mut state = PriceSupervisorState {
+            children: BTreeMap::new(),
+            by_id: HashMap::new(),
+            writer: Some(writer),
+            writer_args: args.writer,
+            policy: args.policy,
+            clock: args.clock.clone(),
+            mailbox,
+            stopping: false,
+        };
+        for (i, spec) in args.fetchers.into_iter().enumerate() {
+            let region = spec.region;
+            let fetcher_args = PriceFetcherArgs {
+                region,
+                sources: spec.sources,
+                clock: args.clock.clone(),
+                config: spec.config,
+                supervisor: state.mailbox.clone(),
+                meter: ActorMeter::new(format!("fetcher:{region}")),
+            };
+            let child = Child {
+                status: RegionStatus {
+                    region,
+                    state: FetcherState::Starting,
+                    restarts: 0,
+                    consecutive_failures: 0,
+                    last_error: None,
+                    last_success_at: None,
+                    last_source: None,
+                    mailbox_length: 0,
+                    messages_handled: 0,
+                },
+                args: fetcher_args,
+                actor: None,
+                backoff: Backoff::new(state.policy.backoff, 0xfe7c_4e00 + i as u64),
+                budget: RestartBudget::new(state.policy.max_restarts, state.policy.window),
+                started_at: Instant::now(),
+                timer: None,
+            };
+            metrics::gauge!(REGION_DEGRADED, "region" => region.code()).set(0.0);
+            state.children.insert(region, child);
+            state.spawn_fetcher(&myself, region).await?;
+        }
+        Ok(state)
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        for child in state.children.values_mut() {
+            if let Some(timer) = child.timer.take() {
+                timer.abort();
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.mailbox.meter().handled();
+        match msg {
+            PriceSupervisorMsg::Fetched {
+                region,
+                fetched,
+                cycle_ok,
+            } => state.on_fetched(region, fetched, cycle_ok),
+            PriceSupervisorMsg::Restart(region) => {
+                if !state.stopping {
+                    state.spawn_fetcher(&myself, region).await?;
+                }
+            }
+            PriceSupervisorMsg::RestartWriter => {
+                if !state.stopping && state.writer.is_none() {
+                    let (writer, _) = PriceWriter::spawn_linked(
+                        None,
+                        PriceWriter,
+                        state.writer_args.clone(),
+                        myself.get_cell(),
+                    )
+                    .await?;
+                    state.writer = Some(writer);
+                }
+            }
+            PriceSupervisorMsg::Refresh { region, reply } => state.refresh(region, reply),
+            PriceSupervisorMsg::Status(reply) => {
+                let _ = reply.send(state.statuses());
+            }
+            PriceSupervisorMsg::Flush(reply) => match &state.writer {
+                Some(writer) => {
+                    state.writer_args.meter.sent();
+                    if let Err(ractor::MessagingErr::SendErr(PriceWriterMsg::Flush(reply))) =
+                        writer.cast(PriceWriterMsg::Flush(reply))
+                    {
+                        let _ = reply.send(Err(StoreError::Unavailable(
+                            "price writer is restarting".into(),
+                        )));
+                    }
+                }
+                None => {
+                    let _ = reply.send(Err(StoreError::Unavailable(
+                        "price writer is restarting".into(),
+                    )));
+                }
+            },
+            PriceSupervisorMsg::StopFetchers(reply) => {
+                state.stop_fetchers().await;
+                let _ = reply.send(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match event {
+            SupervisionEvent::ActorStarted(_) | SupervisionEvent::ProcessGroupChanged(_) => {}
+            SupervisionEvent::ActorFailed(cell, error) => {
+                state.on_child_exit(&cell, error.to_string())
+            }
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                if !state.stopping {
+                    let why = reason.unwrap_or_else(|| "stopped unexpectedly".to_string());
+                    state.on_child_exit(&cell, why);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PriceSupervisorState {
+    async fn spawn_fetcher(
+        &mut self,
+        myself: &ActorRef<PriceSupervisorMsg>,
+        region: Region,
+    ) -> Result<(), ActorProcessingErr> {
+        let Some(child) = self.children.get_mut(&region) else {
+            return Ok(());
+        };
+        child.timer = None;
+        let (actor, _) =
+            PriceFetcher::spawn_linked(None, PriceFetcher, child.args.clone(), myself.get_cell())
+                .await?;
+        self.by_id.insert(actor.get_id(), region);
+        child.actor = Some(actor);
+        child.started_at = Instant::now();
+        if child.status.state != FetcherState::Degraded {
+            child.status.state = if child.status.last_success_at.is_some() {
+                FetcherState::Healthy
+            } else {
+                FetcherState::Starting
+            };
+        }
+        Ok(())
+    }
+
+    fn on_fetched(&mut self, region: Region, fetched: Vec<FetchedDay>, cycle_ok: bool) {
+        let last_source = fetched.last().map(|d| d.source);
+        let points: Vec<_> = fetched.into_iter().flat_map(|d| d.points).collect();
+        if !points.is_empty() {
+            match &self.writer {
+                Some(writer) => {
+                    self.writer_args.meter.sent();
+                    if writer.cast(PriceWriterMsg::Write(points)).is_err() {
+                        tracing::error!(%region, "Price writer is gone; fetched prices dropped.");
+                    }
+                }
+                None => {
+                    tracing::error!(%region, "Price writer is restarting; fetched prices dropped.")
+                }
+            }
+        }
+        let Some(child) = self.children.get_mut(&region) else {
+            return;
+        };
+        if last_source.is_some() {
+            child.status.last_source = last_source;
+        }
+        if cycle_ok {
+            if child.status.state == FetcherState::Degraded {
+                tracing::info!(%region, "Region recovered from degraded.");
+                metrics::gauge!(REGION_DEGRADED, "region" => region.code()).set(0.0);
+                child.budget.reset();
+                child.backoff.reset();
+            }
+            child.status.state = FetcherState::Healthy;
+            child.status.consecutive_failures = 0;
+            child.status.last_success_at = Some(self.clock.now());
+        }
+    }
+
+    fn on_child_exit(&mut self, cell: &ActorCell, why: String) {
+        if self
+            .writer
+            .as_ref()
+            .is_some_and(|w| w.get_id() == cell.get_id())
+        {
+            tracing::error!(error = %why, "Price writer died; restarting it.");
+            self.writer = None;
+            // Its buffered points are lost; the fetchers' next cycles refetch them.
+            let _timer = self.mailbox.send_after(Duration::from_millis(100), || {
+                PriceSupervisorMsg::RestartWriter
+            });
+            return;
+        }
+        let Some(region) = self.by_id.remove(&cell.get_id()) else {
+            tracing::warn!(actor = %cell.get_id(), "Exit of an unknown child ignored.");
+            return;
+        };
+        let Some(child) = self.children.get_mut(&region) else {
+            return;
+        };
+        child.actor = None;
+        child.status.consecutive_failures = child.status.consecutive_failures.saturating_add(1);
+        child.status.last_error = Some(why.clone());
+        if child.started_at.elapsed() >= self.policy.healthy_after {
+            child.backoff.reset();
+        }
+        let (delay, state) = if child.status.state != FetcherState::Degraded
+            && child.budget.try_acquire(Instant::now())
+        {
+            (child.backoff.next_delay(), FetcherState::Restarting)
+        } else {
+            metrics::gauge!(REGION_DEGRADED, "region" => region.code()).set(1.0);
+            (self.policy.degraded_retry, FetcherState::Degraded)
+        };
+        if state == FetcherState::Degraded && child.status.state != FetcherState::Degraded {
+            tracing::error!(%region, error = %why, retry_in = ?delay, "Fetcher exhausted its restart budget; region degraded.");
+        } else {
+            tracing::warn!(%region, error = %why, restart_in = ?delay, "Fetcher failed; restarting after backoff.");
+        }
+        child.status.state = state;
+        child.status.restarts += 1;
+        metrics::counter!(FETCHER_RESTARTS_TOTAL, "region" => region.code()).increment(1);
+        // Restart through a timer, never inline: the delay is the backoff, and it also lets the
+        // dead actor finish leaving ractor's registry.
+        child.timer = Some(
+            self.mailbox
+                .send_after(delay, move || PriceSupervisorMsg::Restart(region)),
+        );
+    }
+
+    fn refresh(&mut self, region: Region, reply: RpcReplyPort<Result<FetchReport, FetchError>>) {
+        let Some(child) = self.children.get(&region) else {
+            let _ = reply.send(Err(FetchError::Unavailable {
+                region,
+                state: FetcherState::Stopped,
+            }));
+            return;
+        };
+        match &child.actor {
+            Some(actor) if !self.stopping => {
+                child.args.meter.sent();
+                if let Err(ractor::MessagingErr::SendErr(PriceFetcherMsg::Refresh(reply))) =
+                    actor.cast(PriceFetcherMsg::Refresh(reply))
+                {
+                    let _ = reply.send(Err(FetchError::Unavailable {
+                        region,
+                        state: child.status.state,
+                    }));
+                }
+            }
+            _ => {
+                let _ = reply.send(Err(FetchError::Unavailable {
+                    region,
+                    state: child.status.state,
+                }));
+            }
+        }
+    }
+
+    fn statuses(&self) -> Vec<RegionStatus> {
+        self.children
+            .values()
+            .map(|c| RegionStatus {
+                mailbox_length: c.args.meter.mailbox_length(),
+                messages_handled: c.args.meter.messages_handled(),
+                ..c.status.clone()
+            })
+            .collect()
+    }
+
+    async fn stop_fetchers(&mut self) {
+        self.stopping = true;
+        for child in self.children.values_mut() {
+            if let Some(timer) = child.timer.take() {
+                timer.abort();
+            }
+            if let Some(actor) = child.actor.take() {
+                let _ = actor
+                    .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))
+                    .await;
+            }
+            child.status.state = FetcherState::Stopped;
+        }
+    }
+}

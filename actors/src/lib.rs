@@ -1,0 +1,17 @@
+//! Wattline's actor tree and the pure price domain it computes on.
+//!
+//! This crate names no I/O crate: storage, HTTP providers and the clock come in through the
+//! traits in [`ports`], implemented by the service crate (and by fakes in tests).
+
+pub mod domain;
+pub mod fetcher;
+pub mod mailbox;
+pub mod ports;
+pub mod supervision;
+pub mod tree;
+pub mod writer;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use tree::{Ports, ShutdownReport, Tree, TreeConfig, TreeHandles};

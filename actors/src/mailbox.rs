@@ -1,0 +1,94 @@
+//! A typed, metered address of an actor: every send through it is counted in the actor's
+//! [`ActorMeter`], and every call has a timeout. Handles and actors talk to each other only
+//! through these.
+
+use std::time::Duration;
+
+use ractor::rpc::CallResult;
+use ractor::{ActorRef, Message, RpcReplyPort};
+use tokio::task::JoinHandle;
+
+use crate::supervision::ActorMeter;
+
+/// Why a message or call did not get through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// The actor has stopped (or is being restarted).
+    #[error("actor is not running")]
+    Down,
+    /// The actor did not answer in time.
+    #[error("actor did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// An actor reference plus the meter that counts its mailbox.
+pub struct Mailbox<M: Message> {
+    actor: ActorRef<M>,
+    meter: ActorMeter,
+}
+
+impl<M: Message> Clone for Mailbox<M> {
+    fn clone(&self) -> Self {
+        Mailbox {
+            actor: self.actor.clone(),
+            meter: self.meter.clone(),
+        }
+    }
+}
+
+impl<M: Message> Mailbox<M> {
+    /// Wraps `actor`, counting into `meter`.
+    pub fn new(actor: ActorRef<M>, meter: ActorMeter) -> Self {
+        Mailbox { actor, meter }
+    }
+
+    /// The actor's meter.
+    pub fn meter(&self) -> &ActorMeter {
+        &self.meter
+    }
+
+    /// The underlying reference (for supervision bookkeeping, never for sending).
+    pub fn actor(&self) -> &ActorRef<M> {
+        &self.actor
+    }
+
+    /// Sends without waiting for an answer.
+    pub fn cast(&self, msg: M) -> Result<(), CallError> {
+        self.meter.sent();
+        self.actor.cast(msg).map_err(|_| {
+            self.meter.handled();
+            CallError::Down
+        })
+    }
+
+    /// Sends a request and waits at most `timeout` for its answer.
+    pub async fn call<T: Send + 'static>(
+        &self,
+        build: impl FnOnce(RpcReplyPort<T>) -> M,
+        timeout: Duration,
+    ) -> Result<T, CallError> {
+        self.meter.sent();
+        match self.actor.call(build, Some(timeout)).await {
+            Ok(CallResult::Success(value)) => Ok(value),
+            Ok(CallResult::Timeout) => Err(CallError::Timeout(timeout)),
+            Ok(CallResult::SenderError) => Err(CallError::Down),
+            Err(_) => {
+                self.meter.handled();
+                Err(CallError::Down)
+            }
+        }
+    }
+
+    /// Sends `build()` after `delay` (a timer; abort the handle to cancel it).
+    pub fn send_after(
+        &self,
+        delay: Duration,
+        build: impl FnOnce() -> M + Send + 'static,
+    ) -> JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = this.cast(build());
+        })
+    }
+}

@@ -1,0 +1,101 @@
+//! The traits through which actors reach the outside world. The service crate implements them
+//! (storage, HTTP price providers, the wall clock); tests implement them with fakes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use jiff::civil::Date;
+
+use crate::domain::{PricePoint, Region, Source};
+
+/// Wall-clock time. Injected so tests can set the date the fetchers and simulator see.
+pub trait Clock: Send + Sync + 'static {
+    /// The current instant.
+    fn now(&self) -> Timestamp;
+}
+
+/// The real wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// Why a source could not deliver a day of prices.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SourceError {
+    /// The market has not published this day yet; not a failure, try later.
+    #[error("prices for {day} are not published yet")]
+    NotPublished { day: Date },
+    /// This source does not cover the region.
+    #[error("source does not cover region {region}")]
+    UnsupportedRegion { region: Region },
+    /// No answer within the fetch timeout.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The provider refused our credentials.
+    #[error("provider refused the credentials (HTTP {status})")]
+    Unauthorized { status: u16 },
+    /// The provider asked us to slow down.
+    #[error("provider rate limit (retry after {retry_after:?})")]
+    RateLimited { retry_after: Option<Duration> },
+    /// Any other non-success HTTP status.
+    #[error("provider answered HTTP {status}")]
+    Http { status: u16 },
+    /// Connection-level failure.
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// The payload could not be understood.
+    #[error("malformed payload: {0}")]
+    Malformed(String),
+    /// The payload parsed but does not hold the whole day.
+    #[error("incomplete day: expected {expected} intervals, got {got}")]
+    Incomplete { expected: usize, got: usize },
+    /// The source's code panicked.
+    #[error("source panicked")]
+    Panicked,
+}
+
+/// A provider of day-ahead (or retail) prices for regions.
+#[async_trait]
+pub trait PriceSource: Send + Sync + 'static {
+    /// Which source this is; every point it returns carries it.
+    fn source(&self) -> Source;
+
+    /// All prices of local `day` in `region`.
+    async fn fetch_day(&self, region: Region, day: Date) -> Result<Vec<PricePoint>, SourceError>;
+}
+
+/// Why storage could not take or give prices.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or timed out.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// The database refused the data (constraint or encoding problem).
+    #[error("storage rejected the data: {0}")]
+    Rejected(String),
+}
+
+/// Where the writer puts fetched prices, and where it warms its cache from on start.
+#[async_trait]
+pub trait PriceStore: Send + Sync + 'static {
+    /// Inserts or updates (same region, source, start and duration) every point in one
+    /// transaction. Returns the number of rows written.
+    async fn upsert_prices(&self, points: &[PricePoint]) -> Result<u64, StoreError>;
+
+    /// Every stored point of `region` whose interval ends after `since`, ordered by start.
+    async fn prices_since(
+        &self,
+        region: Region,
+        since: Timestamp,
+    ) -> Result<Vec<PricePoint>, StoreError>;
+}
+
+/// Shared ports handed to the tree.
+pub type SharedClock = Arc<dyn Clock>;

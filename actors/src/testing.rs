@@ -1,0 +1,206 @@
+//! Fakes of every port for tests of the tree and of the service: a scripted price source, an
+//! in-memory store, a settable clock, and a poll-until helper that works under paused time.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+use tokio::time::Instant;
+
+use crate::domain::calendar::interval_starts;
+use crate::domain::{EnergyUnit, PriceKind, PricePoint, Region, Source};
+use crate::ports::{Clock, PriceSource, PriceStore, SourceError, StoreError};
+
+/// A clock tests set by hand.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<Timestamp>);
+
+impl ManualClock {
+    /// A clock reading `at`.
+    pub fn new(at: Timestamp) -> Arc<Self> {
+        Arc::new(ManualClock(Mutex::new(at)))
+    }
+
+    /// Moves the clock to `at`.
+    pub fn set(&self, at: Timestamp) {
+        *self.0.lock().expect("clock lock") = at;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().expect("clock lock")
+    }
+}
+
+/// A complete day of constant prices for `region`, as a day-ahead source would deliver it.
+pub fn flat_day(region: Region, day: Date, source: Source, price: Decimal) -> Vec<PricePoint> {
+    interval_starts(region, day)
+        .map(|start| PricePoint {
+            region,
+            start,
+            duration_minutes: region.resolution().minutes(),
+            price,
+            currency: region.currency(),
+            unit: EnergyUnit::MWh,
+            kind: PriceKind::DayAhead,
+            source,
+            fetched_at: Timestamp::UNIX_EPOCH,
+            estimated: false,
+        })
+        .collect()
+}
+
+/// What a [`ScriptedSource`] does on one call.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Answer a complete flat day at this price.
+    Deliver(Decimal),
+    /// Fail with this error.
+    Fail(SourceError),
+    /// Panic inside the fetch.
+    Panic,
+    /// Never answer (the fetch timeout must catch it).
+    Hang,
+}
+
+/// A source that follows a script, then repeats its last step. It records when it was called.
+#[derive(Debug)]
+pub struct ScriptedSource {
+    source: Source,
+    script: Mutex<VecDeque<Step>>,
+    calls: Mutex<Vec<(Instant, Region, Date)>>,
+}
+
+impl ScriptedSource {
+    /// A source named `source` that performs `steps` in order.
+    pub fn new(source: Source, steps: impl IntoIterator<Item = Step>) -> Arc<Self> {
+        Arc::new(ScriptedSource {
+            source,
+            script: Mutex::new(steps.into_iter().collect()),
+            calls: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// When each call happened (tokio time), with its region and day.
+    pub fn calls(&self) -> Vec<(Instant, Region, Date)> {
+        self.calls.lock().expect("calls lock").clone()
+    }
+
+    fn next_step(&self) -> Step {
+        let mut script = self.script.lock().expect("script lock");
+        if script.len() > 1 {
+            script.pop_front().expect("non-empty")
+        } else {
+            script
+                .front()
+                .cloned()
+                .unwrap_or(Step::Deliver(Decimal::ONE))
+        }
+    }
+}
+
+#[async_trait]
+impl PriceSource for ScriptedSource {
+    fn source(&self) -> Source {
+        self.source
+    }
+
+    async fn fetch_day(&self, region: Region, day: Date) -> Result<Vec<PricePoint>, SourceError> {
+        self.calls
+            .lock()
+            .expect("calls lock")
+            .push((Instant::now(), region, day));
+        match self.next_step() {
+            Step::Deliver(price) => Ok(flat_day(region, day, self.source, price)),
+            Step::Fail(error) => Err(error),
+            Step::Panic => panic!("scripted source panic"),
+            Step::Hang => std::future::pending().await,
+        }
+    }
+}
+
+/// An in-memory [`PriceStore`] keyed like the real ones; can be told to fail.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    rows: Mutex<BTreeMap<(Region, Source, Timestamp, u32), PricePoint>>,
+    failures_left: Mutex<u32>,
+    commits: Mutex<Vec<usize>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Arc<Self> {
+        Arc::new(MemoryStore::default())
+    }
+
+    /// The next `n` upserts fail with `Unavailable`.
+    pub fn fail_next(&self, n: u32) {
+        *self.failures_left.lock().expect("lock") = n;
+    }
+
+    /// Every stored point.
+    pub fn all(&self) -> Vec<PricePoint> {
+        self.rows.lock().expect("lock").values().cloned().collect()
+    }
+
+    /// Size of each committed batch, in order.
+    pub fn commits(&self) -> Vec<usize> {
+        self.commits.lock().expect("lock").clone()
+    }
+}
+
+#[async_trait]
+impl PriceStore for MemoryStore {
+    async fn upsert_prices(&self, points: &[PricePoint]) -> Result<u64, StoreError> {
+        {
+            let mut left = self.failures_left.lock().expect("lock");
+            if *left > 0 {
+                *left -= 1;
+                return Err(StoreError::Unavailable("scripted failure".into()));
+            }
+        }
+        let mut rows = self.rows.lock().expect("lock");
+        for p in points {
+            rows.insert(p.key(), p.clone());
+        }
+        self.commits.lock().expect("lock").push(points.len());
+        Ok(points.len() as u64)
+    }
+
+    async fn prices_since(
+        &self,
+        region: Region,
+        since: Timestamp,
+    ) -> Result<Vec<PricePoint>, StoreError> {
+        let mut out: Vec<_> = self
+            .rows
+            .lock()
+            .expect("lock")
+            .values()
+            .filter(|p| p.region == region && p.end() > since)
+            .cloned()
+            .collect();
+        out.sort_by_key(|p| p.start);
+        Ok(out)
+    }
+}
+
+/// Polls `check` every 10 ms (tokio time, so it advances under a paused clock) until it holds
+/// or `deadline` passes; returns whether it held.
+pub async fn wait_until(deadline: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + deadline;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,210 @@
+//! The root of the supervision tree and the one way to start it: [`Tree::spawn`] takes the ports
+//! and configuration and returns typed handles. Start order: root, then the PriceSupervisor (which
+//! starts the writer, then the fetchers). Shutdown runs the other way: fetchers stop, the writer
+//! flushes, then the root stops.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::domain::Region;
+use crate::domain::price::SourcePreference;
+use crate::fetcher::{
+    FetcherConfig, FetcherSpec, FlushError, PriceSupervisor, PriceSupervisorArgs, PricesHandle,
+    SupervisionPolicy,
+};
+use crate::mailbox::Mailbox;
+use crate::ports::{PriceSource, PriceStore, SharedClock};
+use crate::supervision::ActorMeter;
+use crate::writer::{LatestPrices, LatestSnapshot, PriceWriterArgs, WriterConfig};
+
+/// The outside world as the tree sees it.
+pub struct Ports {
+    pub store: Arc<dyn PriceStore>,
+    /// Each enabled region with its sources in failover order.
+    pub sources: Vec<(Region, Vec<Arc<dyn PriceSource>>)>,
+    pub clock: SharedClock,
+}
+
+/// Tunables of the tree.
+#[derive(Debug, Clone)]
+pub struct TreeConfig {
+    pub writer: WriterConfig,
+    pub fetcher: FetcherConfig,
+    pub supervision: SupervisionPolicy,
+    /// Timeout of status and control calls from the edge.
+    pub call_timeout: Duration,
+}
+
+impl Default for TreeConfig {
+    fn default() -> Self {
+        TreeConfig {
+            writer: WriterConfig::default(),
+            fetcher: FetcherConfig::default(),
+            supervision: SupervisionPolicy::default(),
+            call_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Starts the tree.
+pub struct Tree;
+
+/// What the rest of the service holds of a running tree.
+pub struct TreeHandles {
+    /// Refresh, status and flush of the price side.
+    pub prices: PricesHandle,
+    /// The latest-price cache.
+    pub latest: LatestPrices,
+    /// Region → ordered sources, as configured.
+    pub preference: Arc<SourcePreference>,
+    root: ActorRef<()>,
+    root_meter: ActorMeter,
+    join: JoinHandle<()>,
+}
+
+impl Tree {
+    /// Spawns the whole tree. Fails only if an actor cannot start.
+    pub async fn spawn(ports: Ports, config: TreeConfig) -> Result<TreeHandles, SpawnErr> {
+        let preference = Arc::new(SourcePreference::new(
+            ports
+                .sources
+                .iter()
+                .map(|(r, s)| (*r, s.iter().map(|s| s.source()).collect())),
+        ));
+        let (latest_tx, latest_rx) = watch::channel(Arc::new(LatestSnapshot::default()));
+        let root_meter = ActorMeter::new("root");
+        let (root, join) = Actor::spawn(None, RootSupervisor, root_meter.clone()).await?;
+        let prices_meter = ActorMeter::new("prices");
+        let args = PriceSupervisorArgs {
+            fetchers: ports
+                .sources
+                .into_iter()
+                .map(|(region, sources)| FetcherSpec {
+                    region,
+                    sources: sources.into(),
+                    config: config.fetcher.clone(),
+                })
+                .collect(),
+            writer: PriceWriterArgs {
+                store: ports.store,
+                clock: ports.clock.clone(),
+                latest: Arc::new(latest_tx),
+                preference: preference.clone(),
+                config: config.writer,
+                meter: ActorMeter::new("writer"),
+            },
+            policy: config.supervision,
+            clock: ports.clock,
+            meter: prices_meter.clone(),
+        };
+        let (prices, _) =
+            match PriceSupervisor::spawn_linked(None, PriceSupervisor, args, root.get_cell()).await
+            {
+                Ok(spawned) => spawned,
+                Err(error) => {
+                    root.stop(None);
+                    return Err(error);
+                }
+            };
+        Ok(TreeHandles {
+            prices: PricesHandle::new(Mailbox::new(prices, prices_meter), config.call_timeout),
+            latest: LatestPrices::new(latest_rx),
+            preference,
+            root,
+            root_meter,
+            join,
+        })
+    }
+}
+
+/// What a shutdown achieved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShutdownReport {
+    /// Rows the final writer flush committed.
+    pub flushed_rows: u64,
+    /// Set when the final flush failed (those points are lost).
+    pub flush_error: Option<String>,
+}
+
+impl TreeHandles {
+    /// The root's mailbox counters.
+    pub fn root_meter(&self) -> &ActorMeter {
+        &self.root_meter
+    }
+
+    /// Resolves when the root stops: after [`TreeHandles::shutdown`], or unexpectedly when a
+    /// top-level child failed and the root escalated.
+    pub fn stopped(&mut self) -> &mut JoinHandle<()> {
+        &mut self.join
+    }
+
+    /// Orderly shutdown: stop the fetchers, flush the writer, stop the root. Each step is bounded
+    /// by `timeout`; a root that will not stop is killed.
+    pub async fn shutdown(self, timeout: Duration) -> ShutdownReport {
+        if let Err(error) = self.prices.stop_fetchers(timeout).await {
+            tracing::warn!(%error, "Fetchers did not stop cleanly.");
+        }
+        let (flushed_rows, flush_error) = match self.prices.flush(timeout).await {
+            Ok(rows) => (rows, None),
+            Err(FlushError::Store(error)) => (0, Some(error.to_string())),
+            Err(FlushError::Call(error)) => (0, Some(error.to_string())),
+        };
+        if let Err(error) = self
+            .root
+            .stop_and_wait(Some("shutdown".into()), Some(timeout))
+            .await
+        {
+            tracing::warn!(?error, "Root supervisor did not stop in time; killing it.");
+            self.root.kill();
+        }
+        let _ = self.join.await;
+        ShutdownReport {
+            flushed_rows,
+            flush_error,
+        }
+    }
+}
+
+/// The root supervisor. It restarts nothing itself: a failing top-level supervisor is a bug,
+/// so it stops, and the service sees the tree end and exits non-zero for its own supervisor
+/// (systemd, Kubernetes) to restart the process.
+struct RootSupervisor;
+
+impl Actor for RootSupervisor {
+    type Msg = ();
+    type State = ActorMeter;
+    type Arguments = ActorMeter;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<()>,
+        meter: ActorMeter,
+    ) -> Result<ActorMeter, ActorProcessingErr> {
+        Ok(meter)
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<()>,
+        event: SupervisionEvent,
+        meter: &mut ActorMeter,
+    ) -> Result<(), ActorProcessingErr> {
+        meter.handled();
+        match event {
+            SupervisionEvent::ActorStarted(_) | SupervisionEvent::ProcessGroupChanged(_) => {}
+            SupervisionEvent::ActorFailed(cell, error) => {
+                tracing::error!(actor = %cell.get_id(), %error, "Top-level supervisor failed; stopping the tree.");
+                myself.stop(Some(format!("child failed: {error}")));
+            }
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                tracing::error!(actor = %cell.get_id(), ?reason, "Top-level supervisor stopped; stopping the tree.");
+                myself.stop(Some("child stopped".into()));
+            }
+        }
+        Ok(())
+    }
+}

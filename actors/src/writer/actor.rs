@@ -1,0 +1,236 @@
+//! The PriceWriter actor: collects fetched points into batches, commits each batch to storage in
+//! one transaction, and after each commit publishes a new latest-price snapshot. A storage error
+//! keeps the batch and retries with backoff rather than failing the actor.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::latest::{CACHE_LOOKBACK, LatestSnapshot};
+use crate::domain::price::SourcePreference;
+use crate::domain::{PricePoint, Region};
+use crate::ports::{PriceStore, SharedClock, StoreError};
+use crate::supervision::{ActorMeter, Backoff, BackoffPolicy};
+
+/// Metric: rows committed by the writer.
+pub const WRITER_ROWS_TOTAL: &str = "wattline_writer_rows_total";
+/// Metric: failed batch commits.
+pub const WRITER_ERRORS_TOTAL: &str = "wattline_writer_errors_total";
+/// Metric: points dropped because the buffer overflowed while storage was failing.
+pub const WRITER_DROPPED_TOTAL: &str = "wattline_writer_dropped_points_total";
+/// Metric: time to commit one batch.
+pub const WRITER_FLUSH_SECONDS: &str = "wattline_writer_flush_duration_seconds";
+
+/// How the writer batches.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// Flush as soon as this many points are buffered.
+    pub batch_size: usize,
+    /// Flush a partial batch after this long.
+    pub flush_interval: Duration,
+    /// Most points held while storage is failing; the oldest are dropped beyond it.
+    pub max_buffered: usize,
+    /// Retry delays after a failed commit.
+    pub retry: BackoffPolicy,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            batch_size: 1000,
+            flush_interval: Duration::from_millis(50),
+            max_buffered: 200_000,
+            retry: BackoffPolicy {
+                initial: Duration::from_millis(200),
+                max: Duration::from_secs(30),
+                multiplier: 2,
+                jitter: 0.1,
+            },
+        }
+    }
+}
+
+/// Everything the writer needs to start (and to be restarted).
+#[derive(Clone)]
+pub struct PriceWriterArgs {
+    pub store: Arc<dyn PriceStore>,
+    pub clock: SharedClock,
+    /// The cache channel outlives any one writer, so a restarted writer keeps publishing to the
+    /// same readers.
+    pub latest: Arc<watch::Sender<Arc<LatestSnapshot>>>,
+    pub preference: Arc<SourcePreference>,
+    pub config: WriterConfig,
+    pub meter: ActorMeter,
+}
+
+/// Messages the writer takes.
+pub enum PriceWriterMsg {
+    /// Buffer these points for the next batch.
+    Write(Vec<PricePoint>),
+    /// The partial-batch timer (or a retry timer) fired.
+    FlushDue,
+    /// Commit everything buffered now and answer with the rows written.
+    Flush(RpcReplyPort<Result<u64, StoreError>>),
+}
+
+/// The writer actor (configuration lives in its arguments and state).
+pub struct PriceWriter;
+
+/// The writer's own data.
+pub struct PriceWriterState {
+    args: PriceWriterArgs,
+    buffer: Vec<PricePoint>,
+    timer: Option<JoinHandle<Result<(), ractor::MessagingErr<PriceWriterMsg>>>>,
+    retry: Backoff,
+}
+
+impl Actor for PriceWriter {
+    type Msg = PriceWriterMsg;
+    type State = PriceWriterState;
+    type Arguments = PriceWriterArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        warm_cache(&args).await;
+        let retry = Backoff::new(args.config.retry, 0x5717_e4);
+        Ok(PriceWriterState {
+            args,
+            buffer: Vec::new(),
+            timer: None,
+            retry,
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(timer) = state.timer.take() {
+            timer.abort();
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.args.meter.handled();
+        match msg {
+            PriceWriterMsg::Write(points) => {
+                state.buffer.extend(points);
+                state.enforce_capacity();
+                if state.buffer.len() >= state.args.config.batch_size {
+                    let _ = state.flush(&myself).await;
+                } else if state.timer.is_none() {
+                    let delay = state.args.config.flush_interval;
+                    state.schedule(&myself, delay);
+                }
+            }
+            PriceWriterMsg::FlushDue => {
+                state.timer = None;
+                let _ = state.flush(&myself).await;
+            }
+            PriceWriterMsg::Flush(reply) => {
+                let result = state.flush(&myself).await;
+                let _ = reply.send(result);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Loads each region's recent prices so `current` answers right after a restart.
+async fn warm_cache(args: &PriceWriterArgs) {
+    let since = args.clock.now() - CACHE_LOOKBACK;
+    let mut points = Vec::new();
+    for region in Region::ALL {
+        match args.store.prices_since(region, since).await {
+            Ok(mut stored) => points.append(&mut stored),
+            Err(error) => {
+                tracing::warn!(%region, %error, "Could not warm the latest-price cache from storage.")
+            }
+        }
+    }
+    if points.is_empty() {
+        return;
+    }
+    let current = args.latest.borrow().clone();
+    let merged = current.merged(&points, &args.preference, since);
+    args.latest.send_replace(Arc::new(merged));
+}
+
+impl PriceWriterState {
+    fn schedule(&mut self, myself: &ActorRef<PriceWriterMsg>, delay: Duration) {
+        let meter = self.args.meter.clone();
+        self.timer = Some(myself.send_after(delay, move || {
+            meter.sent();
+            PriceWriterMsg::FlushDue
+        }));
+    }
+
+    /// Drops the oldest points beyond the buffer cap (only reachable while storage fails).
+    fn enforce_capacity(&mut self) {
+        let excess = self
+            .buffer
+            .len()
+            .saturating_sub(self.args.config.max_buffered);
+        if excess > 0 {
+            self.buffer.drain(..excess);
+            metrics::counter!(WRITER_DROPPED_TOTAL).increment(excess as u64);
+            tracing::error!(
+                dropped = excess,
+                "Writer buffer full while storage fails; dropped the oldest points."
+            );
+        }
+    }
+
+    /// Commits the buffer in batches. On failure the uncommitted points stay buffered and a
+    /// retry is scheduled.
+    async fn flush(&mut self, myself: &ActorRef<PriceWriterMsg>) -> Result<u64, StoreError> {
+        if let Some(timer) = self.timer.take() {
+            timer.abort();
+        }
+        let mut written = 0;
+        while !self.buffer.is_empty() {
+            let take = self.buffer.len().min(self.args.config.batch_size.max(1));
+            let started = Instant::now();
+            match self.args.store.upsert_prices(&self.buffer[..take]).await {
+                Ok(rows) => {
+                    metrics::histogram!(WRITER_FLUSH_SECONDS)
+                        .record(started.elapsed().as_secs_f64());
+                    metrics::counter!(WRITER_ROWS_TOTAL).increment(rows);
+                    let batch: Vec<PricePoint> = self.buffer.drain(..take).collect();
+                    self.publish(&batch);
+                    written += rows;
+                    self.retry.reset();
+                }
+                Err(error) => {
+                    metrics::counter!(WRITER_ERRORS_TOTAL).increment(1);
+                    let delay = self.retry.next_delay();
+                    tracing::warn!(%error, buffered = self.buffer.len(), retry_in = ?delay, "Price batch commit failed; will retry.");
+                    self.schedule(myself, delay);
+                    return Err(error);
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    fn publish(&self, batch: &[PricePoint]) {
+        let keep_since = self.args.clock.now() - CACHE_LOOKBACK;
+        let current = self.args.latest.borrow().clone();
+        let merged = current.merged(batch, &self.args.preference, keep_since);
+        self.args.latest.send_replace(Arc::new(merged));
+    }
+}

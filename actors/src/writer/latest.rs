@@ -1,0 +1,211 @@
+//! The latest-price cache: per region, the points from a little before now to the end of the
+//! known horizon. The writer owns it and publishes an immutable snapshot after every committed
+//! batch; readers (the `current` endpoint, metrics) take the newest snapshot without locking or
+//! touching storage.
+
+use std::sync::Arc;
+
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::watch;
+
+use crate::domain::price::{SourcePreference, prefer_sources};
+use crate::domain::{PricePoint, Region};
+
+/// One region's cached points, sorted by start, one per start.
+pub type RegionSeries = Arc<[PricePoint]>;
+
+/// An immutable view of every region's recent and upcoming prices.
+#[derive(Debug, Clone)]
+pub struct LatestSnapshot {
+    regions: Vec<RegionSeries>,
+}
+
+impl Default for LatestSnapshot {
+    fn default() -> Self {
+        LatestSnapshot {
+            regions: vec![Arc::from(Vec::new()); Region::ALL.len()],
+        }
+    }
+}
+
+impl LatestSnapshot {
+    /// Every cached point of `region`, sorted by start.
+    pub fn series(&self, region: Region) -> &[PricePoint] {
+        &self.regions[region.index()]
+    }
+
+    /// Index of the point covering `at`, if one does.
+    fn covering_index(&self, region: Region, at: Timestamp) -> Option<usize> {
+        let series = self.series(region);
+        let after = series.partition_point(|p| p.start <= at);
+        let idx = after.checked_sub(1)?;
+        series[idx].covers(at).then_some(idx)
+    }
+
+    /// The point whose interval covers `at`.
+    pub fn current(&self, region: Region, at: Timestamp) -> Option<&PricePoint> {
+        self.covering_index(region, at)
+            .map(|i| &self.series(region)[i])
+    }
+
+    /// Up to `limit` points starting with the one covering `at` (or the first after it).
+    pub fn upcoming(&self, region: Region, at: Timestamp, limit: usize) -> &[PricePoint] {
+        let series = self.series(region);
+        let from = self
+            .covering_index(region, at)
+            .unwrap_or_else(|| series.partition_point(|p| p.start <= at));
+        &series[from..series.len().min(from.saturating_add(limit))]
+    }
+
+    /// The most recently fetched point of `region`.
+    pub fn freshest(&self, region: Region) -> Option<&PricePoint> {
+        self.series(region).iter().max_by_key(|p| p.fetched_at)
+    }
+
+    /// A new snapshot with `batch` merged in: per start the preferred source wins, and points
+    /// that ended before `keep_since` are dropped. Regions not in the batch are shared, not copied.
+    pub fn merged(
+        &self,
+        batch: &[PricePoint],
+        preference: &SourcePreference,
+        keep_since: Timestamp,
+    ) -> Self {
+        let mut regions = self.regions.clone();
+        for region in Region::ALL {
+            let mut incoming = batch.iter().filter(|p| p.region == region).peekable();
+            if incoming.peek().is_none() {
+                continue;
+            }
+            let mut points: Vec<PricePoint> = self.regions[region.index()]
+                .iter()
+                .chain(incoming)
+                .filter(|p| p.end() > keep_since)
+                .cloned()
+                .collect();
+            points.sort_by_key(|p| p.start);
+            regions[region.index()] = prefer_sources(points, preference.for_region(region)).into();
+        }
+        LatestSnapshot { regions }
+    }
+}
+
+/// How far back the cache keeps points: enough for "today so far" in every time zone.
+pub const CACHE_LOOKBACK: SignedDuration = SignedDuration::from_hours(48);
+
+/// The read side of the cache, held by the edge.
+#[derive(Debug, Clone)]
+pub struct LatestPrices {
+    rx: watch::Receiver<Arc<LatestSnapshot>>,
+}
+
+impl LatestPrices {
+    /// Wraps the receiving end of the writer's snapshot channel.
+    pub fn new(rx: watch::Receiver<Arc<LatestSnapshot>>) -> Self {
+        LatestPrices { rx }
+    }
+
+    /// The newest snapshot (an `Arc` clone; no copying of points).
+    pub fn snapshot(&self) -> Arc<LatestSnapshot> {
+        self.rx.borrow().clone()
+    }
+
+    /// Waits until a snapshot newer than the last one seen by this reader is published.
+    pub async fn changed(&mut self) -> bool {
+        self.rx.changed().await.is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Source;
+    use crate::domain::price::tests::point;
+    use rust_decimal::Decimal;
+
+    fn hourly(region: Region, from: &str, prices: &[i64], source: Source) -> Vec<PricePoint> {
+        let t0: Timestamp = from.parse().unwrap();
+        prices
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut pt = point(
+                    region,
+                    t0 + SignedDuration::from_hours(i as i64),
+                    60,
+                    Decimal::from(*p),
+                );
+                pt.source = source;
+                pt
+            })
+            .collect()
+    }
+
+    #[test]
+    fn current_and_upcoming_find_the_covering_point() {
+        let pref = SourcePreference::new([]);
+        let snap = LatestSnapshot::default().merged(
+            &hourly(
+                Region::Japan,
+                "2026-01-01T00:00:00Z",
+                &[1, 2, 3, 4],
+                Source::Simulated,
+            ),
+            &pref,
+            Timestamp::MIN,
+        );
+        let at: Timestamp = "2026-01-01T01:30:00Z".parse().unwrap();
+        assert_eq!(
+            snap.current(Region::Japan, at).unwrap().price,
+            Decimal::from(2)
+        );
+        let next: Vec<_> = snap
+            .upcoming(Region::Japan, at, 2)
+            .iter()
+            .map(|p| p.price)
+            .collect();
+        assert_eq!(next, vec![Decimal::from(2), Decimal::from(3)]);
+        assert!(
+            snap.current(Region::Japan, "2026-01-01T04:00:00Z".parse().unwrap())
+                .is_none()
+        );
+        assert!(snap.current(Region::Uk, at).is_none());
+        assert_eq!(
+            snap.upcoming(Region::Japan, "2025-12-31T00:00:00Z".parse().unwrap(), 10)
+                .len(),
+            4
+        );
+    }
+
+    #[test]
+    fn merge_replaces_by_preference_and_trims_old_points() {
+        let pref =
+            SourcePreference::new([(Region::Japan, vec![Source::Entsoe, Source::Simulated])]);
+        let real = hourly(
+            Region::Japan,
+            "2026-01-01T00:00:00Z",
+            &[10, 20],
+            Source::Entsoe,
+        );
+        let snap = LatestSnapshot::default().merged(&real, &pref, Timestamp::MIN);
+        // A simulated fallback written later must not displace the real prices.
+        let sim = hourly(
+            Region::Japan,
+            "2026-01-01T00:00:00Z",
+            &[1, 2, 3],
+            Source::Simulated,
+        );
+        let snap = snap.merged(&sim, &pref, "2026-01-01T01:00:00Z".parse().unwrap());
+        let prices: Vec<_> = snap
+            .series(Region::Japan)
+            .iter()
+            .map(|p| (p.source, p.price))
+            .collect();
+        assert_eq!(
+            prices,
+            vec![
+                (Source::Entsoe, Decimal::from(20)),
+                (Source::Simulated, Decimal::from(3))
+            ]
+        );
+    }
+}
