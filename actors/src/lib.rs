@@ -14,4 +14,4 @@ pub mod writer;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use tree::{Ports, ShutdownReport, Tree, TreeConfig, TreeHandles};
+pub use tree::{Ports, RegionSources, ShutdownReport, Tree, TreeConfig, TreeHandles};

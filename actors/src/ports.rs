@@ -16,13 +16,14 @@ pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Timestamp;
 }
 
-/// The real wall clock.
+/// The real wall clock, at millisecond precision (what storage and the API keep).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        Timestamp::now()
+        let now = Timestamp::now();
+        now.round(jiff::Unit::Millisecond).unwrap_or(now)
     }
 }
 

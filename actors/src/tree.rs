@@ -21,11 +21,13 @@ use crate::ports::{PriceSource, PriceStore, SharedClock};
 use crate::supervision::ActorMeter;
 use crate::writer::{LatestPrices, LatestSnapshot, PriceWriterArgs, WriterConfig};
 
+/// Each enabled region with its sources in failover order.
+pub type RegionSources = Vec<(Region, Vec<Arc<dyn PriceSource>>)>;
+
 /// The outside world as the tree sees it.
 pub struct Ports {
     pub store: Arc<dyn PriceStore>,
-    /// Each enabled region with its sources in failover order.
-    pub sources: Vec<(Region, Vec<Arc<dyn PriceSource>>)>,
+    pub sources: RegionSources,
     pub clock: SharedClock,
 }
 

@@ -35,7 +35,7 @@ pub fn compare_sources(points: &[PricePoint]) -> Vec<SourceSummary> {
             })
         })
         .collect();
-    summaries.sort_by(|a, b| a.statistics.avg_price.cmp(&b.statistics.avg_price));
+    summaries.sort_by_key(|s| s.statistics.avg_price);
     if let Some(cheapest) = summaries.first().map(|s| s.statistics.avg_price) {
         for s in &mut summaries {
             s.premium_percent = (!cheapest.is_zero()).then(|| {

@@ -130,7 +130,9 @@ pub struct PricePoint {
 impl PricePoint {
     /// End of the delivery interval (exclusive).
     pub fn end(&self) -> Timestamp {
-        self.start + SignedDuration::from_mins(i64::from(self.duration_minutes))
+        self.start
+            .checked_add(SignedDuration::from_mins(i64::from(self.duration_minutes)))
+            .unwrap_or(Timestamp::MAX)
     }
 
     /// True when `at` falls inside this interval.

@@ -99,7 +99,7 @@ impl Actor for PriceWriter {
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         warm_cache(&args).await;
-        let retry = Backoff::new(args.config.retry, 0x5717_e4);
+        let retry = Backoff::new(args.config.retry, 0x0057_17e4);
         Ok(PriceWriterState {
             args,
             buffer: Vec::new(),
