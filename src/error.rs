@@ -1,0 +1,202 @@
+//! The API's error type and the only place that decides HTTP status codes. Every body is
+//! `{"error": {"code", "message", "details"?}}`; 5xx bodies never carry internal text (that is
+//! logged instead).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::Value;
+use wattline_actors::domain::{Region, RegionParseError};
+use wattline_actors::fetcher::{FetchError, RefreshError};
+use wattline_actors::mailbox::CallError;
+
+use crate::storage::StorageError;
+
+/// Everything an API request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("unknown region")]
+    UnknownRegion(#[from] RegionParseError),
+    #[error("region {0} is not enabled on this server")]
+    RegionDisabled(Region),
+    #[error("{0}")]
+    InvalidQuery(String),
+    #[error("invalid parameter `{name}`: {message}")]
+    InvalidParameter { name: &'static str, message: String },
+    #[error("{0}")]
+    MalformedJson(String),
+    #[error("{0}")]
+    InvalidBody(String),
+    #[error("request body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    #[error("request body is larger than the limit")]
+    PayloadTooLarge,
+    #[error("missing X-API-Key header")]
+    MissingApiKey,
+    #[error("invalid API key")]
+    InvalidApiKey,
+    #[error("API key authentication is not configured on this server")]
+    ApiKeyNotConfigured,
+    #[error("no such route")]
+    RouteNotFound,
+    #[error("method not allowed for this route")]
+    MethodNotAllowed,
+    #[error("no current price for {region} yet; its fetcher is {state}")]
+    PriceUnavailable { region: Region, state: String },
+    #[error("refresh failed")]
+    RefreshFailed(Value),
+    #[error("actor call failed: {0}")]
+    Actor(#[from] CallError),
+    #[error("request took longer than the server's deadline")]
+    Timeout,
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<RefreshError> for ApiError {
+    fn from(error: RefreshError) -> Self {
+        match error {
+            RefreshError::Call(call) => ApiError::Actor(call),
+            RefreshError::Fetch(fetch) => ApiError::RefreshFailed(
+                serde_json::to_value(fetch_detail(&fetch)).unwrap_or(Value::Null),
+            ),
+        }
+    }
+}
+
+/// The JSON details of a failed fetch (source errors are provider messages, not internals).
+pub fn fetch_detail(error: &FetchError) -> Value {
+    serde_json::json!({ "message": error.to_string(), "reason": error })
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: ErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<Value>,
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::UnknownRegion(_) => (StatusCode::BAD_REQUEST, "unknown_region"),
+            ApiError::RegionDisabled(_) => (StatusCode::NOT_FOUND, "region_disabled"),
+            ApiError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query"),
+            ApiError::InvalidParameter { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),
+            ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+            ApiError::InvalidBody(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+            ApiError::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::MissingApiKey => (StatusCode::UNAUTHORIZED, "missing_api_key"),
+            ApiError::InvalidApiKey => (StatusCode::UNAUTHORIZED, "invalid_api_key"),
+            ApiError::ApiKeyNotConfigured => {
+                (StatusCode::SERVICE_UNAVAILABLE, "api_key_not_configured")
+            }
+            ApiError::RouteNotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::PriceUnavailable { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "price_unavailable")
+            }
+            ApiError::RefreshFailed(_) => (StatusCode::SERVICE_UNAVAILABLE, "refresh_failed"),
+            ApiError::Actor(_) => (StatusCode::SERVICE_UNAVAILABLE, "actor_unavailable"),
+            ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+            ApiError::Storage(StorageError::Unavailable(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
+            }
+            ApiError::Storage(_) | ApiError::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
+            }
+        }
+    }
+
+    /// What the client sees. Client errors explain themselves; server errors stay generic.
+    fn public_message(&self, status: StatusCode) -> String {
+        match self {
+            ApiError::UnknownRegion(e) => match e.suggestion {
+                Some(s) => format!(
+                    "unknown region '{}'; region codes are lowercase: did you mean '{s}'?",
+                    e.given
+                ),
+                None => format!("unknown region '{}'", e.given),
+            },
+            ApiError::Actor(CallError::Down) => {
+                "the price engine is restarting; try again shortly".into()
+            }
+            ApiError::Actor(CallError::Timeout(_)) => {
+                "the price engine did not answer in time".into()
+            }
+            ApiError::Storage(StorageError::Unavailable(_)) => {
+                "storage is unavailable; try again shortly".into()
+            }
+            ApiError::RefreshFailed(_) => "no source could deliver the requested prices".into(),
+            _ if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE => {
+                "internal server error".into()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    fn details(&self) -> Option<Value> {
+        match self {
+            ApiError::UnknownRegion(_) => {
+                Some(serde_json::json!({ "valid_regions": Region::codes().collect::<Vec<_>>() }))
+            }
+            ApiError::RefreshFailed(details) => Some(details.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, code, "Request failed.");
+        }
+        let body = Body {
+            error: ErrorBody {
+                code,
+                message: self.public_message(status),
+                details: self.details(),
+            },
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_hide_internal_text() {
+        let error = ApiError::Storage(StorageError::Corrupt("row 7: secret detail".into()));
+        let (status, _) = error.status_and_code();
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(error.public_message(status), "internal server error");
+    }
+
+    #[test]
+    fn mis_cased_region_suggests_the_code() {
+        let error = ApiError::from(Region::parse("UK").unwrap_err());
+        let (status, code) = error.status_and_code();
+        assert_eq!((status, code), (StatusCode::BAD_REQUEST, "unknown_region"));
+        assert!(error.public_message(status).contains("did you mean 'uk'"));
+    }
+}

@@ -1,0 +1,100 @@
+//! The JSON shapes of price responses, kept apart from the domain types so the API can stay
+//! stable while the domain changes. Money is a decimal string; timestamps are RFC 3339 UTC.
+
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use utoipa::ToSchema;
+use wattline_actors::domain::{Currency, EnergyUnit, PriceKind, PricePoint, Source};
+
+/// One price interval.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PriceDto {
+    /// Start of the delivery interval.
+    #[schema(value_type = String, format = DateTime)]
+    pub start: Timestamp,
+    /// End of the delivery interval (exclusive).
+    #[schema(value_type = String, format = DateTime)]
+    pub end: Timestamp,
+    pub duration_minutes: u32,
+    /// Exact decimal, e.g. "85.23".
+    #[schema(value_type = String, example = "85.23")]
+    pub price: Decimal,
+    #[schema(value_type = String, example = "EUR")]
+    pub currency: Currency,
+    #[schema(value_type = String, example = "MWh")]
+    pub unit: EnergyUnit,
+    #[schema(value_type = String, example = "day_ahead")]
+    pub kind: PriceKind,
+    /// Where the value came from; "simulated" is the built-in simulator, not market data.
+    #[schema(value_type = String, example = "simulated")]
+    pub source: Source,
+    #[schema(value_type = String, format = DateTime)]
+    pub fetched_at: Timestamp,
+    pub estimated: bool,
+}
+
+impl From<&PricePoint> for PriceDto {
+    fn from(p: &PricePoint) -> Self {
+        PriceDto {
+            start: p.start,
+            end: p.end(),
+            duration_minutes: p.duration_minutes,
+            price: p.price,
+            currency: p.currency,
+            unit: p.unit,
+            kind: p.kind,
+            source: p.source,
+            fetched_at: p.fetched_at,
+            estimated: p.estimated,
+        }
+    }
+}
+
+/// Provenance of a set of prices: which sources, fetched when, and whether any is stale.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Provenance {
+    /// Distinct sources of the prices, in order of first appearance.
+    #[schema(value_type = Vec<String>)]
+    pub sources: Vec<Source>,
+    /// When the oldest of the prices was fetched.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub fetched_at: Option<Timestamp>,
+    /// True when any price was fetched longer ago than the freshness limit.
+    pub stale: bool,
+}
+
+impl Provenance {
+    /// Provenance of `points` at `now` given the freshness limit.
+    pub fn of(points: &[PricePoint], now: Timestamp, freshness: jiff::SignedDuration) -> Self {
+        let mut sources: Vec<Source> = Vec::new();
+        for p in points {
+            if !sources.contains(&p.source) {
+                sources.push(p.source);
+            }
+        }
+        let fetched_at = points.iter().map(|p| p.fetched_at).min();
+        let stale = fetched_at.is_some_and(|f| now.duration_since(f) > freshness);
+        Provenance {
+            sources,
+            fetched_at,
+            stale,
+        }
+    }
+}
+
+/// The error envelope every 4xx/5xx response uses (documentation type).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorResponse {
+    error: ErrorDetail,
+}
+
+/// Inside [`ErrorResponse`].
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable snake_case code, e.g. `unknown_region`.
+    code: String,
+    message: String,
+    #[schema(value_type = Option<Object>)]
+    details: Option<serde_json::Value>,
+}

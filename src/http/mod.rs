@@ -1,0 +1,99 @@
+//! The axum edge: every route, the OpenAPI document generated from them, and the layers every
+//! request passes (request id, metrics, security headers, CORS, deadline, body limit).
+
+pub mod dto;
+pub mod extract;
+pub mod middleware;
+pub mod params;
+pub mod routes;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::ApiError;
+use state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Wattline", description = "Electricity prices: current, history, analytics, optimal windows."),
+    tags((name = "prices"), (name = "health"), (name = "meta"))
+)]
+struct ApiDoc;
+
+/// Every route with its OpenAPI description, before state and layers.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let prices = OpenApiRouter::new()
+        .merge(routes::prices::router())
+        .merge(routes::analytics::router())
+        .merge(routes::refresh::router());
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::meta::router())
+        .merge(routes::health::router())
+        .nest("/api/v1/prices", prices)
+        .split_for_parts();
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "api_key",
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+    );
+    (router, doc)
+}
+
+/// The complete application router.
+pub fn router(state: AppState) -> Router {
+    let settings = state.settings().server.clone();
+    let (api, doc) = api();
+    let doc = Arc::new(doc);
+    api.route(
+        "/openapi.json",
+        get(move || async move { Json(doc.as_ref().clone()) }),
+    )
+    .fallback(|| async { ApiError::RouteNotFound })
+    .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+    .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
+    .layer(axum::middleware::from_fn_with_state(
+        Duration::from_millis(settings.request_timeout_ms),
+        middleware::deadline,
+    ))
+    .layer(cors(&settings.cors_allowed_origins))
+    .layer(axum::middleware::from_fn_with_state(
+        settings.hsts,
+        middleware::security_headers,
+    ))
+    .layer(axum::middleware::from_fn(middleware::record_metrics))
+    .layer(CatchPanicLayer::custom(|_| {
+        ApiError::Internal("handler panicked".into()).into_response()
+    }))
+    .layer(axum::middleware::from_fn(middleware::request_id))
+    .with_state(state)
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::HeaderName::from_static("x-api-key"),
+        ])
+        .expose_headers([header::HeaderName::from_static("x-request-id")])
+        .max_age(Duration::from_secs(600))
+}

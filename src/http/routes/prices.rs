@@ -1,0 +1,383 @@
+//! Price reads: the current price from the latest-price cache, and history, statistics and
+//! source comparison straight from storage.
+
+use axum::Json;
+use axum::extract::State;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wattline_actors::domain::compare::{SourceSummary, compare_sources};
+use wattline_actors::domain::price::prefer_sources;
+use wattline_actors::domain::stats::{PriceStatistics, statistics};
+use wattline_actors::domain::{PricePoint, Region, Source};
+
+use crate::error::ApiError;
+use crate::http::dto::{PriceDto, Provenance};
+use crate::http::extract::AppQuery;
+use crate::http::params::{bounded, instant, source, trailing_days};
+use crate::http::state::AppState;
+use crate::storage::RangeQuery;
+
+/// Routes under `/api/v1/prices` served by this module.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_current_price))
+        .routes(routes!(list_price_history))
+        .routes(routes!(get_price_statistics))
+        .routes(routes!(compare_price_sources))
+}
+
+/// Freshness limit of served prices.
+pub(crate) fn freshness(state: &AppState) -> SignedDuration {
+    SignedDuration::from_hours(
+        i64::try_from(state.settings().prices.freshness_limit_hours).unwrap_or(i64::MAX / 3600),
+    )
+}
+
+/// Stored points of `region` in `[from, to)`, one per interval (preferred source) unless a
+/// source is named.
+pub(crate) async fn stored_series(
+    state: &AppState,
+    region: Region,
+    from: Timestamp,
+    to: Timestamp,
+    only: Option<Source>,
+) -> Result<Vec<PricePoint>, ApiError> {
+    let points = state
+        .storage()
+        .price_range(&RangeQuery {
+            region,
+            from,
+            to,
+            source: only,
+        })
+        .await?;
+    Ok(match only {
+        Some(_) => points,
+        None => prefer_sources(points, state.preference().for_region(region)),
+    })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CurrentQuery {
+    /// Region code, e.g. `germany`.
+    region: String,
+    /// How many intervals to list from the current one on (1–100, default 10).
+    limit: Option<u32>,
+}
+
+/// The price in force now and the next ones.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CurrentPriceResponse {
+    #[schema(value_type = String)]
+    region: Region,
+    region_name: &'static str,
+    time_zone: &'static str,
+    #[schema(value_type = String, format = DateTime)]
+    timestamp: Timestamp,
+    /// The interval covering `timestamp`.
+    price: PriceDto,
+    /// The current interval and the following ones, up to `limit`.
+    prices: Vec<PriceDto>,
+    #[serde(flatten)]
+    provenance: Provenance,
+}
+
+/// Current price of a region, served from the in-memory cache.
+#[utoipa::path(get, path = "/current", params(CurrentQuery), tag = "prices",
+    responses((status = 200, body = CurrentPriceResponse), (status = 400, body = crate::http::dto::ErrorResponse),
+              (status = 503, body = crate::http::dto::ErrorResponse)))]
+pub async fn get_current_price(
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<CurrentQuery>,
+) -> Result<Json<CurrentPriceResponse>, ApiError> {
+    let region = state.region(&q.region)?;
+    let limit = bounded("limit", q.limit.unwrap_or(10), 1, 100)? as usize;
+    let now = state.now();
+    let snapshot = state.latest().snapshot();
+    let Some(current) = snapshot.current(region, now) else {
+        let fetcher = match state.prices().status().await {
+            Ok(all) => all
+                .into_iter()
+                .find(|s| s.region == region)
+                .map(|s| s.state.to_string()),
+            Err(_) => None,
+        };
+        return Err(ApiError::PriceUnavailable {
+            region,
+            state: fetcher.unwrap_or_else(|| "unavailable".into()),
+        });
+    };
+    let upcoming = snapshot.upcoming(region, now, limit);
+    Ok(Json(CurrentPriceResponse {
+        region,
+        region_name: region.name(),
+        time_zone: region.time_zone_name(),
+        timestamp: now,
+        price: current.into(),
+        prices: upcoming.iter().map(PriceDto::from).collect(),
+        provenance: Provenance::of(std::slice::from_ref(current), now, freshness(&state)),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    region: String,
+    /// Days back from now (1–365, default 7). Not combined with `start`/`end`.
+    days: Option<u32>,
+    /// Range start: RFC 3339 timestamp or local date.
+    start: Option<String>,
+    /// Range end (exclusive, default now): RFC 3339 timestamp or local date.
+    end: Option<String>,
+    /// Only prices of this source (default: one price per interval, preferred source first).
+    source: Option<String>,
+    /// Page size (1–1000, default 500).
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// Statistics of a range.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatisticsDto {
+    count: usize,
+    #[schema(value_type = String)]
+    min_price: rust_decimal::Decimal,
+    #[schema(value_type = String, format = DateTime)]
+    min_at: Timestamp,
+    #[schema(value_type = String)]
+    max_price: rust_decimal::Decimal,
+    #[schema(value_type = String, format = DateTime)]
+    max_at: Timestamp,
+    /// Time-weighted average.
+    #[schema(value_type = String)]
+    avg_price: rust_decimal::Decimal,
+}
+
+impl From<PriceStatistics> for StatisticsDto {
+    fn from(s: PriceStatistics) -> Self {
+        StatisticsDto {
+            count: s.count,
+            min_price: s.min_price,
+            min_at: s.min_at,
+            max_price: s.max_price,
+            max_at: s.max_at,
+            avg_price: s.avg_price,
+        }
+    }
+}
+
+/// A page of stored prices with statistics over the whole range.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryResponse {
+    #[schema(value_type = String)]
+    region: Region,
+    #[schema(value_type = String, format = DateTime)]
+    start: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    end: Timestamp,
+    /// Prices in the whole range (all pages).
+    count: usize,
+    statistics: Option<StatisticsDto>,
+    prices: Vec<PriceDto>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    next_cursor: Option<String>,
+    #[serde(flatten)]
+    provenance: Provenance,
+}
+
+/// Stored prices of a range, paged, with statistics.
+#[utoipa::path(get, path = "/history", params(HistoryQuery), tag = "prices",
+    responses((status = 200, body = HistoryResponse), (status = 400, body = crate::http::dto::ErrorResponse)))]
+pub async fn list_price_history(
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<HistoryQuery>,
+) -> Result<Json<HistoryResponse>, ApiError> {
+    let region = state.region(&q.region)?;
+    let now = state.now();
+    let (start, end) = history_range(&q, region, now)?;
+    let only = q
+        .source
+        .as_deref()
+        .map(|s| source("source", s))
+        .transpose()?;
+    let limit = bounded("limit", q.limit.unwrap_or(500), 1, 1000)? as usize;
+    let after = match q.cursor.as_deref() {
+        Some(c) => Some(
+            c.parse::<Timestamp>()
+                .map_err(|_| ApiError::InvalidParameter {
+                    name: "cursor",
+                    message: "not a cursor returned by this endpoint".into(),
+                })?,
+        ),
+        None => None,
+    };
+    let points = stored_series(&state, region, start, end, only).await?;
+    let from = after.map_or(0, |c| points.partition_point(|p| p.start <= c));
+    let page = &points[from..points.len().min(from + limit)];
+    let next_cursor = (from + page.len() < points.len())
+        .then(|| page.last().map(|p| p.start.to_string()))
+        .flatten();
+    Ok(Json(HistoryResponse {
+        region,
+        start,
+        end,
+        count: points.len(),
+        statistics: statistics(&points).map(Into::into),
+        prices: page.iter().map(PriceDto::from).collect(),
+        next_cursor,
+        provenance: Provenance::of(&points, now, freshness(&state)),
+    }))
+}
+
+/// `[start, end)` from `days` or `start`/`end`, at most 366 days long.
+fn history_range(
+    q: &HistoryQuery,
+    region: Region,
+    now: Timestamp,
+) -> Result<(Timestamp, Timestamp), ApiError> {
+    if q.days.is_some() && (q.start.is_some() || q.end.is_some()) {
+        return Err(ApiError::InvalidParameter {
+            name: "days",
+            message: "use either `days` or `start`/`end`, not both".into(),
+        });
+    }
+    let end = q
+        .end
+        .as_deref()
+        .map(|e| instant("end", e, region))
+        .transpose()?
+        .unwrap_or(now);
+    let start = match q.start.as_deref() {
+        Some(s) => instant("start", s, region)?,
+        None => trailing_days(end, bounded("days", q.days.unwrap_or(7), 1, 365)?).0,
+    };
+    if start >= end {
+        return Err(ApiError::InvalidParameter {
+            name: "start",
+            message: "must be before `end`".into(),
+        });
+    }
+    if end.duration_since(start) > SignedDuration::from_hours(366 * 24) {
+        return Err(ApiError::InvalidParameter {
+            name: "start",
+            message: "range is longer than 366 days".into(),
+        });
+    }
+    Ok((start, end))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PeriodQuery {
+    region: String,
+    /// Days back from now (1–365, default 7).
+    days: Option<u32>,
+}
+
+/// Statistics of the last `days` days.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatisticsResponse {
+    #[schema(value_type = String)]
+    region: Region,
+    period_days: u32,
+    #[schema(value_type = String, format = DateTime)]
+    start: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    end: Timestamp,
+    #[schema(value_type = Option<String>)]
+    currency: Option<wattline_actors::domain::Currency>,
+    #[schema(value_type = Option<String>)]
+    unit: Option<wattline_actors::domain::EnergyUnit>,
+    /// Absent when the period holds no prices.
+    statistics: Option<StatisticsDto>,
+    #[serde(flatten)]
+    provenance: Provenance,
+}
+
+/// Min, max, time-weighted average and count over the last `days` days.
+#[utoipa::path(get, path = "/statistics", params(PeriodQuery), tag = "prices",
+    responses((status = 200, body = StatisticsResponse), (status = 400, body = crate::http::dto::ErrorResponse)))]
+pub async fn get_price_statistics(
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<PeriodQuery>,
+) -> Result<Json<StatisticsResponse>, ApiError> {
+    let region = state.region(&q.region)?;
+    let days = bounded("days", q.days.unwrap_or(7), 1, 365)?;
+    let now = state.now();
+    let (start, end) = trailing_days(now, days);
+    let points = stored_series(&state, region, start, end, None).await?;
+    Ok(Json(StatisticsResponse {
+        region,
+        period_days: days,
+        start,
+        end,
+        currency: points.first().map(|p| p.currency),
+        unit: points.first().map(|p| p.unit),
+        statistics: statistics(&points).map(Into::into),
+        provenance: Provenance::of(&points, now, freshness(&state)),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CompareQuery {
+    region: String,
+    /// Days back from now (1–30, default 1).
+    days: Option<u32>,
+}
+
+/// What each source reported over the same period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CompareResponse {
+    #[schema(value_type = String)]
+    region: Region,
+    period_days: u32,
+    #[schema(value_type = String, format = DateTime)]
+    start: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    end: Timestamp,
+    /// Sources, cheapest average first.
+    #[schema(value_type = Vec<Object>)]
+    sources: Vec<SourceSummary>,
+    #[schema(value_type = Option<String>)]
+    cheapest_source: Option<Source>,
+}
+
+/// Compares the sources that reported prices for a region over the last `days` days.
+#[utoipa::path(get, path = "/compare", params(CompareQuery), tag = "prices",
+    responses((status = 200, body = CompareResponse), (status = 400, body = crate::http::dto::ErrorResponse)))]
+pub async fn compare_price_sources(
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<CompareQuery>,
+) -> Result<Json<CompareResponse>, ApiError> {
+    let region = state.region(&q.region)?;
+    let days = bounded("days", q.days.unwrap_or(1), 1, 30)?;
+    let (start, end) = trailing_days(state.now(), days);
+    let points = state
+        .storage()
+        .price_range(&RangeQuery {
+            region,
+            from: start,
+            to: end,
+            source: None,
+        })
+        .await?;
+    let sources = compare_sources(&points);
+    Ok(Json(CompareResponse {
+        region,
+        period_days: days,
+        start,
+        end,
+        cheapest_source: sources.first().map(|s| s.source),
+        sources,
+    }))
+}

@@ -1,0 +1,13 @@
+//! Wattline, the service: HTTP edge, storage, price providers, configuration and wiring around
+//! the actor tree of `wattline-actors`.
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod providers;
+pub mod storage;
+pub mod telemetry;
+
+pub use app::App;
+pub use config::Settings;

@@ -1,0 +1,126 @@
+//! Health, readiness, metrics and the cross-cutting headers.
+
+use reqwest::StatusCode;
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn health_live_and_ready_report_the_engine() {
+    let app = TestApp::spawn().await;
+    let (status, health) = app.get_json("/health").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(health["status"], "healthy");
+    assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(health["storage_backend"], "sqlite");
+    let (status, live) = app.get_json("/health/live").await;
+    assert_eq!(
+        (status, live["status"].as_str()),
+        (StatusCode::OK, Some("alive"))
+    );
+    let (status, ready) = app.get_json("/health/ready").await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["checks"]["storage"]["ok"], true);
+    assert_eq!(ready["checks"]["actors"]["ok"], true);
+    let regions = ready["regions"].as_array().unwrap();
+    assert_eq!(regions.len(), 14);
+    for r in regions {
+        assert_eq!(r["state"], "healthy", "{r}");
+        assert_eq!(r["source"], "simulated");
+        assert_eq!(r["restarts"], 0);
+        assert_eq!(r["newest_price_age_seconds"], 0, "clock is frozen at NOW");
+    }
+    let (_, root) = app.get_json("/").await;
+    assert_eq!(root["name"], "Wattline");
+    assert_eq!(root["links"]["openapi"], "/openapi.json");
+}
+
+#[tokio::test]
+async fn metrics_expose_http_actor_fetch_and_price_age_series() {
+    let app = TestApp::spawn().await;
+    app.get_json("/api/v1/prices/current?region=france").await;
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.unwrap();
+    for needle in [
+        "wattline_http_requests_total{method=\"GET\",route=\"/api/v1/prices/current\",status=\"200\"}",
+        "wattline_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/prices/current\"",
+        "wattline_actor_messages_total{actor=\"fetcher:france\"}",
+        "wattline_actor_messages_total{actor=\"writer\"}",
+        "wattline_actor_mailbox_length{actor=\"prices\"}",
+        "wattline_fetch_duration_seconds_bucket{region=\"france\",source=\"simulated\"",
+        "wattline_price_newest_age_seconds{region=\"france\"}",
+        "wattline_price_horizon_seconds{region=\"france\"}",
+        "wattline_writer_rows_total",
+        "wattline_region_degraded{region=\"france\"}",
+    ] {
+        assert!(text.contains(needle), "missing {needle}");
+    }
+}
+
+#[tokio::test]
+async fn every_response_has_a_request_id_and_security_headers() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .get(app.url("/health"))
+        .header("x-request-id", "client-id-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "client-id-123");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(response.headers()["x-frame-options"], "DENY");
+    assert!(response.headers().contains_key("content-security-policy"));
+    assert!(!response.headers().contains_key("strict-transport-security"));
+    let response = app
+        .client
+        .get(app.url("/nowhere"))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
+    let id = response.headers()["x-request-id"].to_str().unwrap();
+    assert_ne!(id, "bad id with spaces");
+    assert_eq!(id.len(), 36, "a fresh UUID");
+    assert_eq!(
+        response.headers()["x-content-type-options"],
+        "nosniff",
+        "errors carry the headers too"
+    );
+}
+
+#[tokio::test]
+async fn cors_allows_only_configured_origins_and_hsts_is_configurable() {
+    let app = TestApp::spawn_with(|s| {
+        s.server.cors_allowed_origins = vec!["https://app.example".into()];
+        s.server.hsts = true;
+    })
+    .await;
+    let allowed = app
+        .client
+        .get(app.url("/health"))
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    assert!(allowed.headers().contains_key("strict-transport-security"));
+    let other = app
+        .client
+        .get(app.url("/health"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(!other.headers().contains_key("access-control-allow-origin"));
+}

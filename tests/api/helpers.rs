@@ -1,0 +1,171 @@
+//! `TestApp`: the real application on 127.0.0.1:0 with a temporary SQLite file, a settable
+//! clock, and small HTTP helpers.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use wattline::config::Secret;
+use wattline::{App, Settings};
+use wattline_actors::testing::ManualClock;
+
+/// 12:30 UTC on a winter Thursday: after the EU markets published the 16th, before the UK did.
+pub const NOW: &str = "2026-01-15T12:30:00Z";
+/// The operator key test apps are configured with.
+pub const API_KEY: &str = "test-operator-key";
+
+/// A running application.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Settings for a test app storing into `dir`.
+pub fn test_settings(dir: &Path) -> Settings {
+    let mut settings = Settings::defaults();
+    settings.server.bind = "127.0.0.1:0".parse().unwrap();
+    settings.storage.database_url = format!("sqlite://{}", dir.join("wattline.sqlite3").display());
+    settings.security.api_key = Some(Secret::new(API_KEY));
+    settings
+}
+
+impl TestApp {
+    /// Default settings, clock at [`NOW`].
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(|_| {}).await
+    }
+
+    /// Default settings changed by `customize`, clock at [`NOW`].
+    pub async fn spawn_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = test_settings(dir.path());
+        customize(&mut settings);
+        let mut app = TestApp::start(settings, NOW.parse().unwrap()).await;
+        app._dir = Some(dir);
+        app
+    }
+
+    /// Starts with exactly these settings and clock time, and waits until ready.
+    pub async fn start(settings: Settings, now: Timestamp) -> TestApp {
+        let clock = ManualClock::new(now);
+        let app = App::build_with_clock(settings, clock.clone())
+            .await
+            .expect("app builds");
+        let addr = app.local_addr();
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        let test_app = TestApp {
+            addr,
+            client: reqwest::Client::new(),
+            clock,
+            shutdown: Some(tx),
+            task: Some(task),
+            _dir: None,
+        };
+        test_app.wait_ready().await;
+        test_app
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..500 {
+            if let Ok(r) = self.client.get(self.url("/health/ready")).send().await
+                && r.status() == StatusCode::OK
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("app never became ready");
+    }
+
+    /// Full URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// GET `path`; status and JSON body.
+    pub async fn get_json(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST `path` with an optional API key; status and JSON body.
+    pub async fn post_json(&self, path: &str, api_key: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self.client.post(self.url(path));
+        if let Some(key) = api_key {
+            request = request.header("x-api-key", key);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Graceful stop; returns what `run_until` returned.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task
+            .take()
+            .expect("running")
+            .await
+            .expect("server task")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Asserts the body is our error shape with `code`, and returns the message.
+pub fn assert_error(body: &Value, code: &str) -> String {
+    let error = body
+        .get("error")
+        .unwrap_or_else(|| panic!("no error object in {body}"));
+    assert_eq!(error["code"], code, "body: {body}");
+    let message = error["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no message in {body}"));
+    assert!(!message.is_empty());
+    message.to_string()
+}
+
+/// Parses an RFC 3339 field.
+pub fn ts(value: &Value) -> Timestamp {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a string: {value}"))
+        .parse()
+        .expect("RFC 3339")
+}
+
+/// Parses a decimal string field.
+pub fn dec(value: &Value) -> rust_decimal::Decimal {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("money must be a string: {value}"))
+        .parse()
+        .expect("decimal")
+}

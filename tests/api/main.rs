@@ -1,0 +1,11 @@
+//! Black-box HTTP tests: each starts the real server on a random port with its own SQLite file
+//! and talks to it over HTTP.
+
+mod bad_input;
+mod cli;
+mod health;
+mod helpers;
+mod lifecycle;
+mod openapi;
+mod postgres;
+mod prices;

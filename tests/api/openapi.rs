@@ -1,0 +1,60 @@
+//! The OpenAPI document lists every route, and every route it lists exists.
+
+use reqwest::StatusCode;
+
+use crate::helpers::TestApp;
+
+/// Every route the server has, by method. `/openapi.json` serves the document itself.
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/"),
+    ("get", "/health"),
+    ("get", "/health/live"),
+    ("get", "/health/ready"),
+    ("get", "/metrics"),
+    ("get", "/api/v1/prices/current"),
+    ("get", "/api/v1/prices/history"),
+    ("get", "/api/v1/prices/statistics"),
+    ("get", "/api/v1/prices/compare"),
+    ("get", "/api/v1/prices/trends"),
+    ("get", "/api/v1/prices/peak-hours"),
+    ("get", "/api/v1/prices/optimal-windows"),
+    ("post", "/api/v1/prices/refresh"),
+];
+
+#[tokio::test]
+async fn openapi_document_matches_the_routes() {
+    let app = TestApp::spawn().await;
+    let (status, doc) = app.get_json("/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    let mut documented: Vec<(String, String)> = paths
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.clone(), path.clone()))
+        })
+        .collect();
+    documented.sort();
+    let mut expected: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    expected.sort();
+    assert_eq!(documented, expected);
+    for (method, path) in ROUTES {
+        let request = match *method {
+            "get" => app.client.get(app.url(path)),
+            _ => app.client.post(app.url(path)),
+        };
+        let status = request.send().await.unwrap().status();
+        assert!(
+            status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}: {status}"
+        );
+    }
+    assert!(doc["components"]["schemas"]["PriceDto"].is_object());
+    assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
+}

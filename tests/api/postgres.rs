@@ -1,0 +1,49 @@
+//! The whole application on PostgreSQL instead of the embedded default.
+
+use reqwest::StatusCode;
+use wattline::storage::{PgStore, StorageOptions};
+
+use crate::helpers::{NOW, TestApp, test_settings};
+
+#[tokio::test]
+async fn serves_and_persists_prices_on_postgres() {
+    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but TEST_DATABASE_URL is not"
+        );
+        return;
+    };
+    let schema = format!("wattline_api_{}", uuid::Uuid::new_v4().simple());
+    let options = StorageOptions {
+        max_connections: 2,
+        acquire_timeout: std::time::Duration::from_secs(10),
+    };
+    let admin = PgStore::open(&url, &options, Some(&schema))
+        .await
+        .expect("test PostgreSQL reachable");
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    let separator = if url.contains('?') { '&' } else { '?' };
+    settings.storage.database_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    let app = TestApp::start(settings, NOW.parse().unwrap()).await;
+    let (_, health) = app.get_json("/health").await;
+    assert_eq!(health["storage_backend"], "postgres");
+    let (status, history) = app
+        .get_json("/api/v1/prices/history?region=belgium&start=2026-01-15&end=2026-01-17")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    assert_eq!(history["count"], 192);
+    app.stop().await.unwrap();
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM price_points WHERE region = 'belgium'")
+            .fetch_one(admin.pool())
+            .await
+            .unwrap();
+    assert_eq!(count, 192);
+    let drop = format!("DROP SCHEMA \"{schema}\" CASCADE");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+        .execute(admin.pool())
+        .await
+        .unwrap();
+}

@@ -1,0 +1,317 @@
+//! One storage contract, run against SQLite (always) and PostgreSQL (whenever TEST_DATABASE_URL
+//! is set; with CI set, a missing database is a failure, not a skip). Each Postgres test works in
+//! a schema of its own, so the suite runs in parallel.
+
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use rust_decimal::Decimal;
+use wattline::storage::{PgStore, RangeQuery, SqliteStore, Storage, StorageOptions};
+use wattline_actors::domain::{EnergyUnit, PriceKind, PricePoint, Region, Source};
+
+fn options() -> StorageOptions {
+    StorageOptions {
+        max_connections: 4,
+        acquire_timeout: Duration::from_secs(10),
+    }
+}
+
+fn point(region: Region, start: &str, minutes: u32, price: &str, source: Source) -> PricePoint {
+    PricePoint {
+        region,
+        start: start.parse().unwrap(),
+        duration_minutes: minutes,
+        price: Decimal::from_str(price).unwrap(),
+        currency: region.currency(),
+        unit: EnergyUnit::MWh,
+        kind: PriceKind::DayAhead,
+        source,
+        fetched_at: "2026-01-15T12:00:00.123Z".parse().unwrap(),
+        estimated: false,
+    }
+}
+
+fn hours(region: Region, from: &str, n: usize, source: Source) -> Vec<PricePoint> {
+    let t0: Timestamp = from.parse().unwrap();
+    (0..n)
+        .map(|i| {
+            let mut p = point(region, from, 60, &format!("{}.5", i), source);
+            p.start = t0 + SignedDuration::from_hours(i as i64);
+            p
+        })
+        .collect()
+}
+
+fn all(region: Region) -> RangeQuery {
+    RangeQuery {
+        region,
+        from: "2000-01-01T00:00:00Z".parse().unwrap(),
+        to: "2100-01-01T00:00:00Z".parse().unwrap(),
+        source: None,
+    }
+}
+
+async fn exact_decimals_and_timestamps_round_trip(store: Arc<dyn Storage>) {
+    let mut points = vec![
+        point(
+            Region::Uk,
+            "2026-01-15T00:00:00Z",
+            30,
+            "0.2731",
+            Source::Simulated,
+        ),
+        point(
+            Region::Uk,
+            "2026-01-15T00:30:00Z",
+            30,
+            "-12.50",
+            Source::Simulated,
+        ),
+        point(
+            Region::Uk,
+            "2026-01-15T01:00:00Z",
+            30,
+            "123456789.123456",
+            Source::Simulated,
+        ),
+    ];
+    points[1].estimated = true;
+    points[2].unit = EnergyUnit::KWh;
+    points[2].kind = PriceKind::Retail;
+    assert_eq!(store.upsert_prices(&points).await.unwrap(), 3);
+    let back = store.price_range(&all(Region::Uk)).await.unwrap();
+    assert_eq!(back, points);
+    let texts: Vec<String> = back.iter().map(|p| p.price.to_string()).collect();
+    assert_eq!(texts, vec!["0.2731", "-12.50", "123456789.123456"]);
+}
+
+async fn same_key_updates_in_place(store: Arc<dyn Storage>) {
+    let first = hours(
+        Region::Germany,
+        "2026-01-15T00:00:00Z",
+        24,
+        Source::Simulated,
+    );
+    store.upsert_prices(&first).await.unwrap();
+    let mut again = first.clone();
+    for p in &mut again {
+        p.price += Decimal::ONE;
+        p.fetched_at = "2026-01-15T13:00:00Z".parse().unwrap();
+    }
+    store.upsert_prices(&again).await.unwrap();
+    let stored = store.price_range(&all(Region::Germany)).await.unwrap();
+    assert_eq!(stored, again);
+    // Another duration or source at the same start is a different row.
+    let mut quarter = point(
+        Region::Germany,
+        "2026-01-15T00:00:00Z",
+        15,
+        "1",
+        Source::Simulated,
+    );
+    store
+        .upsert_prices(std::slice::from_ref(&quarter))
+        .await
+        .unwrap();
+    quarter.source = Source::Entsoe;
+    store.upsert_prices(&[quarter]).await.unwrap();
+    assert_eq!(
+        store
+            .price_range(&all(Region::Germany))
+            .await
+            .unwrap()
+            .len(),
+        26
+    );
+}
+
+async fn duplicate_keys_in_one_batch_keep_the_last(store: Arc<dyn Storage>) {
+    let a = point(
+        Region::France,
+        "2026-01-15T00:00:00Z",
+        60,
+        "10",
+        Source::Simulated,
+    );
+    let mut b = a.clone();
+    b.price = Decimal::from(20);
+    store.upsert_prices(&[a, b]).await.unwrap();
+    let stored = store.price_range(&all(Region::France)).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].price, Decimal::from(20));
+}
+
+async fn range_reads_filter_and_order(store: Arc<dyn Storage>) {
+    let mut batch = hours(Region::Spain, "2026-01-15T00:00:00Z", 48, Source::Simulated);
+    batch.extend(hours(
+        Region::Spain,
+        "2026-01-15T00:00:00Z",
+        24,
+        Source::Entsoe,
+    ));
+    batch.extend(hours(
+        Region::Italy,
+        "2026-01-15T00:00:00Z",
+        24,
+        Source::Simulated,
+    ));
+    batch.reverse();
+    store.upsert_prices(&batch).await.unwrap();
+    let query = RangeQuery {
+        region: Region::Spain,
+        from: "2026-01-15T06:00:00Z".parse().unwrap(),
+        to: "2026-01-15T12:00:00Z".parse().unwrap(),
+        source: None,
+    };
+    let got = store.price_range(&query).await.unwrap();
+    assert_eq!(got.len(), 12);
+    assert!(got.iter().all(|p| p.region == Region::Spain));
+    assert!(
+        got.windows(2)
+            .all(|w| (w[0].start, w[0].source.as_str()) < (w[1].start, w[1].source.as_str()))
+    );
+    assert_eq!(
+        got[0].start,
+        "2026-01-15T06:00:00Z".parse::<Timestamp>().unwrap()
+    );
+    let only = store
+        .price_range(&RangeQuery {
+            source: Some(Source::Entsoe),
+            ..query
+        })
+        .await
+        .unwrap();
+    assert_eq!(only.len(), 6);
+    assert!(only.iter().all(|p| p.source == Source::Entsoe));
+}
+
+async fn prices_since_includes_running_intervals(store: Arc<dyn Storage>) {
+    let mut monthly = point(
+        Region::UsCa,
+        "2026-01-01T08:00:00Z",
+        31 * 24 * 60,
+        "28.10",
+        Source::Eia,
+    );
+    monthly.unit = EnergyUnit::KWh;
+    monthly.kind = PriceKind::Retail;
+    let mut batch = hours(Region::UsCa, "2026-01-14T00:00:00Z", 48, Source::Simulated);
+    batch.push(monthly.clone());
+    store.upsert_prices(&batch).await.unwrap();
+    let since: Timestamp = "2026-01-15T00:00:00Z".parse().unwrap();
+    let got = store.prices_since(Region::UsCa, since).await.unwrap();
+    assert_eq!(
+        got.len(),
+        25,
+        "24 hours from the 15th on plus the running month"
+    );
+    assert!(got.contains(&monthly));
+    assert!(got.iter().all(|p| p.end() > since));
+}
+
+async fn large_batches_commit_in_one_call(store: Arc<dyn Storage>) {
+    let t0: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
+    let batch: Vec<PricePoint> = (0..20_000)
+        .map(|i| {
+            let mut p = point(
+                Region::Netherlands,
+                "2025-01-01T00:00:00Z",
+                15,
+                "42.42",
+                Source::Replay,
+            );
+            p.start = t0 + SignedDuration::from_mins(15 * i);
+            p
+        })
+        .collect();
+    assert_eq!(store.upsert_prices(&batch).await.unwrap(), 20_000);
+    assert_eq!(
+        store
+            .price_range(&all(Region::Netherlands))
+            .await
+            .unwrap()
+            .len(),
+        20_000
+    );
+    assert_eq!(store.upsert_prices(&[]).await.unwrap(), 0);
+}
+
+async fn ping_and_backend(store: Arc<dyn Storage>) {
+    store.ping().await.unwrap();
+    assert!(["sqlite", "postgres"].contains(&store.backend()));
+}
+
+/// A fresh SQLite file (kept alive by the returned directory).
+async fn with_sqlite<F, Fut>(case: F)
+where
+    F: FnOnce(Arc<dyn Storage>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/contract.sqlite3", dir.path().display());
+    let store = Arc::new(SqliteStore::open(&url, &options()).await.unwrap());
+    // Opening again must find the migrations applied.
+    SqliteStore::open(&url, &options()).await.unwrap();
+    case(store.clone()).await;
+    store.close().await;
+}
+
+/// A fresh schema in the test PostgreSQL, dropped afterwards. Skips without TEST_DATABASE_URL,
+/// fails without it when CI is set.
+async fn with_postgres<F, Fut>(case: F)
+where
+    F: FnOnce(Arc<dyn Storage>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but TEST_DATABASE_URL is not: PostgreSQL tests cannot run"
+        );
+        eprintln!("TEST_DATABASE_URL not set; skipping the PostgreSQL contract case");
+        return;
+    };
+    let schema = format!("wattline_test_{}", uuid::Uuid::new_v4().simple());
+    let store = Arc::new(
+        PgStore::open(&url, &options(), Some(&schema))
+            .await
+            .expect("test PostgreSQL reachable"),
+    );
+    PgStore::open(&url, &options(), Some(&schema))
+        .await
+        .unwrap()
+        .pool()
+        .close()
+        .await;
+    case(store.clone()).await;
+    let drop = format!("DROP SCHEMA \"{schema}\" CASCADE");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    store.close().await;
+}
+
+macro_rules! contract {
+    ($($case:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $case() { super::with_sqlite(super::$case).await })+
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $case() { super::with_postgres(super::$case).await })+
+        }
+    };
+}
+
+contract!(
+    exact_decimals_and_timestamps_round_trip,
+    same_key_updates_in_place,
+    duplicate_keys_in_one_batch_keep_the_last,
+    range_reads_filter_and_order,
+    prices_since_includes_running_intervals,
+    large_batches_commit_in_one_call,
+    ping_and_backend,
+);
