@@ -7,6 +7,7 @@ pub mod domain;
 pub mod fetcher;
 pub mod mailbox;
 pub mod ports;
+pub mod rng;
 pub mod supervision;
 pub mod tree;
 pub mod writer;

@@ -79,16 +79,23 @@ impl<M: Message> Mailbox<M> {
         }
     }
 
-    /// Sends `build()` after `delay` (a timer; abort the handle to cancel it).
-    pub fn send_after(
-        &self,
-        delay: Duration,
-        build: impl FnOnce() -> M + Send + 'static,
-    ) -> JoinHandle<()> {
+    /// Sends `build()` after `delay`. Dropping the returned [`Timer`] cancels it.
+    pub fn send_after(&self, delay: Duration, build: impl FnOnce() -> M + Send + 'static) -> Timer {
         let this = self.clone();
-        tokio::spawn(async move {
+        Timer(tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             let _ = this.cast(build());
-        })
+        }))
+    }
+}
+
+/// A pending delayed message. Held in actor state, so stopping the actor (which drops its
+/// state) or replacing the timer cancels the message.
+#[derive(Debug)]
+pub struct Timer(JoinHandle<()>);
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -129,6 +129,7 @@ impl PriceSource for ScriptedSource {
 pub struct MemoryStore {
     rows: Mutex<BTreeMap<(Region, Source, Timestamp, u32), PricePoint>>,
     failures_left: Mutex<u32>,
+    panics_left: Mutex<u32>,
     commits: Mutex<Vec<usize>>,
 }
 
@@ -141,6 +142,11 @@ impl MemoryStore {
     /// The next `n` upserts fail with `Unavailable`.
     pub fn fail_next(&self, n: u32) {
         *self.failures_left.lock().expect("lock") = n;
+    }
+
+    /// The next `n` upserts panic (a bug in the store, as the writer would see it).
+    pub fn panic_next(&self, n: u32) {
+        *self.panics_left.lock().expect("lock") = n;
     }
 
     /// Every stored point.
@@ -157,6 +163,13 @@ impl MemoryStore {
 #[async_trait]
 impl PriceStore for MemoryStore {
     async fn upsert_prices(&self, points: &[PricePoint]) -> Result<u64, StoreError> {
+        let panic_now = {
+            let mut left = self.panics_left.lock().expect("lock");
+            let now = *left > 0;
+            *left = left.saturating_sub(1);
+            now
+        };
+        assert!(!panic_now, "scripted store panic");
         {
             let mut left = self.failures_left.lock().expect("lock");
             if *left > 0 {

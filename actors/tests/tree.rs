@@ -371,3 +371,27 @@ async fn restarted_writer_warms_its_cache_from_storage() {
     );
     second.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_writer_that_panics_is_restarted_and_later_batches_are_stored() {
+    let source = ScriptedSource::new(Source::Simulated, [Step::Deliver(Decimal::ONE)]);
+    let store = MemoryStore::new();
+    store.panic_next(1);
+    let tree = spawn(
+        vec![(Region::Belgium, vec![source as Arc<dyn PriceSource>])],
+        store.clone(),
+        config(5),
+    )
+    .await;
+    wait_for_state(&tree, Region::Belgium, FetcherState::Healthy).await;
+    // The first batch died with the writer; a refresh after its restart is stored.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(store.all().is_empty());
+    tree.prices
+        .refresh(Region::Belgium, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(5), || store.all().len() == 96).await);
+    assert_eq!(tree.prices.flush(Duration::from_secs(5)).await, Ok(0));
+    tree.shutdown(Duration::from_secs(5)).await;
+}

@@ -5,8 +5,8 @@ pub mod simulator;
 
 use std::sync::Arc;
 
-use wattline_actors::domain::{Region, Source};
 use wattline_actors::RegionSources;
+use wattline_actors::domain::{Region, Source};
 use wattline_actors::ports::{PriceSource, SharedClock};
 
 use crate::config::Settings;

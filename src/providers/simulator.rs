@@ -17,6 +17,7 @@ use rust_decimal::Decimal;
 use wattline_actors::domain::calendar::{interval_starts, publication_instant};
 use wattline_actors::domain::{EnergyUnit, PriceKind, PricePoint, Region, Source};
 use wattline_actors::ports::{PriceSource, SharedClock, SourceError};
+use wattline_actors::rng::SplitMix64;
 
 /// How one region's simulated market behaves.
 #[derive(Debug, Clone, Copy)]
@@ -123,7 +124,7 @@ pub fn simulate_day(
     fetched_at: Timestamp,
 ) -> Vec<PricePoint> {
     let p = profile_of(region);
-    let mut rng = Rng::new(
+    let mut rng = SplitMix64::new(
         seed ^ (region.index() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ day_number(day),
     );
     let doy = f64::from(day.day_of_year());
@@ -193,32 +194,6 @@ fn day_number(day: Date) -> u64 {
         .map(|s| s.get_days())
         .unwrap_or(0);
     (days as u64).wrapping_mul(0xd1b5_4a32_d192_ed03)
-}
-
-/// SplitMix64 with a Box–Muller normal: deterministic and dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1).
-    fn unit(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f64 {
-        (-2.0 * self.unit().ln()).sqrt() * (2.0 * PI * self.unit()).cos()
-    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 //! tests (`tests/storage_contract.rs`). Only `app.rs` (and the CLI) open a backend.
 
 mod migrations;
+#[macro_use]
+mod json_store;
 mod postgres;
 mod sqlite;
 
@@ -143,8 +145,109 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Keeps the last point per storage key, so one statement never touches a row twice
-/// (PostgreSQL refuses that in `ON CONFLICT DO UPDATE`).
+/// One price point as both backends exchange it with the database: a JSON array of
+/// `[region, source, start, duration_min, price, currency, unit, kind, fetched_at, estimated]`
+/// with the price as decimal text and instants as RFC 3339 UTC. Writes bind a whole batch as one
+/// JSON array and reads aggregate a whole range into one, so a batch or a range costs one
+/// round trip (sqlx's SQLite driver otherwise hands over every row through a thread wake-up).
+type JsonRow<'a> = (
+    &'a str,
+    &'a str,
+    String,
+    u32,
+    String,
+    &'a str,
+    &'a str,
+    &'a str,
+    String,
+    bool,
+);
+
+/// The batch as the JSON array of rows the upsert statements unpack; keeps the last point per
+/// key, so one statement never touches a row twice (PostgreSQL refuses that).
+fn batch_json(points: &[PricePoint]) -> String {
+    let rows: Vec<JsonRow<'_>> = dedupe_by_key(points)
+        .into_iter()
+        .map(|p| {
+            (
+                p.region.code(),
+                p.source.as_str(),
+                start_text(p.start),
+                p.duration_minutes,
+                p.price.to_string(),
+                p.currency.as_str(),
+                p.unit.as_str(),
+                p.kind.as_str(),
+                p.fetched_at.to_string(),
+                p.estimated,
+            )
+        })
+        .collect();
+    serde_json::to_string(&rows).expect("rows of strings and numbers serialise")
+}
+
+/// RFC 3339 UTC with whole seconds: fixed width, so text order is time order.
+fn start_text(at: Timestamp) -> String {
+    at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// A range bound as text; open bounds are clamped to 1900, as PostgreSQL cannot take the
+/// years of `Timestamp::MIN`.
+fn bound_text(at: Timestamp) -> String {
+    const YEAR_1900: i64 = -2_208_988_800;
+    start_text(at.max(Timestamp::from_second(YEAR_1900).unwrap_or(Timestamp::UNIX_EPOCH)))
+}
+
+/// A stored value as it comes back inside a JSON row (SQLite gives 0/1 for booleans).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Flag {
+    Bool(bool),
+    Int(i64),
+}
+
+/// Decodes the JSON array of rows a range read returns.
+fn points_from_json(json: &str) -> Result<Vec<PricePoint>, StorageError> {
+    type Raw<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        u32,
+        &'a str,
+        &'a str,
+        &'a str,
+        &'a str,
+        &'a str,
+        Flag,
+    );
+    let rows: Vec<Raw<'_>> =
+        serde_json::from_str(json).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    let corrupt =
+        |col: &str, e: &dyn std::fmt::Display| StorageError::Corrupt(format!("{col}: {e}"));
+    rows.into_iter()
+        .map(
+            |(region, source, start, minutes, price, currency, unit, kind, fetched, estimated)| {
+                Ok(PricePoint {
+                    region: Region::parse(region).map_err(|e| corrupt("region", &e))?,
+                    start: start.parse().map_err(|e| corrupt("start_at", &e))?,
+                    duration_minutes: minutes,
+                    price: price.parse().map_err(|e| corrupt("price", &e))?,
+                    currency: currency.parse().map_err(|e| corrupt("currency", &e))?,
+                    unit: unit.parse().map_err(|e| corrupt("unit", &e))?,
+                    kind: kind.parse().map_err(|e| corrupt("kind", &e))?,
+                    source: source.parse().map_err(|e| corrupt("source", &e))?,
+                    fetched_at: fetched.parse().map_err(|e| corrupt("fetched_at", &e))?,
+                    estimated: match estimated {
+                        Flag::Bool(b) => b,
+                        Flag::Int(i) => i != 0,
+                    },
+                })
+            },
+        )
+        .collect()
+}
+
+/// Keeps the last point per storage key.
 fn dedupe_by_key(points: &[PricePoint]) -> Vec<&PricePoint> {
     let mut index: HashMap<_, usize> = HashMap::with_capacity(points.len());
     let mut out: Vec<&PricePoint> = Vec::with_capacity(points.len());

@@ -219,6 +219,19 @@ pub(crate) mod tests {
         }
     }
 
+    /// Consecutive German points of `minutes` each from 2026-01-01T00:00Z with these prices.
+    pub(crate) fn series(prices: impl IntoIterator<Item = Decimal>, minutes: u32) -> Vec<PricePoint> {
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        prices
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let start = t0 + SignedDuration::from_mins(i64::from(minutes) * i as i64);
+                point(Region::Germany, start, minutes, p)
+            })
+            .collect()
+    }
+
     #[test]
     fn vocabularies_round_trip_their_text() {
         for s in Source::ALL {

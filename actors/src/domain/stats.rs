@@ -110,21 +110,10 @@ pub fn trend(points: &[PricePoint], threshold_percent: Decimal) -> Option<PriceT
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::price::tests::point;
-    use crate::domain::region::Region;
-    use jiff::SignedDuration;
     use rust_decimal::dec;
 
     fn series(prices: &[Decimal], minutes: u32) -> Vec<PricePoint> {
-        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-        prices
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let start = t0 + SignedDuration::from_mins(i64::from(minutes) * i as i64);
-                point(Region::Germany, start, minutes, *p)
-            })
-            .collect()
+        crate::domain::price::tests::series(prices.iter().copied(), minutes)
     }
 
     #[test]

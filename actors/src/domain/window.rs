@@ -136,15 +136,7 @@ mod tests {
     use rust_decimal::dec;
 
     fn series(prices: &[i64], minutes: u32) -> Vec<PricePoint> {
-        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-        prices
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let start = t0 + SignedDuration::from_mins(i64::from(minutes) * i as i64);
-                point(Region::Germany, start, minutes, Decimal::from(*p))
-            })
-            .collect()
+        crate::domain::price::tests::series(prices.iter().map(|p| Decimal::from(*p)), minutes)
     }
 
     /// Brute force over every start, for cross-checking the scan.

@@ -10,13 +10,12 @@ use std::time::Duration;
 use jiff::civil::Date;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
-use tokio::task::JoinHandle;
 
 use super::cycle::{CycleOutcome, FetchedDay, SourceAttempt, run_cycle};
 use super::plan::{days_to_fetch, next_wake, prune};
 use super::supervisor::PriceSupervisorMsg;
 use crate::domain::{Region, Source};
-use crate::mailbox::Mailbox;
+use crate::mailbox::{Mailbox, Timer};
 use crate::ports::{PriceSource, SharedClock};
 use crate::supervision::ActorMeter;
 
@@ -159,7 +158,7 @@ pub struct PriceFetcherState {
     in_flight: bool,
     /// Refresh callers waiting for the running cycle.
     waiting: Vec<RpcReplyPort<Result<FetchReport, FetchError>>>,
-    timer: Option<JoinHandle<()>>,
+    timer: Option<Timer>,
 }
 
 impl Actor for PriceFetcher {
@@ -183,17 +182,6 @@ impl Actor for PriceFetcher {
             waiting: Vec::new(),
             timer: None,
         })
-    }
-
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        if let Some(timer) = state.timer.take() {
-            timer.abort();
-        }
-        Ok(())
     }
 
     async fn handle(
@@ -222,9 +210,7 @@ impl PriceFetcherState {
         if self.in_flight {
             return;
         }
-        if let Some(timer) = self.timer.take() {
-            timer.abort();
-        }
+        self.timer = None;
         let region = self.args.region;
         let now = self.args.clock.now();
         prune(region, now, &mut self.have);

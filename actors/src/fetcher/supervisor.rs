@@ -12,7 +12,6 @@ use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
 };
 use serde::Serialize;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::actor::{
@@ -20,7 +19,7 @@ use super::actor::{
 };
 use super::cycle::FetchedDay;
 use crate::domain::{Region, Source};
-use crate::mailbox::Mailbox;
+use crate::mailbox::{Mailbox, Timer};
 use crate::ports::{SharedClock, StoreError};
 use crate::supervision::{ActorMeter, Backoff, BackoffPolicy, RestartBudget};
 use crate::writer::{PriceWriter, PriceWriterArgs, PriceWriterMsg};
@@ -124,7 +123,7 @@ struct Child {
     backoff: Backoff,
     budget: RestartBudget,
     started_at: Instant,
-    timer: Option<JoinHandle<()>>,
+    timer: Option<Timer>,
 }
 
 /// The supervisor's own data.
@@ -133,6 +132,7 @@ pub struct PriceSupervisorState {
     by_id: HashMap<ActorId, Region>,
     writer: Option<ActorRef<PriceWriterMsg>>,
     writer_args: PriceWriterArgs,
+    writer_timer: Option<Timer>,
     policy: SupervisionPolicy,
     clock: SharedClock,
     mailbox: Mailbox<PriceSupervisorMsg>,
@@ -158,6 +158,7 @@ impl Actor for PriceSupervisor {
             by_id: HashMap::new(),
             writer: Some(writer),
             writer_args: args.writer,
+            writer_timer: None,
             policy: args.policy,
             clock: args.clock.clone(),
             mailbox,
@@ -197,19 +198,6 @@ impl Actor for PriceSupervisor {
             state.spawn_fetcher(&myself, region).await?;
         }
         Ok(state)
-    }
-
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        for child in state.children.values_mut() {
-            if let Some(timer) = child.timer.take() {
-                timer.abort();
-            }
-        }
-        Ok(())
     }
 
     async fn handle(
@@ -363,9 +351,9 @@ impl PriceSupervisorState {
             tracing::error!(error = %why, "Price writer died; restarting it.");
             self.writer = None;
             // Its buffered points are lost; the fetchers' next cycles refetch them.
-            let _timer = self.mailbox.send_after(Duration::from_millis(100), || {
+            self.writer_timer = Some(self.mailbox.send_after(Duration::from_millis(100), || {
                 PriceSupervisorMsg::RestartWriter
-            });
+            }));
             return;
         }
         let Some(region) = self.by_id.remove(&cell.get_id()) else {
@@ -448,9 +436,7 @@ impl PriceSupervisorState {
     async fn stop_fetchers(&mut self) {
         self.stopping = true;
         for child in self.children.values_mut() {
-            if let Some(timer) = child.timer.take() {
-                timer.abort();
-            }
+            child.timer = None;
             if let Some(actor) = child.actor.take() {
                 let _ = actor
                     .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::rng::SplitMix64;
+
 /// How restart delays grow.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BackoffPolicy {
@@ -42,7 +44,7 @@ impl Backoff {
         Backoff {
             policy,
             attempt: 0,
-            rng: SplitMix64(seed),
+            rng: SplitMix64::new(seed),
         }
     }
 
@@ -55,7 +57,7 @@ impl Backoff {
             .saturating_mul(u32::try_from(factor).unwrap_or(u32::MAX));
         let base = base.min(self.policy.max);
         self.attempt = self.attempt.saturating_add(1);
-        let spread = self.policy.jitter.clamp(0.0, 1.0) * (2.0 * self.rng.next_unit() - 1.0);
+        let spread = self.policy.jitter.clamp(0.0, 1.0) * (2.0 * self.rng.unit() - 1.0);
         base.mul_f64(1.0 + spread).min(self.policy.max)
     }
 
@@ -67,25 +69,6 @@ impl Backoff {
     /// Forget past failures (the child stayed healthy long enough).
     pub fn reset(&mut self) {
         self.attempt = 0;
-    }
-}
-
-/// A tiny deterministic generator for jitter (SplitMix64); no need for a rand dependency.
-#[derive(Debug, Clone)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn next_unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

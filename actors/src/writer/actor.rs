@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::latest::{CACHE_LOOKBACK, LatestSnapshot};
 use crate::domain::price::SourcePreference;
 use crate::domain::{PricePoint, Region};
+use crate::mailbox::{Mailbox, Timer};
 use crate::ports::{PriceStore, SharedClock, StoreError};
 use crate::supervision::{ActorMeter, Backoff, BackoffPolicy};
 
@@ -84,7 +84,8 @@ pub struct PriceWriter;
 pub struct PriceWriterState {
     args: PriceWriterArgs,
     buffer: Vec<PricePoint>,
-    timer: Option<JoinHandle<Result<(), ractor::MessagingErr<PriceWriterMsg>>>>,
+    mailbox: Mailbox<PriceWriterMsg>,
+    timer: Option<Timer>,
     retry: Backoff,
 }
 
@@ -95,12 +96,13 @@ impl Actor for PriceWriter {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         warm_cache(&args).await;
         let retry = Backoff::new(args.config.retry, 0x0057_17e4);
         Ok(PriceWriterState {
+            mailbox: Mailbox::new(myself, args.meter.clone()),
             args,
             buffer: Vec::new(),
             timer: None,
@@ -108,20 +110,9 @@ impl Actor for PriceWriter {
         })
     }
 
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        if let Some(timer) = state.timer.take() {
-            timer.abort();
-        }
-        Ok(())
-    }
-
     async fn handle(
         &self,
-        myself: ActorRef<Self::Msg>,
+        _myself: ActorRef<Self::Msg>,
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
@@ -131,18 +122,18 @@ impl Actor for PriceWriter {
                 state.buffer.extend(points);
                 state.enforce_capacity();
                 if state.buffer.len() >= state.args.config.batch_size {
-                    let _ = state.flush(&myself).await;
+                    let _ = state.flush().await;
                 } else if state.timer.is_none() {
                     let delay = state.args.config.flush_interval;
-                    state.schedule(&myself, delay);
+                    state.schedule(delay);
                 }
             }
             PriceWriterMsg::FlushDue => {
                 state.timer = None;
-                let _ = state.flush(&myself).await;
+                let _ = state.flush().await;
             }
             PriceWriterMsg::Flush(reply) => {
-                let result = state.flush(&myself).await;
+                let result = state.flush().await;
                 let _ = reply.send(result);
             }
         }
@@ -171,12 +162,8 @@ async fn warm_cache(args: &PriceWriterArgs) {
 }
 
 impl PriceWriterState {
-    fn schedule(&mut self, myself: &ActorRef<PriceWriterMsg>, delay: Duration) {
-        let meter = self.args.meter.clone();
-        self.timer = Some(myself.send_after(delay, move || {
-            meter.sent();
-            PriceWriterMsg::FlushDue
-        }));
+    fn schedule(&mut self, delay: Duration) {
+        self.timer = Some(self.mailbox.send_after(delay, || PriceWriterMsg::FlushDue));
     }
 
     /// Drops the oldest points beyond the buffer cap (only reachable while storage fails).
@@ -197,10 +184,8 @@ impl PriceWriterState {
 
     /// Commits the buffer in batches. On failure the uncommitted points stay buffered and a
     /// retry is scheduled.
-    async fn flush(&mut self, myself: &ActorRef<PriceWriterMsg>) -> Result<u64, StoreError> {
-        if let Some(timer) = self.timer.take() {
-            timer.abort();
-        }
+    async fn flush(&mut self) -> Result<u64, StoreError> {
+        self.timer = None;
         let mut written = 0;
         while !self.buffer.is_empty() {
             let take = self.buffer.len().min(self.args.config.batch_size.max(1));
@@ -219,7 +204,7 @@ impl PriceWriterState {
                     metrics::counter!(WRITER_ERRORS_TOTAL).increment(1);
                     let delay = self.retry.next_delay();
                     tracing::warn!(%error, buffered = self.buffer.len(), retry_in = ?delay, "Price batch commit failed; will retry.");
-                    self.schedule(myself, delay);
+                    self.schedule(delay);
                     return Err(error);
                 }
             }

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# HTTP load on a release build. The server is pinned to CPU 0 and the load generator to CPU 1,
+# so the server's CPU time per request can be read from /proc (utime + stime) before and after.
+# Uses oha (`cargo install oha`) when present, else wrk (`apt-get install wrk`).
+#
+#   benches/load.sh                     # /health, current, history, statistics, windows; 20 s each
+#   DURATION=60 CONNECTIONS=64 benches/load.sh
+#
+# Traffic stays on 127.0.0.1 and each run is bounded by DURATION.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${DURATION:-20}"
+CONNECTIONS="${CONNECTIONS:-32}"
+PORT="${PORT:-18080}"
+PATHS=("/health" "/api/v1/prices/current?region=germany" "/api/v1/prices/history?region=germany&days=1"
+       "/api/v1/prices/statistics?region=germany&days=1" "/api/v1/prices/optimal-windows?region=germany&duration_hours=3")
+
+if command -v oha >/dev/null; then tool=oha; elif command -v wrk >/dev/null; then tool=wrk; else
+  echo "load.sh: needs oha (cargo install oha) or wrk (apt-get install wrk)" >&2; exit 1
+fi
+cargo build --release --locked --bin wattline >&2
+tmp="$(mktemp -d)"
+WATTLINE_STORAGE__DATABASE_URL="sqlite://$tmp/load.sqlite3" WATTLINE_SERVER__BIND="127.0.0.1:$PORT" \
+  WATTLINE_TELEMETRY__LOG_FILTER=warn taskset -c 0 target/release/wattline serve &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$tmp"' EXIT
+for _ in $(seq 1 100); do
+  curl -fs "http://127.0.0.1:$PORT/health/ready" >/dev/null && break
+  sleep 0.1
+done
+
+hz="$(getconf CLK_TCK)"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+echo "tool=$tool duration=${DURATION}s connections=$CONNECTIONS server=cpu0 load=cpu1 ($(nproc) cpus)"
+printf '%-66s %12s %10s %10s %10s %16s\n' path requests req/s p50_ms p99_ms server_cpu_us/req
+for path in "${PATHS[@]}"; do
+  url="http://127.0.0.1:$PORT$path"
+  before="$(cpu_ticks)"
+  if [ "$tool" = oha ]; then
+    out="$(taskset -c 1 oha -z "${DURATION}s" -c "$CONNECTIONS" --no-tui --json "$url")"
+    requests="$(echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(d["statusCodeDistribution"].values()))')"
+    p50="$(echo "$out" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["latencyPercentiles"]["p50"]*1000,3))')"
+    p99="$(echo "$out" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["latencyPercentiles"]["p99"]*1000,3))')"
+  else
+    out="$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url")"
+    requests="$(echo "$out" | awk '/requests in/ {print $1}')"
+    to_ms() { python3 -c "import sys,re; v=sys.argv[1]; m=re.match(r'([0-9.]+)(us|ms|s)', v); f={'us':1e-3,'ms':1,'s':1e3}[m.group(2)]; print(round(float(m.group(1))*f,3))" "$1"; }
+    p50="$(to_ms "$(echo "$out" | awk '$1=="50%" {print $2}')")"
+    p99="$(to_ms "$(echo "$out" | awk '$1=="99%" {print $2}')")"
+  fi
+  after="$(cpu_ticks)"
+  rate="$(python3 -c "print(round($requests/$DURATION))")"
+  cpu="$(python3 -c "print(round(($after-$before)/$hz*1e6/$requests, 2))")"
+  printf '%-66s %12s %10s %10s %10s %16s\n' "$path" "$requests" "$rate" "$p50" "$p99" "$cpu"
+done
