@@ -220,7 +220,10 @@ pub(crate) mod tests {
     }
 
     /// Consecutive German points of `minutes` each from 2026-01-01T00:00Z with these prices.
-    pub(crate) fn series(prices: impl IntoIterator<Item = Decimal>, minutes: u32) -> Vec<PricePoint> {
+    pub(crate) fn series(
+        prices: impl IntoIterator<Item = Decimal>,
+        minutes: u32,
+    ) -> Vec<PricePoint> {
         let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         prices
             .into_iter()
