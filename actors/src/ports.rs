@@ -100,3 +100,61 @@ pub trait PriceStore: Send + Sync + 'static {
 
 /// Shared ports handed to the tree.
 pub type SharedClock = Arc<dyn Clock>;
+
+/// Why the fan-out could not take an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FanOutError {
+    /// The shared bus (Redis) is unreachable or timed out.
+    #[error("fan-out unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The cross-node event bus. Publishing assigns the event its cluster-wide id; every node
+/// (the publisher included) then receives it exactly once, in id order, and hands it to its
+/// broadcaster (`BroadcastHandle::deliver`).
+#[async_trait]
+pub trait FanOut: Send + Sync + 'static {
+    /// Publishes `event`; returns the id it was given.
+    async fn publish(&self, event: &crate::broadcast::OutgoingEvent) -> Result<u64, FanOutError>;
+}
+
+/// Why a lease operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LeaseError {
+    /// The lease store (Redis) is unreachable.
+    #[error("lease store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Which node fetches a region: at most one holds a region's lease at a time; it expires unless
+/// renewed, so another node takes over when the holder stops.
+#[async_trait]
+pub trait RegionLease: Send + Sync + 'static {
+    /// Takes the lease of `region` if free, or renews it if this node holds it. True when this
+    /// node holds it afterwards.
+    async fn hold(&self, region: Region) -> Result<bool, LeaseError>;
+
+    /// Gives the lease of `region` up, if this node holds it.
+    async fn release(&self, region: Region);
+
+    /// How often `hold` must be called to keep a held lease.
+    fn renew_every(&self) -> Duration;
+}
+
+/// The single-node lease: this node always fetches every region.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SoleNode;
+
+#[async_trait]
+impl RegionLease for SoleNode {
+    async fn hold(&self, _region: Region) -> Result<bool, LeaseError> {
+        Ok(true)
+    }
+
+    async fn release(&self, _region: Region) {}
+
+    fn renew_every(&self) -> Duration {
+        // Nothing to renew; the fetchers only need to look rarely.
+        Duration::from_secs(3600)
+    }
+}

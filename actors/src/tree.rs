@@ -10,6 +10,9 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::broadcast::{
+    BroadcastHandle, Broadcaster, BroadcasterArgs, BroadcasterConfig, BroadcasterMsg,
+};
 use crate::domain::Region;
 use crate::domain::price::SourcePreference;
 use crate::fetcher::{
@@ -17,7 +20,7 @@ use crate::fetcher::{
     SupervisionPolicy,
 };
 use crate::mailbox::Mailbox;
-use crate::ports::{PriceSource, PriceStore, SharedClock};
+use crate::ports::{FanOut, PriceSource, PriceStore, RegionLease, SharedClock};
 use crate::supervision::ActorMeter;
 use crate::writer::{LatestPrices, LatestSnapshot, PriceWriterArgs, WriterConfig};
 
@@ -29,6 +32,12 @@ pub struct Ports {
     pub store: Arc<dyn PriceStore>,
     pub sources: RegionSources,
     pub clock: SharedClock,
+    /// The cross-node event bus; `None` on a single node.
+    pub fanout: Option<Arc<dyn FanOut>>,
+    /// This node's name in the cluster.
+    pub node_id: String,
+    /// Which node fetches each region ([`SoleNode`](crate::ports::SoleNode) on a single node).
+    pub lease: Arc<dyn RegionLease>,
 }
 
 /// Tunables of the tree.
@@ -37,6 +46,7 @@ pub struct TreeConfig {
     pub writer: WriterConfig,
     pub fetcher: FetcherConfig,
     pub supervision: SupervisionPolicy,
+    pub broadcaster: BroadcasterConfig,
     /// Timeout of status and control calls from the edge.
     pub call_timeout: Duration,
 }
@@ -47,6 +57,7 @@ impl Default for TreeConfig {
             writer: WriterConfig::default(),
             fetcher: FetcherConfig::default(),
             supervision: SupervisionPolicy::default(),
+            broadcaster: BroadcasterConfig::default(),
             call_timeout: Duration::from_secs(2),
         }
     }
@@ -63,6 +74,8 @@ pub struct TreeHandles {
     pub latest: LatestPrices,
     /// Region → ordered sources, as configured.
     pub preference: Arc<SourcePreference>,
+    /// Live event subscriptions.
+    pub broadcast: BroadcastHandle,
     root: ActorRef<()>,
     root_meter: ActorMeter,
     join: JoinHandle<()>,
@@ -80,6 +93,24 @@ impl Tree {
         let (latest_tx, latest_rx) = watch::channel(Arc::new(LatestSnapshot::default()));
         let root_meter = ActorMeter::new("root");
         let (root, join) = Actor::spawn(None, RootSupervisor, root_meter.clone()).await?;
+        let broadcaster_meter = ActorMeter::new("broadcaster");
+        let broadcaster_args = BroadcasterArgs {
+            node_id: ports.node_id,
+            fanout: ports.fanout,
+            clock: ports.clock.clone(),
+            config: config.broadcaster,
+            meter: broadcaster_meter.clone(),
+        };
+        let broadcaster =
+            match Broadcaster::spawn_linked(None, Broadcaster, broadcaster_args, root.get_cell())
+                .await
+            {
+                Ok((broadcaster, _)) => Mailbox::new(broadcaster, broadcaster_meter),
+                Err(error) => {
+                    root.stop(None);
+                    return Err(error);
+                }
+            };
         let prices_meter = ActorMeter::new("prices");
         let args = PriceSupervisorArgs {
             fetchers: ports
@@ -98,8 +129,10 @@ impl Tree {
                 preference: preference.clone(),
                 config: config.writer,
                 meter: ActorMeter::new("writer"),
+                broadcaster: Some(broadcaster.clone()),
             },
             policy: config.supervision,
+            lease: ports.lease,
             clock: ports.clock,
             meter: prices_meter.clone(),
         };
@@ -112,8 +145,11 @@ impl Tree {
                     return Err(error);
                 }
             };
+        let prices = Mailbox::new(prices, prices_meter);
+        let _ = broadcaster.cast(BroadcasterMsg::ConnectPrices(prices.clone()));
         Ok(TreeHandles {
-            prices: PricesHandle::new(Mailbox::new(prices, prices_meter), config.call_timeout),
+            prices: PricesHandle::new(prices, config.call_timeout),
+            broadcast: BroadcastHandle::new(broadcaster, config.call_timeout),
             latest: LatestPrices::new(latest_rx),
             preference,
             root,

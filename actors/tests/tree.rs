@@ -11,7 +11,7 @@ use wattline_actors::domain::{Region, Source};
 use wattline_actors::fetcher::{
     FetchError, FetcherConfig, FetcherState, RefreshError, RegionStatus, SupervisionPolicy,
 };
-use wattline_actors::ports::{PriceSource, SourceError};
+use wattline_actors::ports::{PriceSource, SoleNode, SourceError};
 use wattline_actors::supervision::BackoffPolicy;
 use wattline_actors::testing::{ManualClock, MemoryStore, ScriptedSource, Step, wait_until};
 use wattline_actors::writer::WriterConfig;
@@ -43,6 +43,7 @@ fn config(max_restarts: u32) -> TreeConfig {
             degraded_retry: Duration::from_secs(900),
             healthy_after: Duration::from_secs(600),
         },
+        broadcaster: Default::default(),
         call_timeout: Duration::from_secs(2),
     }
 }
@@ -58,6 +59,9 @@ async fn spawn(
             store,
             sources,
             clock,
+            fanout: None,
+            node_id: "test".into(),
+            lease: Arc::new(SoleNode),
         },
         config,
     )

@@ -169,7 +169,7 @@ impl SourcePreference {
 }
 
 /// Keeps one point per interval start, taking the source listed first in `preference`
-/// (unlisted sources rank last) and, between equals, the most recently fetched.
+/// (unlisted sources rank last), then the most recently fetched, then the later in the input.
 /// Input must be sorted by `start`; output is too.
 pub fn prefer_sources(points: Vec<PricePoint>, preference: &[Source]) -> Vec<PricePoint> {
     let rank = |s: Source| {
@@ -183,7 +183,7 @@ pub fn prefer_sources(points: Vec<PricePoint>, preference: &[Source]) -> Vec<Pri
         match out.last_mut() {
             Some(last) if last.start == point.start => {
                 let better = (rank(point.source), std::cmp::Reverse(point.fetched_at))
-                    < (rank(last.source), std::cmp::Reverse(last.fetched_at));
+                    <= (rank(last.source), std::cmp::Reverse(last.fetched_at));
                 if better {
                     *last = point;
                 }

@@ -16,7 +16,7 @@ use super::plan::{days_to_fetch, next_wake, prune};
 use super::supervisor::PriceSupervisorMsg;
 use crate::domain::{Region, Source};
 use crate::mailbox::{Mailbox, Timer};
-use crate::ports::{PriceSource, SharedClock};
+use crate::ports::{LeaseError, PriceSource, RegionLease, SharedClock};
 use crate::supervision::ActorMeter;
 
 /// Timing of a region's fetcher.
@@ -47,6 +47,8 @@ pub struct PriceFetcherArgs {
     pub config: FetcherConfig,
     pub supervisor: Mailbox<PriceSupervisorMsg>,
     pub meter: ActorMeter,
+    /// Decides whether this node fetches the region (the cluster lease).
+    pub lease: Arc<dyn RegionLease>,
 }
 
 /// One day a cycle delivered, as reported to callers.
@@ -120,6 +122,8 @@ pub enum FetcherState {
     Restarting,
     /// It exhausted its restart budget; retried only rarely. Last good data are still served.
     Degraded,
+    /// Another node holds the region's lease and fetches it; prices arrive through the fan-out.
+    Standby,
     /// Stopped for shutdown.
     Stopped,
 }
@@ -131,6 +135,7 @@ impl std::fmt::Display for FetcherState {
             FetcherState::Healthy => "healthy",
             FetcherState::Restarting => "restarting",
             FetcherState::Degraded => "degraded",
+            FetcherState::Standby => "standby",
             FetcherState::Stopped => "stopped",
         })
     }
@@ -144,6 +149,10 @@ pub enum PriceFetcherMsg {
     Refresh(RpcReplyPort<Result<FetchReport, FetchError>>),
     /// A cycle task finished.
     CycleDone(Result<CycleOutcome, FetchError>),
+    /// Time to take or renew the region's lease.
+    CheckLease,
+    /// The lease check finished: whether this node holds the lease.
+    LeaseChecked(Result<bool, LeaseError>),
 }
 
 /// The fetcher actor.
@@ -159,6 +168,9 @@ pub struct PriceFetcherState {
     /// Refresh callers waiting for the running cycle.
     waiting: Vec<RpcReplyPort<Result<FetchReport, FetchError>>>,
     timer: Option<Timer>,
+    /// Whether this node fetches the region (holds its lease); `None` until first checked.
+    leader: Option<bool>,
+    lease_timer: Option<Timer>,
 }
 
 impl Actor for PriceFetcher {
@@ -172,8 +184,9 @@ impl Actor for PriceFetcher {
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let mailbox = Mailbox::new(myself, args.meter.clone());
-        // A (re)started fetcher refreshes today and, if published, tomorrow.
-        mailbox.cast(PriceFetcherMsg::Tick { force: true })?;
+        // A (re)started fetcher first finds out whether it leads the region; as leader it then
+        // refreshes today and, if published, tomorrow.
+        mailbox.cast(PriceFetcherMsg::CheckLease)?;
         Ok(PriceFetcherState {
             args,
             mailbox,
@@ -181,7 +194,22 @@ impl Actor for PriceFetcher {
             in_flight: false,
             waiting: Vec::new(),
             timer: None,
+            leader: None,
+            lease_timer: None,
         })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if state.leader == Some(true) {
+            // Let another node take over at once instead of after the lease expires.
+            let release = state.args.lease.release(state.args.region);
+            let _ = tokio::time::timeout(Duration::from_secs(1), release).await;
+        }
+        Ok(())
     }
 
     async fn handle(
@@ -193,6 +221,12 @@ impl Actor for PriceFetcher {
         state.args.meter.handled();
         match msg {
             PriceFetcherMsg::Tick { force } => state.start_cycle(force),
+            PriceFetcherMsg::Refresh(reply) if state.leader != Some(true) => {
+                let _ = reply.send(Err(FetchError::Unavailable {
+                    region: state.args.region,
+                    state: FetcherState::Standby,
+                }));
+            }
             PriceFetcherMsg::Refresh(reply) => {
                 state.waiting.push(reply);
                 if !state.in_flight {
@@ -200,14 +234,57 @@ impl Actor for PriceFetcher {
                 }
             }
             PriceFetcherMsg::CycleDone(outcome) => state.finish_cycle(outcome)?,
+            PriceFetcherMsg::CheckLease => state.check_lease(),
+            PriceFetcherMsg::LeaseChecked(result) => state.on_lease(result),
         }
         Ok(())
     }
 }
 
 impl PriceFetcherState {
+    fn check_lease(&mut self) {
+        let (lease, region, mailbox) = (
+            self.args.lease.clone(),
+            self.args.region,
+            self.mailbox.clone(),
+        );
+        tokio::spawn(async move {
+            let result = lease.hold(region).await;
+            let _ = mailbox.cast(PriceFetcherMsg::LeaseChecked(result));
+        });
+    }
+
+    /// Becomes leader or standby. Without a working lease store the fetcher fetches anyway:
+    /// a duplicate fetch is harmless (upserts), a region nobody fetches is not.
+    fn on_lease(&mut self, result: Result<bool, LeaseError>) {
+        let region = self.args.region;
+        let leader = result.unwrap_or_else(|error| {
+            tracing::warn!(%region, %error, "Lease store unavailable; fetching without a lease.");
+            true
+        });
+        if Some(leader) != self.leader {
+            self.leader = Some(leader);
+            let _ = self
+                .args
+                .supervisor
+                .cast(PriceSupervisorMsg::RoleChanged { region, leader });
+            if leader {
+                tracing::info!(%region, "This node now fetches the region.");
+                self.start_cycle(true);
+            } else {
+                tracing::info!(%region, "Another node fetches the region; standing by.");
+                self.timer = None;
+            }
+        }
+        let every = self.args.lease.renew_every();
+        self.lease_timer = Some(
+            self.mailbox
+                .send_after(every, || PriceFetcherMsg::CheckLease),
+        );
+    }
+
     fn start_cycle(&mut self, force: bool) {
-        if self.in_flight {
+        if self.in_flight || self.leader != Some(true) {
             return;
         }
         self.timer = None;

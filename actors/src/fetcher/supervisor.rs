@@ -18,6 +18,7 @@ use super::actor::{
     FetchError, FetchReport, FetcherState, PriceFetcher, PriceFetcherArgs, PriceFetcherMsg,
 };
 use super::cycle::FetchedDay;
+use crate::broadcast::{BroadcasterMsg, IncomingEvent};
 use crate::domain::{Region, Source};
 use crate::mailbox::{Mailbox, Timer};
 use crate::ports::{SharedClock, StoreError};
@@ -68,6 +69,8 @@ pub struct RegionStatus {
     pub last_source: Option<Source>,
     pub mailbox_length: u64,
     pub messages_handled: u64,
+    /// Whether this node fetches the region (holds its cluster lease).
+    pub leader: bool,
 }
 
 /// Everything the supervisor starts with.
@@ -78,6 +81,8 @@ pub struct PriceSupervisorArgs {
     pub policy: SupervisionPolicy,
     pub clock: SharedClock,
     pub meter: ActorMeter,
+    /// The cluster lease deciding which node fetches each region.
+    pub lease: Arc<dyn crate::ports::RegionLease>,
 }
 
 /// How to (re)start one region's fetcher.
@@ -111,6 +116,14 @@ pub enum PriceSupervisorMsg {
     Flush(RpcReplyPort<Result<u64, StoreError>>),
     /// Stop every fetcher (shutdown); answers when they have stopped.
     StopFetchers(RpcReplyPort<()>),
+    /// A fetcher became leader or standby for its region.
+    RoleChanged { region: Region, leader: bool },
+    /// Forward a fan-out event to the writer for caching (see `PriceWriterMsg::MergeEvent`).
+    MergeEvent {
+        event: IncomingEvent,
+        merge: bool,
+        reply: Mailbox<BroadcasterMsg>,
+    },
 }
 
 /// The supervisor actor.
@@ -173,6 +186,7 @@ impl Actor for PriceSupervisor {
                 config: spec.config,
                 supervisor: state.mailbox.clone(),
                 meter: ActorMeter::new(format!("fetcher:{region}")),
+                lease: args.lease.clone(),
             };
             let child = Child {
                 status: RegionStatus {
@@ -185,6 +199,7 @@ impl Actor for PriceSupervisor {
                     last_source: None,
                     mailbox_length: 0,
                     messages_handled: 0,
+                    leader: false,
                 },
                 args: fetcher_args,
                 actor: None,
@@ -249,6 +264,41 @@ impl Actor for PriceSupervisor {
                     let _ = reply.send(Err(StoreError::Unavailable(
                         "price writer is restarting".into(),
                     )));
+                }
+            },
+            PriceSupervisorMsg::RoleChanged { region, leader } => {
+                if let Some(child) = state.children.get_mut(&region)
+                    && child.status.state != FetcherState::Degraded
+                {
+                    child.status.state = match (leader, child.status.last_success_at) {
+                        (false, _) => FetcherState::Standby,
+                        (true, Some(_)) => FetcherState::Healthy,
+                        (true, None) => FetcherState::Starting,
+                    };
+                    child.status.leader = leader;
+                }
+            }
+            PriceSupervisorMsg::MergeEvent {
+                event,
+                merge,
+                reply,
+            } => match &state.writer {
+                Some(writer) => {
+                    state.writer_args.meter.sent();
+                    if let Err(ractor::MessagingErr::SendErr(PriceWriterMsg::MergeEvent {
+                        event,
+                        reply,
+                        ..
+                    })) = writer.cast(PriceWriterMsg::MergeEvent {
+                        event,
+                        merge,
+                        reply,
+                    }) {
+                        let _ = reply.cast(BroadcasterMsg::Merged(event));
+                    }
+                }
+                None => {
+                    let _ = reply.cast(BroadcasterMsg::Merged(event));
                 }
             },
             PriceSupervisorMsg::StopFetchers(reply) => {

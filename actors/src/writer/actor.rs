@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::latest::{CACHE_LOOKBACK, LatestSnapshot};
+use crate::broadcast::{BroadcasterMsg, IncomingEvent, PricePayload};
 use crate::domain::price::SourcePreference;
 use crate::domain::{PricePoint, Region};
 use crate::mailbox::{Mailbox, Timer};
@@ -65,6 +66,8 @@ pub struct PriceWriterArgs {
     pub preference: Arc<SourcePreference>,
     pub config: WriterConfig,
     pub meter: ActorMeter,
+    /// Told about every committed change; `None` when nothing streams (tests).
+    pub broadcaster: Option<Mailbox<BroadcasterMsg>>,
 }
 
 /// Messages the writer takes.
@@ -75,6 +78,13 @@ pub enum PriceWriterMsg {
     FlushDue,
     /// Commit everything buffered now and answer with the rows written.
     Flush(RpcReplyPort<Result<u64, StoreError>>),
+    /// A fan-out event: merge its prices into the cache when `merge` (another node stored them),
+    /// then hand it back to the broadcaster, keeping cache and stream in one order.
+    MergeEvent {
+        event: IncomingEvent,
+        merge: bool,
+        reply: Mailbox<BroadcasterMsg>,
+    },
 }
 
 /// The writer actor (configuration lives in its arguments and state).
@@ -135,6 +145,23 @@ impl Actor for PriceWriter {
             PriceWriterMsg::Flush(reply) => {
                 let result = state.flush().await;
                 let _ = reply.send(result);
+            }
+            PriceWriterMsg::MergeEvent {
+                event,
+                merge,
+                reply,
+            } => {
+                if merge {
+                    match serde_json::from_str::<PricePayload>(&event.payload) {
+                        Ok(payload) => {
+                            state.update_cache(&payload.points);
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "Unreadable fan-out event; not cached.")
+                        }
+                    }
+                }
+                let _ = reply.cast(BroadcasterMsg::Merged(event));
             }
         }
         Ok(())
@@ -212,10 +239,23 @@ impl PriceWriterState {
         Ok(written)
     }
 
+    /// Publishes a committed batch: into the cache, then what changed to the broadcaster.
     fn publish(&self, batch: &[PricePoint]) {
+        let changes = self.update_cache(batch);
+        if let Some(broadcaster) = &self.args.broadcaster {
+            for (region, points) in changes {
+                let _ = broadcaster.cast(BroadcasterMsg::Committed { region, points });
+            }
+        }
+    }
+
+    /// Merges points into the latest-price cache; returns what changed per region.
+    fn update_cache(&self, points: &[PricePoint]) -> Vec<(Region, Vec<PricePoint>)> {
         let keep_since = self.args.clock.now() - CACHE_LOOKBACK;
         let current = self.args.latest.borrow().clone();
-        let merged = current.merged(batch, &self.args.preference, keep_since);
+        let (merged, changes) =
+            current.merged_with_changes(points, &self.args.preference, keep_since);
         self.args.latest.send_replace(Arc::new(merged));
+        changes
     }
 }

@@ -70,23 +70,62 @@ impl LatestSnapshot {
         preference: &SourcePreference,
         keep_since: Timestamp,
     ) -> Self {
+        self.merged_with_changes(batch, preference, keep_since).0
+    }
+
+    /// Like [`LatestSnapshot::merged`], also returning per region the points of `batch` that are
+    /// now served and were not before (new intervals, or a different price, source or kind):
+    /// what subscribers need to hear about. A refetch that changes nothing yields nothing.
+    pub fn merged_with_changes(
+        &self,
+        batch: &[PricePoint],
+        preference: &SourcePreference,
+        keep_since: Timestamp,
+    ) -> (Self, Vec<(Region, Vec<PricePoint>)>) {
         let mut regions = self.regions.clone();
+        let mut changes = Vec::new();
         for region in Region::ALL {
             let mut incoming = batch.iter().filter(|p| p.region == region).peekable();
             if incoming.peek().is_none() {
                 continue;
             }
-            let mut points: Vec<PricePoint> = self.regions[region.index()]
+            let before = &self.regions[region.index()];
+            let mut points: Vec<PricePoint> = before
                 .iter()
                 .chain(incoming)
                 .filter(|p| p.end() > keep_since)
                 .cloned()
                 .collect();
             points.sort_by_key(|p| p.start);
-            regions[region.index()] = prefer_sources(points, preference.for_region(region)).into();
+            let after: RegionSeries = prefer_sources(points, preference.for_region(region)).into();
+            let changed: Vec<PricePoint> = after
+                .iter()
+                .filter(|p| {
+                    let old = before
+                        .binary_search_by_key(&p.start, |o| o.start)
+                        .ok()
+                        .map(|i| &before[i]);
+                    !old.is_some_and(|o| same_served_value(o, p))
+                })
+                .cloned()
+                .collect();
+            if !changed.is_empty() {
+                changes.push((region, changed));
+            }
+            regions[region.index()] = after;
         }
-        LatestSnapshot { regions }
+        (LatestSnapshot { regions }, changes)
     }
+}
+
+/// Whether two points at the same start serve the same value (fetch time aside).
+fn same_served_value(a: &PricePoint, b: &PricePoint) -> bool {
+    a.price == b.price
+        && a.source == b.source
+        && a.kind == b.kind
+        && a.duration_minutes == b.duration_minutes
+        && a.unit == b.unit
+        && a.estimated == b.estimated
 }
 
 /// How far back the cache keeps points: enough for "today so far" in every time zone.
@@ -174,6 +213,40 @@ mod tests {
                 .len(),
             4
         );
+    }
+
+    #[test]
+    fn changes_are_only_new_or_different_served_points() {
+        let pref = SourcePreference::new([]);
+        let first = hourly(
+            Region::Japan,
+            "2026-01-01T00:00:00Z",
+            &[1, 2],
+            Source::Simulated,
+        );
+        let (snap, changes) =
+            LatestSnapshot::default().merged_with_changes(&first, &pref, Timestamp::MIN);
+        assert_eq!(changes, vec![(Region::Japan, first.clone())]);
+        // The same prices fetched again (later fetch time) are no news.
+        let mut again = first.clone();
+        for p in &mut again {
+            p.fetched_at = "2026-01-02T00:00:00Z".parse().unwrap();
+        }
+        let (snap, changes) = snap.merged_with_changes(&again, &pref, Timestamp::MIN);
+        assert!(changes.is_empty());
+        // A revised price and a new hour are.
+        let mut revised = hourly(
+            Region::Japan,
+            "2026-01-01T00:00:00Z",
+            &[1, 5, 6],
+            Source::Simulated,
+        );
+        revised.remove(0);
+        for p in &mut revised {
+            p.fetched_at = "2026-01-03T00:00:00Z".parse().unwrap();
+        }
+        let (_, changes) = snap.merged_with_changes(&revised, &pref, Timestamp::MIN);
+        assert_eq!(changes, vec![(Region::Japan, revised)]);
     }
 
     #[test]

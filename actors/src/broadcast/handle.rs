@@ -1,0 +1,69 @@
+//! The typed handle to the Broadcaster, used by the SSE edge and by the fan-out subscriber.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::actor::{
+    BroadcastStats, BroadcasterMsg, SubscribeError, SubscribeRequest, Subscription,
+};
+use super::event::IncomingEvent;
+use crate::mailbox::{CallError, Mailbox};
+use crate::supervision::ActorMeter;
+
+/// Why a subscription did not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamError {
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error(transparent)]
+    Refused(#[from] SubscribeError),
+}
+
+/// Typed access to the Broadcaster.
+#[derive(Clone)]
+pub struct BroadcastHandle {
+    mailbox: Mailbox<BroadcasterMsg>,
+    call_timeout: Duration,
+}
+
+impl BroadcastHandle {
+    pub(crate) fn new(mailbox: Mailbox<BroadcasterMsg>, call_timeout: Duration) -> Self {
+        BroadcastHandle {
+            mailbox,
+            call_timeout,
+        }
+    }
+
+    /// Starts a subscription. The caller must call [`BroadcastHandle::unsubscribe`] when it ends.
+    pub async fn subscribe(&self, request: SubscribeRequest) -> Result<Subscription, StreamError> {
+        Ok(self
+            .mailbox
+            .call(
+                |reply| BroadcasterMsg::Subscribe { request, reply },
+                self.call_timeout,
+            )
+            .await??)
+    }
+
+    /// Ends a subscription started from `address`.
+    pub fn unsubscribe(&self, address: Option<IpAddr>) {
+        let _ = self.mailbox.cast(BroadcasterMsg::Unsubscribe { address });
+    }
+
+    /// Hands an event from the fan-out to this node's broadcaster.
+    pub fn deliver(&self, event: IncomingEvent) -> Result<(), CallError> {
+        self.mailbox.cast(BroadcasterMsg::Deliver(event))
+    }
+
+    /// Subscriber and fan-out counters.
+    pub async fn stats(&self) -> Result<BroadcastStats, CallError> {
+        self.mailbox
+            .call(BroadcasterMsg::Stats, self.call_timeout)
+            .await
+    }
+
+    /// The broadcaster's mailbox counters.
+    pub fn meter(&self) -> &ActorMeter {
+        self.mailbox.meter()
+    }
+}

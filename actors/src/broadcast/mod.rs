@@ -1,0 +1,15 @@
+//! Live price fan-out: the Broadcaster actor, its events and its replay buffer.
+
+mod actor;
+pub mod buffer;
+pub mod event;
+mod handle;
+
+pub use actor::{
+    BroadcastStats, Broadcaster, BroadcasterArgs, BroadcasterConfig, BroadcasterMsg,
+    FANOUT_FALLBACK_TOTAL, FANOUT_LAG_SECONDS, FANOUT_UP, ResumeOutcome,
+    SSE_EVENTS_PUBLISHED_TOTAL, SSE_RESUMES_TOTAL, SSE_SUBSCRIBERS, SubscribeError,
+    SubscribeRequest, Subscription,
+};
+pub use event::{EventKind, IncomingEvent, OutgoingEvent, PricePayload, StreamEvent};
+pub use handle::{BroadcastHandle, StreamError};
