@@ -9,22 +9,79 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
-use wattline_actors::ports::{PriceStore, SharedClock, SystemClock};
+use tokio::sync::{Notify, watch};
+use wattline_actors::ports::{FanOut, PriceStore, RegionLease, SharedClock, SoleNode, SystemClock};
 use wattline_actors::{Ports, Tree, TreeHandles};
 
 use crate::config::Settings;
+use crate::http::listener::WatchdogListener;
 use crate::http::state::{AppParts, AppState};
 use crate::storage::{self, Storage, StorageOptions};
-use crate::{http, providers, telemetry};
+use crate::{cache, http, providers, telemetry};
 
 /// A built, bound, not yet serving application.
 pub struct App {
-    listener: TcpListener,
+    listener: WatchdogListener,
+    local_addr: SocketAddr,
     router: axum::Router,
     tree: TreeHandles,
     storage: Arc<dyn Storage>,
     shutdown_timeout: Duration,
+    shutdown: watch::Sender<bool>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// What a node shares with others: nothing (single node) or Redis.
+struct Cluster {
+    fanout: Option<Arc<dyn FanOut>>,
+    lease: Arc<dyn RegionLease>,
+    subscriber: Option<(fred::clients::SubscriberClient, cache::Keys)>,
+    redis: Option<fred::prelude::Client>,
+}
+
+/// Connects to Redis when configured. An unreachable Redis does not stop the start: its clients
+/// keep reconnecting, and until then the fan-out and leases fall back to this node alone.
+async fn cluster(settings: &Settings, node_id: &str) -> anyhow::Result<Cluster> {
+    let url = &settings.cluster.redis_url;
+    if url.is_empty() {
+        return Ok(Cluster {
+            fanout: None,
+            lease: Arc::new(SoleNode),
+            subscriber: None,
+            redis: None,
+        });
+    }
+    let keys = cache::Keys::new(&settings.cluster.key_prefix);
+    let client = cache::connect(url)
+        .await
+        .with_context(|| "configuration key `cluster.redis_url`".to_string());
+    let client = match client {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::warn!(error = %format!("{error:#}"), "Redis unreachable at start; running alone until it answers.");
+            cache::connect_lazily(url)?
+        }
+    };
+    let subscriber = match cache::connect_subscriber(url).await {
+        Ok(subscriber) => subscriber,
+        Err(_) => cache::connect_subscriber_lazily(url)?,
+    };
+    let ttl = Duration::from_secs(settings.cluster.lease_ttl_secs);
+    tracing::info!(node = node_id, prefix = %settings.cluster.key_prefix, "Cluster mode: events and leases through Redis.");
+    Ok(Cluster {
+        fanout: Some(Arc::new(cache::RedisFanOut::new(
+            client.clone(),
+            keys.clone(),
+        ))),
+        lease: Arc::new(cache::RedisLease::new(
+            client.clone(),
+            keys.clone(),
+            node_id.to_string(),
+            ttl,
+        )),
+        subscriber: Some((subscriber, keys)),
+        redis: Some(client),
+    })
 }
 
 impl App {
@@ -37,32 +94,39 @@ impl App {
     pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<App> {
         // The recorder must exist before the tree creates its metric handles.
         let metrics = telemetry::prometheus();
-        let storage = storage::open(&settings.storage.database_url, &storage_options(&settings))
+        let url = &settings.storage.database_url;
+        let storage = storage::open(url, &storage_options(&settings))
             .await
-            .with_context(|| {
-                format!(
-                    "opening storage {}",
-                    storage::redact(&settings.storage.database_url)
-                )
-            })?;
-        tracing::info!(backend = storage.backend(), url = %storage::redact(&settings.storage.database_url), "Storage ready.");
+            .with_context(|| format!("opening storage {}", storage::redact(url)))?;
+        tracing::info!(backend = storage.backend(), url = %storage::redact(url), "Storage ready.");
         let sources = providers::build_sources(&settings, clock.clone())?;
         for (region, list) in &sources {
             let names: Vec<_> = list.iter().map(|s| s.source().as_str()).collect();
             tracing::info!(%region, sources = ?names, "Region sources.");
         }
+        let node_id = settings.node_id();
+        let cluster = cluster(&settings, &node_id).await?;
         let store: Arc<dyn PriceStore> = storage.clone();
-        let tree = Tree::spawn(
-            Ports {
-                store,
-                sources,
-                clock: clock.clone(),
-            },
-            settings.tree_config(),
-        )
-        .await
-        .context("starting the actor tree")?;
-        let listener = TcpListener::bind(settings.server.bind)
+        let ports = Ports {
+            store,
+            sources,
+            clock: clock.clone(),
+            fanout: cluster.fanout,
+            node_id: node_id.clone(),
+            lease: cluster.lease,
+        };
+        let tree = Tree::spawn(ports, settings.tree_config())
+            .await
+            .context("starting the actor tree")?;
+        let mut background = Vec::new();
+        if let Some((subscriber, keys)) = cluster.subscriber {
+            background.push(tokio::spawn(cache::run_subscriber(
+                subscriber,
+                keys,
+                tree.broadcast.clone(),
+            )));
+        }
+        let tcp = TcpListener::bind(settings.server.bind)
             .await
             .with_context(|| {
                 format!(
@@ -70,30 +134,40 @@ impl App {
                     settings.server.bind
                 )
             })?;
+        let local_addr = tcp.local_addr()?;
+        let listener =
+            WatchdogListener::new(tcp, Duration::from_secs(settings.stream.write_timeout_secs));
         let shutdown_timeout = Duration::from_secs(settings.server.shutdown_timeout_secs);
+        let (shutdown, shutdown_rx) = watch::channel(false);
         let state = AppState::new(AppParts {
             settings,
             storage: storage.clone(),
             prices: tree.prices.clone(),
+            broadcast: tree.broadcast.clone(),
             latest: tree.latest.clone(),
             preference: tree.preference.clone(),
             metrics,
             clock,
+            meters: tree.meters().to_vec(),
+            node_id,
+            shutdown: shutdown_rx,
+            redis: cluster.redis,
         });
         Ok(App {
             listener,
+            local_addr,
             router: http::router(state),
             tree,
             storage,
             shutdown_timeout,
+            shutdown,
+            background,
         })
     }
 
     /// The address the server is bound to (port 0 in settings becomes a real port here).
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("bound listener has an address")
+        self.local_addr
     }
 
     /// Serves until Ctrl-C or SIGTERM.
@@ -106,18 +180,18 @@ impl App {
         mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        tracing::info!(address = %self.local_addr(), "Wattline listening.");
+        tracing::info!(address = %self.local_addr, "Wattline listening.");
         let stopping = Arc::new(Notify::new());
         let signal = stopping.clone();
-        let server = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            signal.notify_waiters();
-        });
+        let streams = self.shutdown.clone();
+        let server = axum::serve(self.listener, http::service(self.router)).with_graceful_shutdown(
+            async move {
+                shutdown.await;
+                // Open streams end with a final `shutdown` event instead of holding the drain.
+                let _ = streams.send(true);
+                signal.notify_waiters();
+            },
+        );
         let drain_deadline = async {
             stopping.notified().await;
             tracing::info!(timeout = ?self.shutdown_timeout, "Shutting down: draining requests.");
@@ -137,6 +211,9 @@ impl App {
             Some(error) => {
                 tracing::error!(%error, "Final writer flush failed; buffered prices were lost.")
             }
+        }
+        for task in self.background {
+            task.abort();
         }
         self.storage.close().await;
         tracing::info!("Wattline stopped.");

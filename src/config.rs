@@ -13,6 +13,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 use wattline_actors::TreeConfig;
+use wattline_actors::broadcast::BroadcasterConfig;
 use wattline_actors::domain::{Region, Source};
 use wattline_actors::fetcher::{FetcherConfig, SupervisionPolicy};
 use wattline_actors::supervision::BackoffPolicy;
@@ -30,6 +31,8 @@ pub struct Settings {
     pub regions: RegionSettings,
     pub prices: PriceSettings,
     pub supervision: SupervisionSettings,
+    pub stream: StreamSettings,
+    pub cluster: ClusterSettings,
     pub simulator: SimulatorSettings,
     pub telemetry: TelemetrySettings,
     pub security: SecuritySettings,
@@ -115,6 +118,40 @@ pub struct SupervisionSettings {
     pub degraded_retry_secs: u64,
     /// Uptime in seconds after which backoff starts afresh (default 600).
     pub healthy_after_secs: u64,
+}
+
+/// Live SSE streams.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSettings {
+    /// Heartbeat period in seconds (default 15).
+    pub heartbeat_secs: u64,
+    /// Client reconnect hint in milliseconds (default 3000).
+    pub retry_ms: u64,
+    /// Broadcast channel capacity in events (default 1024).
+    pub channel_capacity: usize,
+    /// Replay buffer per region in events (default 256).
+    pub replay_per_region: usize,
+    /// Subscriber limit of the node (default 20000).
+    pub max_subscribers: usize,
+    /// Subscriber limit per client address (default 100).
+    pub max_per_address: usize,
+    /// Stuck-socket timeout in seconds (default 30).
+    pub write_timeout_secs: u64,
+}
+
+/// Several nodes sharing Redis.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// Node name (default: random per start).
+    pub node_id: String,
+    /// Redis URL (default empty: single node).
+    pub redis_url: String,
+    /// Key and channel prefix (default `wattline`).
+    pub key_prefix: String,
+    /// Fetch lease lifetime in seconds (default 30).
+    pub lease_ttl_secs: u64,
 }
 
 /// The built-in price simulator.
@@ -318,6 +355,26 @@ impl Settings {
                 "must be between 0 and 1",
             ));
         }
+        if self.cluster.key_prefix.is_empty()
+            || self.cluster.key_prefix.contains(char::is_whitespace)
+        {
+            return Err(ConfigError::invalid(
+                "cluster.key_prefix",
+                "must be a non-empty word",
+            ));
+        }
+        if self.cluster.node_id.contains(char::is_whitespace) {
+            return Err(ConfigError::invalid(
+                "cluster.node_id",
+                "must not contain whitespace",
+            ));
+        }
+        if !self.cluster.redis_url.is_empty() && !self.cluster.redis_url.starts_with("redis://") {
+            return Err(ConfigError::invalid(
+                "cluster.redis_url",
+                "must start with redis:// (or be empty)",
+            ));
+        }
         if self.security.api_key.as_ref().is_some_and(Secret::is_empty) {
             return Err(ConfigError::invalid(
                 "security.api_key",
@@ -389,7 +446,23 @@ impl Settings {
                 degraded_retry: Duration::from_secs(s.degraded_retry_secs),
                 healthy_after: Duration::from_secs(s.healthy_after_secs),
             },
+            broadcaster: BroadcasterConfig {
+                channel_capacity: self.stream.channel_capacity,
+                replay_per_region: self.stream.replay_per_region,
+                max_subscribers: self.stream.max_subscribers,
+                max_per_address: self.stream.max_per_address,
+                ..BroadcasterConfig::default()
+            },
             call_timeout: Duration::from_millis(p.call_timeout_ms),
+        }
+    }
+
+    /// This node's cluster name: the configured one, else random per start.
+    pub fn node_id(&self) -> String {
+        if self.cluster.node_id.is_empty() {
+            format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+        } else {
+            self.cluster.node_id.clone()
         }
     }
 }

@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
+use wattline_actors::broadcast::{StreamError, SubscribeError};
 use wattline_actors::domain::{Region, RegionParseError};
 use wattline_actors::fetcher::{FetchError, RefreshError};
 use wattline_actors::mailbox::CallError;
@@ -23,6 +24,12 @@ pub enum ApiError {
     InvalidQuery(String),
     #[error("invalid parameter `{name}`: {message}")]
     InvalidParameter { name: &'static str, message: String },
+    #[error("Last-Event-ID must be an event id this server sent (a decimal number)")]
+    InvalidLastEventId,
+    #[error("{0}")]
+    TooManyStreams(String),
+    #[error("{0}")]
+    StreamsFull(String),
     #[error("{0}")]
     MalformedJson(String),
     #[error("{0}")]
@@ -66,6 +73,20 @@ impl From<RefreshError> for ApiError {
     }
 }
 
+impl From<StreamError> for ApiError {
+    fn from(error: StreamError) -> Self {
+        match error {
+            StreamError::Call(call) => ApiError::Actor(call),
+            StreamError::Refused(refused @ SubscribeError::AddressFull { .. }) => {
+                ApiError::TooManyStreams(refused.to_string())
+            }
+            StreamError::Refused(refused @ SubscribeError::ServerFull { .. }) => {
+                ApiError::StreamsFull(refused.to_string())
+            }
+        }
+    }
+}
+
 /// The JSON details of a failed fetch (source errors are provider messages, not internals).
 pub fn fetch_detail(error: &FetchError) -> Value {
     serde_json::json!({ "message": error.to_string(), "reason": error })
@@ -91,6 +112,9 @@ impl ApiError {
             ApiError::RegionDisabled(_) => (StatusCode::NOT_FOUND, "region_disabled"),
             ApiError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query"),
             ApiError::InvalidParameter { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),
+            ApiError::InvalidLastEventId => (StatusCode::BAD_REQUEST, "invalid_last_event_id"),
+            ApiError::TooManyStreams(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_streams"),
+            ApiError::StreamsFull(_) => (StatusCode::SERVICE_UNAVAILABLE, "too_many_subscribers"),
             ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
             ApiError::InvalidBody(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
             ApiError::UnsupportedMediaType => {
@@ -171,7 +195,7 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));

@@ -77,7 +77,7 @@ pub struct TreeHandles {
     /// Live event subscriptions.
     pub broadcast: BroadcastHandle,
     root: ActorRef<()>,
-    root_meter: ActorMeter,
+    meters: Vec<(&'static str, ActorMeter)>,
     join: JoinHandle<()>,
 }
 
@@ -112,6 +112,7 @@ impl Tree {
                 }
             };
         let prices_meter = ActorMeter::new("prices");
+        let writer_meter = ActorMeter::new("writer");
         let args = PriceSupervisorArgs {
             fetchers: ports
                 .sources
@@ -128,7 +129,7 @@ impl Tree {
                 latest: Arc::new(latest_tx),
                 preference: preference.clone(),
                 config: config.writer,
-                meter: ActorMeter::new("writer"),
+                meter: writer_meter.clone(),
                 broadcaster: Some(broadcaster.clone()),
             },
             policy: config.supervision,
@@ -145,6 +146,8 @@ impl Tree {
                     return Err(error);
                 }
             };
+        let prices_meter_for_view = prices_meter.clone();
+        let broadcaster_meter_for_view = broadcaster.meter().clone();
         let prices = Mailbox::new(prices, prices_meter);
         let _ = broadcaster.cast(BroadcasterMsg::ConnectPrices(prices.clone()));
         Ok(TreeHandles {
@@ -152,8 +155,13 @@ impl Tree {
             broadcast: BroadcastHandle::new(broadcaster, config.call_timeout),
             latest: LatestPrices::new(latest_rx),
             preference,
+            meters: vec![
+                ("supervisor", root_meter),
+                ("supervisor", prices_meter_for_view),
+                ("writer", writer_meter),
+                ("broadcaster", broadcaster_meter_for_view),
+            ],
             root,
-            root_meter,
             join,
         })
     }
@@ -169,9 +177,9 @@ pub struct ShutdownReport {
 }
 
 impl TreeHandles {
-    /// The root's mailbox counters.
-    pub fn root_meter(&self) -> &ActorMeter {
-        &self.root_meter
+    /// Counters of the supervisors, the writer and the broadcaster, with their kind.
+    pub fn meters(&self) -> &[(&'static str, ActorMeter)] {
+        &self.meters
     }
 
     /// Resolves when the root stops: after [`TreeHandles::shutdown`], or unexpectedly when a

@@ -3,6 +3,7 @@
 
 pub mod dto;
 pub mod extract;
+pub mod listener;
 pub mod middleware;
 pub mod params;
 pub mod routes;
@@ -28,7 +29,7 @@ use state::AppState;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Wattline", description = "Electricity prices: current, history, analytics, optimal windows."),
-    tags((name = "prices"), (name = "health"), (name = "meta"))
+    tags((name = "prices"), (name = "health"), (name = "meta"), (name = "admin"))
 )]
 struct ApiDoc;
 
@@ -37,11 +38,14 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let prices = OpenApiRouter::new()
         .merge(routes::prices::router())
         .merge(routes::analytics::router())
-        .merge(routes::refresh::router());
+        .merge(routes::refresh::router())
+        .merge(routes::stream::router());
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::meta::router())
         .merge(routes::health::router())
+        .merge(routes::live::router())
         .nest("/api/v1/prices", prices)
+        .nest("/api/v1/admin", routes::admin::router())
         .split_for_parts();
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
@@ -78,6 +82,13 @@ pub fn router(state: AppState) -> Router {
     }))
     .layer(axum::middleware::from_fn(middleware::request_id))
     .with_state(state)
+}
+
+/// The router as a service that knows each client's address.
+pub fn service(
+    router: Router,
+) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, listener::ClientAddr> {
+    router.into_make_service_with_connect_info::<listener::ClientAddr>()
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

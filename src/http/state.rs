@@ -5,10 +5,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::watch;
+use wattline_actors::broadcast::BroadcastHandle;
 use wattline_actors::domain::Region;
 use wattline_actors::domain::price::SourcePreference;
 use wattline_actors::fetcher::PricesHandle;
 use wattline_actors::ports::SharedClock;
+use wattline_actors::supervision::ActorMeter;
 use wattline_actors::writer::LatestPrices;
 
 use crate::config::Settings;
@@ -25,10 +28,15 @@ struct Inner {
     settings: Settings,
     storage: Arc<dyn Storage>,
     prices: PricesHandle,
+    broadcast: BroadcastHandle,
     latest: LatestPrices,
     preference: Arc<SourcePreference>,
     metrics: PrometheusHandle,
     clock: SharedClock,
+    meters: Vec<(&'static str, ActorMeter)>,
+    node_id: String,
+    shutdown: watch::Receiver<bool>,
+    redis: Option<fred::prelude::Client>,
     enabled: [bool; Region::ALL.len()],
     started: Instant,
 }
@@ -38,10 +46,18 @@ pub struct AppParts {
     pub settings: Settings,
     pub storage: Arc<dyn Storage>,
     pub prices: PricesHandle,
+    pub broadcast: BroadcastHandle,
     pub latest: LatestPrices,
     pub preference: Arc<SourcePreference>,
     pub metrics: PrometheusHandle,
     pub clock: SharedClock,
+    /// The tree's non-fetcher actors, by kind.
+    pub meters: Vec<(&'static str, ActorMeter)>,
+    pub node_id: String,
+    /// Turns true when the server starts shutting down (streams end with a final event).
+    pub shutdown: watch::Receiver<bool>,
+    /// The Redis client, when clustered (for readiness).
+    pub redis: Option<fred::prelude::Client>,
 }
 
 impl AppState {
@@ -56,10 +72,15 @@ impl AppState {
                 settings: parts.settings,
                 storage: parts.storage,
                 prices: parts.prices,
+                broadcast: parts.broadcast,
                 latest: parts.latest,
                 preference: parts.preference,
                 metrics: parts.metrics,
                 clock: parts.clock,
+                meters: parts.meters,
+                node_id: parts.node_id,
+                shutdown: parts.shutdown,
+                redis: parts.redis,
                 enabled,
                 started: Instant::now(),
             }),
@@ -76,6 +97,29 @@ impl AppState {
 
     pub fn prices(&self) -> &PricesHandle {
         &self.inner.prices
+    }
+
+    pub fn broadcast(&self) -> &BroadcastHandle {
+        &self.inner.broadcast
+    }
+
+    /// Counters of the supervisors, writer and broadcaster.
+    pub fn meters(&self) -> &[(&'static str, ActorMeter)] {
+        &self.inner.meters
+    }
+
+    /// The Redis client, when clustered.
+    pub fn redis(&self) -> Option<&fred::prelude::Client> {
+        self.inner.redis.as_ref()
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.inner.node_id
+    }
+
+    /// A receiver that turns true when shutdown starts.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.inner.shutdown.clone()
     }
 
     pub fn latest(&self) -> &LatestPrices {

@@ -169,3 +169,101 @@ pub fn dec(value: &Value) -> rust_decimal::Decimal {
         .parse()
         .expect("decimal")
 }
+
+/// One parsed Server-Sent Event (or a comment line, as `event == ":"`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub event: String,
+    pub data: String,
+}
+
+impl SseEvent {
+    /// The data as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data).unwrap_or_else(|e| panic!("{e}: {}", self.data))
+    }
+}
+
+/// A minimal SSE reader over a streaming reqwest response.
+pub struct SseClient {
+    pub response: reqwest::Response,
+    buffer: String,
+}
+
+impl TestApp {
+    /// Opens a stream; panics unless it is a 200 `text/event-stream`.
+    pub async fn stream(&self, query: &str, last_event_id: Option<&str>) -> SseClient {
+        let mut request = self
+            .client
+            .get(self.url(&format!("/api/v1/prices/stream?{query}")));
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await.expect("stream request");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        SseClient {
+            response,
+            buffer: String::new(),
+        }
+    }
+}
+
+impl SseClient {
+    /// The next frame (event or comment) within `wait`, or `None` when the stream ended.
+    pub async fn next(&mut self, wait: Duration) -> Option<SseEvent> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                return Some(parse_block(&block));
+            }
+            let chunk = tokio::time::timeout(wait, self.response.chunk())
+                .await
+                .expect("an event in time");
+            match chunk.expect("stream read") {
+                Some(bytes) => self
+                    .buffer
+                    .push_str(std::str::from_utf8(&bytes).expect("utf-8")),
+                None => return None,
+            }
+        }
+    }
+
+    /// The next frame that is not a heartbeat or `retry:` hint.
+    pub async fn next_event(&mut self, wait: Duration) -> Option<SseEvent> {
+        loop {
+            let frame = self.next(wait).await?;
+            if frame.event != ":" && frame.event != "retry" {
+                return Some(frame);
+            }
+        }
+    }
+}
+
+fn parse_block(block: &str) -> SseEvent {
+    let mut event = SseEvent {
+        id: None,
+        event: "message".into(),
+        data: String::new(),
+    };
+    for line in block.lines() {
+        if let Some(comment) = line.strip_prefix(':') {
+            return SseEvent {
+                id: None,
+                event: ":".into(),
+                data: comment.trim().into(),
+            };
+        } else if let Some(v) = line.strip_prefix("id: ") {
+            event.id = Some(v.into());
+        } else if let Some(v) = line.strip_prefix("event: ") {
+            event.event = v.into();
+        } else if let Some(v) = line.strip_prefix("data: ") {
+            event.data.push_str(v);
+        } else if let Some(v) = line.strip_prefix("retry: ") {
+            event.event = "retry".into();
+            event.data = v.into();
+        }
+    }
+    event
+}

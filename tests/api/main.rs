@@ -9,3 +9,4 @@ mod lifecycle;
 mod openapi;
 mod postgres;
 mod prices;
+mod stream;

@@ -75,6 +75,10 @@ pub struct Check {
 pub struct Checks {
     storage: Check,
     actors: Check,
+    /// Present when clustered. Redis down degrades the node (local delivery, no leases) but does
+    /// not make it unready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redis: Option<Check>,
 }
 
 /// One region as readiness reports it.
@@ -128,6 +132,15 @@ pub async fn get_readiness(State(state): State<AppState>) -> impl IntoResponse {
         latency_ms: millis(started),
         error: statuses.as_ref().err().map(|e| e.to_string()),
     };
+    let redis = state.redis().map(|client| {
+        let connected = fred::prelude::ClientLike::is_connected(client);
+        Check {
+            ok: connected,
+            backend: Some("redis"),
+            latency_ms: 0.0,
+            error: (!connected).then(|| "not connected; delivering events locally".to_string()),
+        }
+    });
     let now = state.now();
     let snapshot = state.latest().snapshot();
     let regions: Vec<RegionReadiness> = statuses
@@ -160,7 +173,11 @@ pub async fn get_readiness(State(state): State<AppState>) -> impl IntoResponse {
     };
     let body = ReadinessResponse {
         status: if ready { "ready" } else { "not_ready" },
-        checks: Checks { storage, actors },
+        checks: Checks {
+            storage,
+            actors,
+            redis,
+        },
         regions,
     };
     (status, Json(body))

@@ -1,7 +1,10 @@
 //! One module per resource; each exposes `router()`.
 
+pub mod admin;
 pub mod analytics;
 pub mod health;
+pub mod live;
 pub mod meta;
 pub mod prices;
 pub mod refresh;
+pub mod stream;

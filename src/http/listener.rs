@@ -1,0 +1,198 @@
+//! The TCP listener the server accepts on: sets `TCP_NODELAY` (small SSE frames go out at once)
+//! and wraps each connection so that a socket which accepts no bytes for the write timeout is
+//! closed. Without that, a client that never reads would hold its connection (and its kernel
+//! buffers) forever, because hyper waits on the socket and never asks the body for more.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::connect_info::Connected;
+use axum::serve::{IncomingStream, Listener};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Sleep;
+
+/// A listener whose connections time out when writes stall.
+pub struct WatchdogListener {
+    inner: TcpListener,
+    write_timeout: Duration,
+}
+
+impl WatchdogListener {
+    /// Wraps a bound listener.
+    pub fn new(inner: TcpListener, write_timeout: Duration) -> Self {
+        WatchdogListener {
+            inner,
+            write_timeout,
+        }
+    }
+}
+
+impl Listener for WatchdogListener {
+    type Io = WriteWatchdog<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.inner.accept().await {
+                Ok((stream, addr)) => {
+                    let _ = stream.set_nodelay(true);
+                    return (WriteWatchdog::new(stream, self.write_timeout), addr);
+                }
+                Err(error) => {
+                    // Typically EMFILE: back off instead of spinning.
+                    tracing::warn!(%error, "Accept failed.");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// The client's address, as handlers see it (`ConnectInfo<ClientAddr>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, WatchdogListener>> for ClientAddr {
+    fn connect_info(stream: IncomingStream<'_, WatchdogListener>) -> Self {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
+/// An I/O stream whose writes fail with `TimedOut` after stalling for `timeout`.
+pub struct WriteWatchdog<S> {
+    inner: S,
+    timeout: Duration,
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl<S> WriteWatchdog<S> {
+    fn new(inner: S, timeout: Duration) -> Self {
+        WriteWatchdog {
+            inner,
+            timeout,
+            stalled: None,
+        }
+    }
+
+    /// On `Pending`, arms (or checks) the stall timer; on progress, disarms it.
+    fn watch<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match result {
+            Poll::Pending => {
+                let timeout = self.timeout;
+                let timer = self
+                    .stalled
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "client stopped reading",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+            ready => {
+                self.stalled = None;
+                ready
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for WriteWatchdog<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteWatchdog<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.watch(cx, result)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.watch(cx, result)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let result = Pin::new(&mut self.inner).poll_flush(cx);
+        self.watch(cx, result)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn a_peer_that_never_reads_times_the_writer_out() {
+        let (client, server) = tokio::io::duplex(64);
+        let mut guarded = WriteWatchdog::new(server, Duration::from_millis(50));
+        let chunk = [0u8; 1024];
+        let result = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                guarded.write_all(&chunk).await?;
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), io::Error>(())
+        })
+        .await
+        .expect("the watchdog fires before the outer timeout");
+        assert_eq!(result.unwrap_err().kind(), io::ErrorKind::TimedOut);
+        drop(client);
+    }
+
+    #[tokio::test]
+    async fn a_reading_peer_is_never_timed_out() {
+        let (mut client, server) = tokio::io::duplex(64);
+        let mut guarded = WriteWatchdog::new(server, Duration::from_millis(50));
+        let reader = tokio::spawn(async move {
+            let mut sink = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut client, &mut sink)
+                .await
+                .map(|_| sink.len())
+        });
+        for _ in 0..50 {
+            guarded.write_all(&[1u8; 256]).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        guarded.shutdown().await.unwrap();
+        drop(guarded);
+        assert_eq!(reader.await.unwrap().unwrap(), 50 * 256);
+    }
+}

@@ -1,0 +1,315 @@
+//! `GET /api/v1/prices/stream`: live prices over Server-Sent Events. A stream starts with a
+//! `snapshot` (or, on reconnect with `Last-Event-ID`, the missed events; or `reset` + snapshot
+//! when they are gone), then carries `price` events with increasing ids, heartbeat comments, and
+//! ends with `lagged` (fell behind) or `shutdown`. Frames are pre-rendered bytes shared by all
+//! subscribers; nothing here serialises per subscriber except the snapshot.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+use bytes::Bytes;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, watch};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wattline_actors::broadcast::event::frame;
+use wattline_actors::broadcast::{BroadcastHandle, ResumeOutcome, StreamEvent, SubscribeRequest};
+use wattline_actors::domain::{Currency, EnergyUnit, PricePoint, Region};
+use wattline_actors::writer::LatestSnapshot;
+
+use crate::error::ApiError;
+use crate::http::extract::AppQuery;
+use crate::http::listener::ClientAddr;
+use crate::http::params::bounded;
+use crate::http::state::AppState;
+
+/// Metric: frames of `price` events written to subscribers.
+pub const SSE_EVENTS_SENT_TOTAL: &str = "wattline_sse_events_sent_total";
+/// Metric: subscribers dropped because they fell behind.
+pub const SSE_LAGGED_TOTAL: &str = "wattline_sse_lagged_total";
+
+/// The route under `/api/v1/prices`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(stream_prices))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StreamQuery {
+    /// One region or several, comma separated (e.g. `germany,france`).
+    region: String,
+    /// Send at most one batch of events per this many seconds (1–3600); events are kept, not
+    /// dropped, and arrive together.
+    interval: Option<u32>,
+}
+
+/// Live prices as Server-Sent Events (`snapshot`, `price`, `reset`, `lagged`, `shutdown`).
+#[utoipa::path(get, path = "/stream", tag = "prices",
+    params(StreamQuery, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")),
+    responses(
+        (status = 200, description = "An event stream", content_type = "text/event-stream"),
+        (status = 400, body = crate::http::dto::ErrorResponse),
+        (status = 429, body = crate::http::dto::ErrorResponse, description = "Too many streams from this address"),
+        (status = 503, body = crate::http::dto::ErrorResponse, description = "The server has its maximum of streams")))]
+pub async fn stream_prices(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<ClientAddr>,
+    headers: HeaderMap,
+    AppQuery(q): AppQuery<StreamQuery>,
+) -> Result<Response, ApiError> {
+    let regions = parse_regions(&state, &q.region)?;
+    let throttle = q
+        .interval
+        .map(|s| bounded("interval", s, 1, 3600))
+        .transpose()?
+        .map(|s| Duration::from_secs(u64::from(s)));
+    let last_event_id = match headers.get("last-event-id") {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or(ApiError::InvalidLastEventId)?,
+        ),
+    };
+    let address = client.0.ip();
+    let broadcast = state.broadcast().clone();
+    let subscription = broadcast
+        .subscribe(SubscribeRequest {
+            regions: regions.clone(),
+            last_event_id,
+            address: Some(address),
+        })
+        .await?;
+    // From here on the guard owns the subscription slot, whatever happens to the stream.
+    let guard = Guard { broadcast, address };
+    let settings = &state.settings().stream;
+    let mut initial = VecDeque::new();
+    initial.push_back(Bytes::from(format!("retry: {}\n\n", settings.retry_ms)));
+    match subscription.outcome {
+        ResumeOutcome::Resumed => {
+            initial.extend(subscription.replay.iter().map(|e| e.frame.clone()))
+        }
+        outcome => {
+            if outcome == ResumeOutcome::Reset {
+                initial.push_back(frame(
+                    None,
+                    "reset",
+                    r#"{"reason":"missed events are no longer available"}"#,
+                ));
+            }
+            let snapshot = snapshot_json(&state.latest().snapshot(), &regions, state.now());
+            let id = (subscription.last_id > 0).then_some(subscription.last_id);
+            initial.push_back(frame(id, "snapshot", &snapshot));
+        }
+    }
+    let heartbeat = Duration::from_secs(settings.heartbeat_secs);
+    let mut ticker = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let stream = Subscriber {
+        initial,
+        receiver: subscription.receiver,
+        regions: region_set(&regions),
+        heartbeat: ticker,
+        throttle,
+        next_send: Instant::now(),
+        pending: Vec::new(),
+        shutdown: state.shutdown_signal(),
+        done: false,
+        sent: metrics::counter!(SSE_EVENTS_SENT_TOTAL),
+        _guard: guard,
+    };
+    let body = Body::from_stream(futures_util::stream::unfold(stream, Subscriber::next));
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+/// Distinct enabled regions from a comma-separated list (at most all 14).
+fn parse_regions(state: &AppState, list: &str) -> Result<Vec<Region>, ApiError> {
+    let parts: Vec<&str> = list.split(',').map(str::trim).collect();
+    if parts.len() > Region::ALL.len() {
+        return Err(ApiError::InvalidParameter {
+            name: "region",
+            message: format!("at most {} regions per stream", Region::ALL.len()),
+        });
+    }
+    let mut regions = Vec::with_capacity(parts.len());
+    for part in parts {
+        let region = state.region(part)?;
+        if !regions.contains(&region) {
+            regions.push(region);
+        }
+    }
+    Ok(regions)
+}
+
+fn region_set(regions: &[Region]) -> [bool; Region::ALL.len()] {
+    let mut set = [false; Region::ALL.len()];
+    for r in regions {
+        set[r.index()] = true;
+    }
+    set
+}
+
+#[derive(Serialize)]
+struct SnapshotRegion<'a> {
+    region: Region,
+    currency: Currency,
+    unit: Option<EnergyUnit>,
+    time_zone: &'static str,
+    /// The price in force now.
+    current: Option<&'a PricePoint>,
+    /// From the current interval to the end of the known horizon.
+    prices: &'a [PricePoint],
+}
+
+#[derive(Serialize)]
+struct Snapshot<'a> {
+    generated_at: Timestamp,
+    regions: Vec<SnapshotRegion<'a>>,
+}
+
+/// The `snapshot` event's data: each region's current and upcoming prices.
+pub fn snapshot_json(latest: &LatestSnapshot, regions: &[Region], now: Timestamp) -> String {
+    let regions = regions
+        .iter()
+        .map(|&region| {
+            let prices = latest.upcoming(region, now, usize::MAX);
+            SnapshotRegion {
+                region,
+                currency: region.currency(),
+                unit: prices.first().map(|p| p.unit),
+                time_zone: region.time_zone_name(),
+                current: latest.current(region, now),
+                prices,
+            }
+        })
+        .collect();
+    serde_json::to_string(&Snapshot {
+        generated_at: now,
+        regions,
+    })
+    .unwrap_or_else(|_| "{}".into())
+}
+
+/// Releases the subscription slot when the stream ends or the client goes away.
+struct Guard {
+    broadcast: BroadcastHandle,
+    address: IpAddr,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.broadcast.unsubscribe(Some(self.address));
+    }
+}
+
+/// One subscriber's stream state.
+struct Subscriber {
+    initial: VecDeque<Bytes>,
+    receiver: broadcast::Receiver<Arc<StreamEvent>>,
+    regions: [bool; Region::ALL.len()],
+    heartbeat: Interval,
+    throttle: Option<Duration>,
+    next_send: Instant,
+    pending: Vec<Bytes>,
+    shutdown: watch::Receiver<bool>,
+    done: bool,
+    sent: metrics::Counter,
+    _guard: Guard,
+}
+
+type Item = Result<Bytes, Infallible>;
+
+impl Subscriber {
+    async fn next(mut self) -> Option<(Item, Self)> {
+        if self.done {
+            return None;
+        }
+        if let Some(first) = self.initial.pop_front() {
+            return Some((Ok(first), self));
+        }
+        let chunk = self.wait().await;
+        Some((Ok(chunk), self))
+    }
+
+    /// Waits for the next chunk to write.
+    async fn wait(&mut self) -> Bytes {
+        loop {
+            if *self.shutdown.borrow() {
+                return self.finish(frame(
+                    None,
+                    "shutdown",
+                    r#"{"reason":"server shutting down"}"#,
+                ));
+            }
+            let flush_due = !self.pending.is_empty();
+            tokio::select! {
+                biased;
+                _ = self.shutdown.changed() => continue,
+                _ = tokio::time::sleep_until(self.next_send), if flush_due => return self.flush(),
+                received = self.receiver.recv() => match received {
+                    Ok(event) if self.regions[event.region.index()] => {
+                        self.sent.increment(1);
+                        match self.throttle {
+                            None => return event.frame.clone(),
+                            Some(period) if self.pending.is_empty() && Instant::now() >= self.next_send => {
+                                self.next_send = Instant::now() + period;
+                                return event.frame.clone();
+                            }
+                            Some(_) => self.pending.push(event.frame.clone()),
+                        }
+                    }
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(missed)) => {
+                        metrics::counter!(SSE_LAGGED_TOTAL).increment(1);
+                        let data = format!(r#"{{"reason":"fell behind the stream","missed":{missed}}}"#);
+                        return self.finish(frame(None, "lagged", &data));
+                    }
+                    Err(RecvError::Closed) => {
+                        return self.finish(frame(None, "shutdown", r#"{"reason":"server shutting down"}"#));
+                    }
+                },
+                _ = self.heartbeat.tick() => return Bytes::from_static(b": heartbeat\n\n"),
+            }
+        }
+    }
+
+    /// Writes every held-back frame as one chunk and starts the next throttle period.
+    fn flush(&mut self) -> Bytes {
+        let chunk: Vec<u8> = self.pending.drain(..).flat_map(|f| f.to_vec()).collect();
+        self.next_send = Instant::now() + self.throttle.unwrap_or_default();
+        Bytes::from(chunk)
+    }
+
+    /// The last chunk: after it the stream ends.
+    fn finish(&mut self, last: Bytes) -> Bytes {
+        self.done = true;
+        if self.pending.is_empty() {
+            return last;
+        }
+        let mut chunk = self.flush().to_vec();
+        chunk.extend_from_slice(&last);
+        Bytes::from(chunk)
+    }
+}
