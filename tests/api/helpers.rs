@@ -57,6 +57,9 @@ impl TestApp {
 
     /// Starts with exactly these settings and clock time, and waits until ready.
     pub async fn start(settings: Settings, now: Timestamp) -> TestApp {
+        if std::env::var_os("TEST_LOG").is_some() {
+            wattline::telemetry::init_logging(&settings.telemetry);
+        }
         let clock = ManualClock::new(now);
         let app = App::build_with_clock(settings, clock.clone())
             .await

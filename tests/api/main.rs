@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cli;
+mod cluster;
 mod health;
 mod helpers;
 mod lifecycle;

@@ -250,7 +250,8 @@ impl BroadcasterState {
             match tokio::time::timeout(self.args.config.publish_timeout, fanout.publish(&event))
                 .await
             {
-                Ok(Ok(_id)) => {
+                Ok(Ok(id)) => {
+                    tracing::debug!(%region, id, "Event published through the fan-out.");
                     self.set_fanout_up(true);
                     return;
                 }
