@@ -7,6 +7,7 @@ mod cluster;
 mod health;
 mod helpers;
 mod lifecycle;
+mod live;
 mod openapi;
 mod postgres;
 mod prices;

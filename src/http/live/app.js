@@ -7,6 +7,9 @@ const regionCodes = body.dataset.regions.split(",").filter(Boolean);
 const series = new Map(); // region -> { currency, unit, timeZone, points: Map(start -> point) }
 let events = 0;
 let snapshots = 0;
+// Server time minus browser time: the page follows the server's clock, not the viewer's.
+let offset = 0;
+const now = () => Date.now() + offset;
 
 const $ = (id) => document.getElementById(id);
 const ms = (iso) => Date.parse(iso);
@@ -27,15 +30,15 @@ function merge(region, points, meta) {
   Object.assign(s, meta || {});
   for (const p of points) s.points.set(p.start, p);
   // Forget what ended over a day ago.
-  const horizon = Date.now() - 86400000;
+  const horizon = now() - 86400000;
   for (const [start, p] of s.points) if (endOf(p) < horizon) s.points.delete(start);
 }
 
 function upcoming(region) {
   const s = series.get(region);
   if (!s) return [];
-  const now = Date.now();
-  return [...s.points.values()].filter((p) => endOf(p) > now).sort((a, b) => ms(a.start) - ms(b.start));
+  const t = now();
+  return [...s.points.values()].filter((p) => endOf(p) > t).sort((a, b) => ms(a.start) - ms(b.start));
 }
 
 function cell(text, cls) {
@@ -47,7 +50,7 @@ function cell(text, cls) {
 
 function renderTable(changed) {
   const tbody = $("prices").querySelector("tbody");
-  const now = Date.now();
+  const t = now();
   for (const region of regionCodes) {
     let row = tbody.querySelector(`tr[data-region="${region}"]`);
     if (!row) {
@@ -56,8 +59,8 @@ function renderTable(changed) {
       tbody.appendChild(row);
     }
     const ahead = upcoming(region);
-    const current = ahead.find((p) => ms(p.start) <= now && now < endOf(p));
-    const day = ahead.filter((p) => ms(p.start) < now + 86400000).map((p) => Number(p.price));
+    const current = ahead.find((p) => ms(p.start) <= t && t < endOf(p));
+    const day = ahead.filter((p) => ms(p.start) < t + 86400000).map((p) => Number(p.price));
     const s = series.get(region) || {};
     row.replaceChildren(
       cell(region),
@@ -80,15 +83,15 @@ function renderTable(changed) {
 function renderChart() {
   const region = $("chart-region").value || regionCodes[0];
   const svg = $("chart");
-  const now = Date.now();
-  const points = upcoming(region).filter((p) => ms(p.start) < now + 86400000);
+  const t = now();
+  const points = upcoming(region).filter((p) => ms(p.start) < t + 86400000);
   svg.replaceChildren();
   if (!points.length) {
     $("chart-note").textContent = "No prices ahead yet.";
     return;
   }
   const [w, h, pad] = [800, 260, 36];
-  const t0 = Math.min(now, ms(points[0].start));
+  const t0 = Math.min(t, ms(points[0].start));
   const t1 = endOf(points[points.length - 1]);
   const values = points.map((p) => Number(p.price));
   const lo = Math.min(0, ...values);
@@ -107,7 +110,7 @@ function renderChart() {
   // A step line: each interval is flat at its price.
   const path = points.map((p, i) => `${i ? "L" : "M"}${x(ms(p.start)).toFixed(1)},${y(Number(p.price)).toFixed(1)} L${x(endOf(p)).toFixed(1)},${y(Number(p.price)).toFixed(1)}`).join(" ");
   add("path", { d: path, class: "line" });
-  add("line", { x1: x(now), y1: pad / 2, x2: x(now), y2: h - pad, class: "now" });
+  add("line", { x1: x(t), y1: pad / 2, x2: x(t), y2: h - pad, class: "now" });
   add("text", { x: 4, y: y(hi) + 4 }, String(hi));
   add("text", { x: 4, y: y(lo) + 4 }, String(lo));
   add("text", { x: pad, y: h - 8 }, new Date(t0).toLocaleString());
@@ -129,6 +132,7 @@ function connect() {
   source.onerror = () => setStatus("down", "reconnecting…");
   source.addEventListener("snapshot", (e) => {
     const data = JSON.parse(e.data);
+    offset = ms(data.generated_at) - Date.now();
     for (const r of data.regions) {
       series.delete(r.region);
       merge(r.region, r.prices, { currency: r.currency, unit: r.unit, timeZone: r.time_zone });
@@ -138,6 +142,7 @@ function connect() {
   });
   source.addEventListener("price", (e) => {
     const data = JSON.parse(e.data);
+    offset = ms(data.produced_at) - Date.now();
     merge(data.region, data.points);
     events += 1;
     render(new Set([data.region]));
