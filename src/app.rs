@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
-use wattline_actors::ports::{FanOut, PriceStore, RegionLease, SharedClock, SoleNode, SystemClock};
+use wattline_actors::ports::{FanOut, PriceStore, RegionLease, SharedClock, SoleNode};
 use wattline_actors::{Ports, Tree, TreeHandles};
 
 use crate::config::Settings;
@@ -85,9 +85,10 @@ async fn cluster(settings: &Settings, node_id: &str) -> anyhow::Result<Cluster> 
 }
 
 impl App {
-    /// Builds the application on the wall clock.
+    /// Builds the application on the configured clock (the wall clock unless `[clock]` says so).
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
-        App::build_with_clock(settings, Arc::new(SystemClock)).await
+        let clock = settings.clock();
+        App::build_with_clock(settings, clock).await
     }
 
     /// Builds the application with an injected clock (tests pick the date the engine sees).
@@ -183,12 +184,15 @@ impl App {
         tracing::info!(address = %self.local_addr, "Wattline listening.");
         let stopping = Arc::new(Notify::new());
         let signal = stopping.clone();
-        let streams = self.shutdown.clone();
+        let stopping_flag = self.shutdown.clone();
+        let streams = self.tree.broadcast.clone();
         let server = axum::serve(self.listener, http::service(self.router)).with_graceful_shutdown(
             async move {
                 shutdown.await;
-                // Open streams end with a final `shutdown` event instead of holding the drain.
-                let _ = streams.send(true);
+                // New streams are refused; open ones end with a final `shutdown` event instead of
+                // holding the drain.
+                let _ = stopping_flag.send(true);
+                streams.end_streams();
                 signal.notify_waiters();
             },
         );

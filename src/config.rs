@@ -16,6 +16,7 @@ use wattline_actors::TreeConfig;
 use wattline_actors::broadcast::BroadcasterConfig;
 use wattline_actors::domain::{Region, Source};
 use wattline_actors::fetcher::{FetcherConfig, SupervisionPolicy};
+use wattline_actors::ports::{ScaledClock, SharedClock, SystemClock};
 use wattline_actors::supervision::BackoffPolicy;
 use wattline_actors::writer::WriterConfig;
 
@@ -33,6 +34,7 @@ pub struct Settings {
     pub supervision: SupervisionSettings,
     pub stream: StreamSettings,
     pub cluster: ClusterSettings,
+    pub clock: ClockSettings,
     pub simulator: SimulatorSettings,
     pub telemetry: TelemetrySettings,
     pub security: SecuritySettings,
@@ -152,6 +154,16 @@ pub struct ClusterSettings {
     pub key_prefix: String,
     /// Fetch lease lifetime in seconds (default 30).
     pub lease_ttl_secs: u64,
+}
+
+/// The engine's clock.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockSettings {
+    /// Speed relative to real time (default 1.0).
+    pub speed: f64,
+    /// Start of an accelerated clock, RFC 3339 (default empty: now).
+    pub start: String,
 }
 
 /// The built-in price simulator.
@@ -355,6 +367,18 @@ impl Settings {
                 "must be between 0 and 1",
             ));
         }
+        if !(self.clock.speed.is_finite() && self.clock.speed > 0.0) {
+            return Err(ConfigError::invalid(
+                "clock.speed",
+                "must be a positive number",
+            ));
+        }
+        if !self.clock.start.is_empty() && self.clock.start.parse::<jiff::Timestamp>().is_err() {
+            return Err(ConfigError::invalid(
+                "clock.start",
+                "must be an RFC 3339 timestamp with offset, or empty",
+            ));
+        }
         if self.cluster.key_prefix.is_empty()
             || self.cluster.key_prefix.contains(char::is_whitespace)
         {
@@ -455,6 +479,18 @@ impl Settings {
             },
             call_timeout: Duration::from_millis(p.call_timeout_ms),
         }
+    }
+
+    /// The engine clock: the wall clock, or an accelerated one when `[clock]` says so.
+    pub fn clock(&self) -> SharedClock {
+        let start = self.clock.start.parse::<jiff::Timestamp>().ok();
+        if self.clock.speed == 1.0 && start.is_none() {
+            return std::sync::Arc::new(SystemClock);
+        }
+        std::sync::Arc::new(ScaledClock::new(
+            start.unwrap_or_else(jiff::Timestamp::now),
+            self.clock.speed,
+        ))
     }
 
     /// This node's cluster name: the configured one, else random per start.

@@ -56,6 +56,8 @@ pub enum ApiError {
     Actor(#[from] CallError),
     #[error("request took longer than the server's deadline")]
     Timeout,
+    #[error("the server is shutting down")]
+    ShuttingDown,
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
     #[error("internal error: {0}")]
@@ -134,6 +136,7 @@ impl ApiError {
             ApiError::RefreshFailed(_) => (StatusCode::SERVICE_UNAVAILABLE, "refresh_failed"),
             ApiError::Actor(_) => (StatusCode::SERVICE_UNAVAILABLE, "actor_unavailable"),
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+            ApiError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
             ApiError::Storage(StorageError::Unavailable(_)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
             }

@@ -14,6 +14,46 @@ use crate::domain::{PricePoint, Region, Source};
 pub trait Clock: Send + Sync + 'static {
     /// The current instant.
     fn now(&self) -> Timestamp;
+
+    /// How long to really wait for `span` of this clock's time to pass (an accelerated clock,
+    /// used for demos and load tests, passes faster than real time).
+    fn real_delay(&self, span: Duration) -> Duration {
+        span
+    }
+}
+
+/// A clock that starts at `origin` and runs `speed` times faster than real time: replays and
+/// load tests live through market days in seconds.
+#[derive(Debug, Clone)]
+pub struct ScaledClock {
+    origin: Timestamp,
+    started: std::time::Instant,
+    speed: f64,
+}
+
+impl ScaledClock {
+    /// A clock reading `origin` now and advancing `speed` seconds per real second.
+    pub fn new(origin: Timestamp, speed: f64) -> Self {
+        ScaledClock {
+            origin,
+            started: std::time::Instant::now(),
+            speed: speed.max(f64::MIN_POSITIVE),
+        }
+    }
+}
+
+impl Clock for ScaledClock {
+    fn now(&self) -> Timestamp {
+        let elapsed = self.started.elapsed().as_secs_f64() * self.speed;
+        let span =
+            jiff::SignedDuration::try_from_secs_f64(elapsed).unwrap_or(jiff::SignedDuration::MAX);
+        let now = self.origin.checked_add(span).unwrap_or(Timestamp::MAX);
+        now.round(jiff::Unit::Millisecond).unwrap_or(now)
+    }
+
+    fn real_delay(&self, span: Duration) -> Duration {
+        span.div_f64(self.speed)
+    }
 }
 
 /// The real wall clock, at millisecond precision (what storage and the API keep).

@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use jiff::Timestamp;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -145,6 +146,8 @@ pub enum BroadcasterMsg {
     /// Where to send fan-out events for merging into the cache (set once the price side runs).
     ConnectPrices(Mailbox<PriceSupervisorMsg>),
     Stats(RpcReplyPort<BroadcastStats>),
+    /// End every stream with a final `shutdown` event.
+    EndStreams,
 }
 
 /// The broadcaster actor.
@@ -211,6 +214,9 @@ impl Actor for Broadcaster {
             }
             BroadcasterMsg::Unsubscribe { address } => state.unsubscribe(address),
             BroadcasterMsg::ConnectPrices(prices) => state.prices = Some(prices),
+            BroadcasterMsg::EndStreams => {
+                let _ = state.sender.send(Arc::new(StreamEvent::shutdown()));
+            }
             BroadcasterMsg::Stats(reply) => {
                 let _ = reply.send(BroadcastStats {
                     subscribers: state.subscribers,
@@ -232,6 +238,7 @@ impl BroadcasterState {
         let payload = PricePayload {
             region,
             produced_at: self.args.clock.now(),
+            emitted_at: Timestamp::now(),
             points,
         };
         let Ok(payload) = serde_json::to_string(&payload) else {
@@ -285,10 +292,11 @@ impl BroadcasterState {
         }
     }
 
-    /// Local ids: microseconds of the local clock, strictly after every id seen so far, so they
-    /// stay increasing across restarts and interleave sensibly with fan-out ids.
+    /// Local ids: microseconds of the real wall clock (not the engine clock, which a replay may
+    /// accelerate), strictly after every id seen so far, so they stay increasing across restarts
+    /// and interleave sensibly with fan-out ids.
     fn next_local_id(&mut self) -> u64 {
-        let now = u64::try_from(self.args.clock.now().as_microsecond()).unwrap_or(0);
+        let now = u64::try_from(Timestamp::now().as_microsecond()).unwrap_or(0);
         now.max(self.last_id + 1)
     }
 
@@ -301,11 +309,8 @@ impl BroadcasterState {
         if event.origin != self.args.node_id
             && let Ok(payload) = serde_json::from_str::<ProducedAt>(&event.payload)
         {
-            let lag = self
-                .args
-                .clock
-                .now()
-                .duration_since(payload.produced_at)
+            let lag = Timestamp::now()
+                .duration_since(payload.emitted_at)
                 .as_secs_f64()
                 .max(0.0);
             metrics::histogram!(FANOUT_LAG_SECONDS).record(lag);
@@ -412,5 +417,5 @@ impl BroadcasterState {
 /// Just the production time of a payload (for the lag metric).
 #[derive(serde::Deserialize)]
 struct ProducedAt {
-    produced_at: jiff::Timestamp,
+    emitted_at: Timestamp,
 }

@@ -61,6 +61,7 @@ mod tests {
             region: Region::Uk,
             kind: EventKind::Price,
             frame: frame(Some(id), "price", "{}"),
+            terminal: false,
         })
     }
 

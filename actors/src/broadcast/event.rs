@@ -30,8 +30,11 @@ impl EventKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PricePayload {
     pub region: Region,
-    /// When the producing node committed these prices (for delivery-latency measurement).
+    /// When the producing node committed these prices, on the engine's clock (which a replay or
+    /// demo may run faster than real time).
     pub produced_at: Timestamp,
+    /// The real wall-clock time of the same moment, for measuring delivery latency.
+    pub emitted_at: Timestamp,
     /// The new or changed points, by start.
     pub points: Vec<PricePoint>,
 }
@@ -70,6 +73,8 @@ pub struct StreamEvent {
     pub kind: EventKind,
     /// The complete SSE frame (`id:`, `event:`, `data:` lines and the blank line).
     pub frame: Bytes,
+    /// The last frame of every stream, whatever its regions (the server is shutting down).
+    pub terminal: bool,
 }
 
 impl StreamEvent {
@@ -80,6 +85,18 @@ impl StreamEvent {
             region: event.region,
             kind: event.kind,
             frame: frame(Some(event.id), event.kind.name(), &event.payload),
+            terminal: false,
+        }
+    }
+
+    /// The `shutdown` event that ends every stream.
+    pub fn shutdown() -> Self {
+        StreamEvent {
+            id: 0,
+            region: Region::ALL[0],
+            kind: EventKind::Price,
+            frame: frame(None, "shutdown", r#"{"reason":"server shutting down"}"#),
+            terminal: true,
         }
     }
 }

@@ -55,6 +55,11 @@ impl BroadcastHandle {
         self.mailbox.cast(BroadcasterMsg::Deliver(event))
     }
 
+    /// Ends every open stream with a final `shutdown` event (graceful shutdown).
+    pub fn end_streams(&self) {
+        let _ = self.mailbox.cast(BroadcasterMsg::EndStreams);
+    }
+
     /// Subscriber and fan-out counters.
     pub async fn stats(&self) -> Result<BroadcastStats, CallError> {
         self.mailbox

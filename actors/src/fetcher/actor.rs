@@ -341,12 +341,13 @@ impl PriceFetcherState {
         for reply in self.waiting.drain(..) {
             let _ = reply.send(Ok(report.clone()));
         }
-        let delay = next_wake(
+        let wake = next_wake(
             region,
             self.args.clock.now(),
             &self.have,
             self.args.config.retry_interval,
         );
+        let delay = self.args.clock.real_delay(wake);
         tracing::debug!(%region, next_in = ?delay, "Fetch cycle done.");
         self.timer = Some(
             self.mailbox

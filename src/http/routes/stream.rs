@@ -17,8 +17,8 @@ use axum::response::Response;
 use bytes::Bytes;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{broadcast, watch};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -85,6 +85,9 @@ pub async fn stream_prices(
                 .ok_or(ApiError::InvalidLastEventId)?,
         ),
     };
+    if *state.shutdown_signal().borrow() {
+        return Err(ApiError::ShuttingDown);
+    }
     let address = client.0.ip();
     let broadcast = state.broadcast().clone();
     let subscription = broadcast
@@ -127,7 +130,6 @@ pub async fn stream_prices(
         throttle,
         next_send: Instant::now(),
         pending: Vec::new(),
-        shutdown: state.shutdown_signal(),
         done: false,
         sent: metrics::counter!(SSE_EVENTS_SENT_TOTAL),
         _guard: guard,
@@ -233,13 +235,20 @@ struct Subscriber {
     throttle: Option<Duration>,
     next_send: Instant,
     pending: Vec<Bytes>,
-    shutdown: watch::Receiver<bool>,
     done: bool,
     sent: metrics::Counter,
     _guard: Guard,
 }
 
 type Item = Result<Bytes, Infallible>;
+
+/// What one received event means for the stream.
+enum Received {
+    /// Write this now.
+    Write(Bytes),
+    /// Nothing to write yet (another region's event, or held back by the interval).
+    Nothing,
+}
 
 impl Subscriber {
     async fn next(mut self) -> Option<(Item, Self)> {
@@ -253,45 +262,59 @@ impl Subscriber {
         Some((Ok(chunk), self))
     }
 
-    /// Waits for the next chunk to write.
+    /// Waits for the next chunk to write. Per subscriber this polls only its broadcast receiver
+    /// and its heartbeat timer (plus a flush timer while events are held back): with thousands of
+    /// subscribers, every shared waker list on the hot path costs.
     async fn wait(&mut self) -> Bytes {
         loop {
-            if *self.shutdown.borrow() {
-                return self.finish(frame(
-                    None,
-                    "shutdown",
-                    r#"{"reason":"server shutting down"}"#,
-                ));
+            let received = if self.pending.is_empty() {
+                tokio::select! {
+                    biased;
+                    received = self.receiver.recv() => received,
+                    _ = self.heartbeat.tick() => return Bytes::from_static(b": heartbeat\n\n"),
+                }
+            } else {
+                tokio::select! {
+                    biased;
+                    _ = tokio::time::sleep_until(self.next_send) => return self.flush(),
+                    received = self.receiver.recv() => received,
+                    _ = self.heartbeat.tick() => return Bytes::from_static(b": heartbeat\n\n"),
+                }
+            };
+            if let Received::Write(chunk) = self.on_received(received) {
+                return chunk;
             }
-            let flush_due = !self.pending.is_empty();
-            tokio::select! {
-                biased;
-                _ = self.shutdown.changed() => continue,
-                _ = tokio::time::sleep_until(self.next_send), if flush_due => return self.flush(),
-                received = self.receiver.recv() => match received {
-                    Ok(event) if self.regions[event.region.index()] => {
-                        self.sent.increment(1);
-                        match self.throttle {
-                            None => return event.frame.clone(),
-                            Some(period) if self.pending.is_empty() && Instant::now() >= self.next_send => {
-                                self.next_send = Instant::now() + period;
-                                return event.frame.clone();
-                            }
-                            Some(_) => self.pending.push(event.frame.clone()),
-                        }
+        }
+    }
+
+    fn on_received(&mut self, received: Result<Arc<StreamEvent>, RecvError>) -> Received {
+        match received {
+            Ok(event) if event.terminal => Received::Write(self.finish(event.frame.clone())),
+            Ok(event) if self.regions[event.region.index()] => {
+                self.sent.increment(1);
+                match self.throttle {
+                    None => Received::Write(event.frame.clone()),
+                    Some(period) if self.pending.is_empty() && Instant::now() >= self.next_send => {
+                        self.next_send = Instant::now() + period;
+                        Received::Write(event.frame.clone())
                     }
-                    Ok(_) => continue,
-                    Err(RecvError::Lagged(missed)) => {
-                        metrics::counter!(SSE_LAGGED_TOTAL).increment(1);
-                        let data = format!(r#"{{"reason":"fell behind the stream","missed":{missed}}}"#);
-                        return self.finish(frame(None, "lagged", &data));
+                    Some(_) => {
+                        self.pending.push(event.frame.clone());
+                        Received::Nothing
                     }
-                    Err(RecvError::Closed) => {
-                        return self.finish(frame(None, "shutdown", r#"{"reason":"server shutting down"}"#));
-                    }
-                },
-                _ = self.heartbeat.tick() => return Bytes::from_static(b": heartbeat\n\n"),
+                }
             }
+            Ok(_) => Received::Nothing,
+            Err(RecvError::Lagged(missed)) => {
+                metrics::counter!(SSE_LAGGED_TOTAL).increment(1);
+                let data = format!(r#"{{"reason":"fell behind the stream","missed":{missed}}}"#);
+                Received::Write(self.finish(frame(None, "lagged", &data)))
+            }
+            Err(RecvError::Closed) => Received::Write(self.finish(frame(
+                None,
+                "shutdown",
+                r#"{"reason":"server shutting down"}"#,
+            ))),
         }
     }
 
