@@ -30,6 +30,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub storage: StorageSettings,
     pub regions: RegionSettings,
+    pub providers: ProviderSettings,
     pub prices: PriceSettings,
     pub supervision: SupervisionSettings,
     pub stream: StreamSettings,
@@ -78,6 +79,91 @@ pub struct RegionSettings {
     pub enabled: Vec<Region>,
     /// Region code (or `default`) → sources in failover order (default `["simulated"]`).
     pub sources: BTreeMap<String, Vec<Source>>,
+    /// Region code → local publication time `HH:MM` (default: the market's usual time).
+    pub publication: BTreeMap<String, String>,
+}
+
+/// Price and weather provider clients.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSettings {
+    /// Per-request timeout in seconds (default 20).
+    pub timeout_secs: u64,
+    /// Tries per call (default 3).
+    pub attempts: u32,
+    pub entsoe: EntsoeSettings,
+    pub octopus: OctopusSettings,
+    pub eia: EiaSettings,
+    pub flatpeak: FlatpeakSettings,
+    pub openweathermap: WeatherSettings,
+    pub replay: ReplaySettings,
+}
+
+/// ENTSO-E Transparency Platform.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntsoeSettings {
+    pub base_url: String,
+    /// Bidding zone of `italy` (default North, 10Y1001A1001A73I).
+    pub italy_zone: String,
+    /// Security token (environment only).
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+}
+
+/// Octopus Energy Agile.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OctopusSettings {
+    pub base_url: String,
+    /// Agile product code (default AGILE-24-10-01).
+    pub product: String,
+    /// GB region letter (default C, London).
+    pub region_letter: String,
+}
+
+/// EIA API v2.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EiaSettings {
+    pub base_url: String,
+    /// Sector (default RES).
+    pub sector: String,
+    /// API key (environment only).
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+}
+
+/// Flatpeak tariff rates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlatpeakSettings {
+    pub base_url: String,
+    pub account_id: String,
+    pub location_id: String,
+    /// API key (environment only).
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+}
+
+/// OpenWeatherMap forecasts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeatherSettings {
+    pub base_url: String,
+    /// Fetch interval in hours (default 3).
+    pub refresh_hours: u64,
+    /// API key (environment only).
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+}
+
+/// CSV replays.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaySettings {
+    /// Region code → CSV path.
+    pub files: BTreeMap<String, PathBuf>,
 }
 
 /// Fetching, writing and serving prices.
@@ -222,6 +308,11 @@ impl Secret {
         diff == 0
     }
 
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
     /// True when the secret is empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -297,19 +388,37 @@ impl Settings {
     /// Extracts and validates settings from an assembled figment.
     pub fn from_figment(figment: &Figment) -> Result<Settings, ConfigError> {
         let settings: Settings = figment.extract().map_err(ConfigError::from_figment)?;
-        if settings.security.api_key.is_some() {
+        for (key, set) in settings.secrets() {
             let from_env = figment
-                .find_metadata("security.api_key")
+                .find_metadata(key)
                 .is_some_and(|m| m.name.contains("environment"));
-            if !from_env {
+            if set && !from_env {
+                let variable = format!("WATTLINE_{}", key.to_uppercase().replace('.', "__"));
                 return Err(ConfigError::invalid(
-                    "security.api_key",
-                    "secrets are read only from the environment (WATTLINE_SECURITY__API_KEY), never from a file",
+                    key,
+                    format!(
+                        "secrets are read only from the environment ({variable}), never from a file"
+                    ),
                 ));
             }
         }
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// Every secret key and whether it is set.
+    fn secrets(&self) -> [(&'static str, bool); 5] {
+        let p = &self.providers;
+        [
+            ("security.api_key", self.security.api_key.is_some()),
+            ("providers.entsoe.api_key", p.entsoe.api_key.is_some()),
+            ("providers.eia.api_key", p.eia.api_key.is_some()),
+            ("providers.flatpeak.api_key", p.flatpeak.api_key.is_some()),
+            (
+                "providers.openweathermap.api_key",
+                p.openweathermap.api_key.is_some(),
+            ),
+        ]
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -444,6 +553,14 @@ impl Settings {
             .collect()
     }
 
+    /// The configured publication time of `region`, if any (validated at load).
+    pub fn publication_for(&self, region: Region) -> Option<jiff::civil::Time> {
+        self.regions
+            .publication
+            .get(region.code())
+            .and_then(|t| t.parse().ok())
+    }
+
     /// The actor tree's tunables.
     pub fn tree_config(&self) -> TreeConfig {
         let s = &self.supervision;
@@ -477,6 +594,11 @@ impl Settings {
                 max_per_address: self.stream.max_per_address,
                 ..BroadcasterConfig::default()
             },
+            publication: self
+                .enabled_regions()
+                .into_iter()
+                .filter_map(|r| Some((r, self.publication_for(r)?)))
+                .collect(),
             call_timeout: Duration::from_millis(p.call_timeout_ms),
         }
     }

@@ -2,6 +2,7 @@
 //! the actor tree of `wattline-actors`.
 
 pub mod app;
+pub mod backfill;
 pub mod cache;
 pub mod config;
 pub mod error;

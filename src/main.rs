@@ -28,6 +28,21 @@ enum Command {
     Migrate,
     /// Load and validate the configuration, print a summary and exit.
     CheckConfig,
+    /// Load past days of one region into storage (idempotent).
+    Backfill {
+        /// Region code, e.g. germany.
+        #[arg(long)]
+        region: String,
+        /// First local day, YYYY-MM-DD.
+        #[arg(long)]
+        from: jiff::civil::Date,
+        /// Last local day (inclusive), YYYY-MM-DD.
+        #[arg(long)]
+        to: jiff::civil::Date,
+        /// Load from this CSV (the replay format) instead of the configured sources.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -55,6 +70,12 @@ fn main() -> ExitCode {
             Command::Serve => App::build(settings).await?.run().await,
             Command::Migrate => migrate(&settings).await,
             Command::CheckConfig => check_config(&settings),
+            Command::Backfill {
+                region,
+                from,
+                to,
+                csv,
+            } => backfill(&settings, &region, from, to, csv).await,
         }
     });
     match result {
@@ -79,6 +100,39 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     );
     store.close().await;
     Ok(())
+}
+
+async fn backfill(
+    settings: &Settings,
+    region: &str,
+    from: jiff::civil::Date,
+    to: jiff::civil::Date,
+    csv: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let region = wattline_actors::domain::Region::parse(region)
+        .map_err(|e| anyhow::anyhow!("--region: {e}"))?;
+    let request = wattline::backfill::BackfillRequest {
+        region,
+        from,
+        to,
+        csv,
+    };
+    let report = wattline::backfill::run(settings, settings.clock(), request).await?;
+    println!(
+        "Loaded {} days ({} points, {} rows written); {} days failed.",
+        report.days_loaded,
+        report.points,
+        report.rows_written,
+        report.failed.len()
+    );
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!(
+            "{} days could not be loaded",
+            report.failed.len()
+        ))
+    }
 }
 
 fn check_config(settings: &Settings) -> anyhow::Result<()> {

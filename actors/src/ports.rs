@@ -102,11 +102,27 @@ pub enum SourceError {
     Panicked,
 }
 
+/// How a region's fetcher uses a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceRole {
+    /// Delivers the region's intraday prices; sources of this role are tried in order until one
+    /// delivers a complete day.
+    Primary,
+    /// A reference series fetched beside the primary ones (e.g. monthly retail averages); its
+    /// failures are recorded but never fail a fetch, and it never replaces a primary source.
+    Reference,
+}
+
 /// A provider of day-ahead (or retail) prices for regions.
 #[async_trait]
 pub trait PriceSource: Send + Sync + 'static {
     /// Which source this is; every point it returns carries it.
     fn source(&self) -> Source;
+
+    /// How the fetcher uses it (primary unless it says otherwise).
+    fn role(&self) -> SourceRole {
+        SourceRole::Primary
+    }
 
     /// All prices of local `day` in `region`.
     async fn fetch_day(&self, region: Region, day: Date) -> Result<Vec<PricePoint>, SourceError>;

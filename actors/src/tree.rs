@@ -47,6 +47,8 @@ pub struct TreeConfig {
     pub fetcher: FetcherConfig,
     pub supervision: SupervisionPolicy,
     pub broadcaster: BroadcasterConfig,
+    /// Publication times that differ from the markets' usual ones.
+    pub publication: Vec<(Region, jiff::civil::Time)>,
     /// Timeout of status and control calls from the edge.
     pub call_timeout: Duration,
 }
@@ -58,6 +60,7 @@ impl Default for TreeConfig {
             fetcher: FetcherConfig::default(),
             supervision: SupervisionPolicy::default(),
             broadcaster: BroadcasterConfig::default(),
+            publication: Vec::new(),
             call_timeout: Duration::from_secs(2),
         }
     }
@@ -121,6 +124,11 @@ impl Tree {
                     region,
                     sources: sources.into(),
                     config: config.fetcher.clone(),
+                    publication: config
+                        .publication
+                        .iter()
+                        .find(|(r, _)| *r == region)
+                        .map_or(region.publication_time(), |(_, t)| *t),
                 })
                 .collect(),
             writer: PriceWriterArgs {

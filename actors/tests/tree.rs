@@ -44,6 +44,7 @@ fn config(max_restarts: u32) -> TreeConfig {
             healthy_after: Duration::from_secs(600),
         },
         broadcaster: Default::default(),
+        publication: Vec::new(),
         call_timeout: Duration::from_secs(2),
     }
 }

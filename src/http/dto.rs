@@ -60,13 +60,20 @@ pub struct Provenance {
     /// When the oldest of the prices was fetched.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub fetched_at: Option<Timestamp>,
-    /// True when any price was fetched longer ago than the freshness limit.
+    /// True when any price was fetched longer ago than the freshness limit, or when every source
+    /// of the region is failing and these are its last good prices.
     pub stale: bool,
 }
 
 impl Provenance {
-    /// Provenance of `points` at `now` given the freshness limit.
-    pub fn of(points: &[PricePoint], now: Timestamp, freshness: jiff::SignedDuration) -> Self {
+    /// Provenance of `points` at `now` given the freshness limit and whether the region's fetches
+    /// are failing.
+    pub fn of(
+        points: &[PricePoint],
+        now: Timestamp,
+        freshness: jiff::SignedDuration,
+        failing: bool,
+    ) -> Self {
         let mut sources: Vec<Source> = Vec::new();
         for p in points {
             if !sources.contains(&p.source) {
@@ -74,7 +81,8 @@ impl Provenance {
             }
         }
         let fetched_at = points.iter().map(|p| p.fetched_at).min();
-        let stale = fetched_at.is_some_and(|f| now.duration_since(f) > freshness);
+        let stale = (failing && !points.is_empty())
+            || fetched_at.is_some_and(|f| now.duration_since(f) > freshness);
         Provenance {
             sources,
             fetched_at,

@@ -32,7 +32,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { attempts: 3, backoff: Duration::from_millis(500), max_retry_after: Duration::from_secs(10) }
+        RetryPolicy {
+            attempts: 3,
+            backoff: Duration::from_millis(500),
+            max_retry_after: Duration::from_secs(10),
+        }
     }
 }
 
@@ -61,19 +65,34 @@ impl ProviderHttp {
             .user_agent(concat!("wattline/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| SourceError::Transport(e.without_url().to_string()))?;
-        Ok(ProviderHttp { client, retry, timeout })
+        Ok(ProviderHttp {
+            client,
+            retry,
+            timeout,
+        })
     }
 
     /// GETs `url` with `query` and `headers`, retrying what can be retried. Returns the final
     /// answer for 2xx and 4xx (callers parse documented error bodies); 401/403 and exhausted
     /// 429/5xx become errors.
-    pub async fn get(&self, url: &str, query: &[(&str, String)], headers: &[(&str, String)]) -> Result<Answer, SourceError> {
-        let mut jitter = SplitMix64::new(u64::from(jiff::Timestamp::now().subsec_nanosecond().unsigned_abs()));
+    pub async fn get(
+        &self,
+        url: &str,
+        query: &[(&str, String)],
+        headers: &[(&str, String)],
+    ) -> Result<Answer, SourceError> {
+        let mut jitter = SplitMix64::new(u64::from(
+            jiff::Timestamp::now().subsec_nanosecond().unsigned_abs(),
+        ));
         let mut last_error = SourceError::Transport("no attempt made".into());
         for attempt in 0..self.retry.attempts.max(1) {
             if attempt > 0 {
                 let factor = 2u32.saturating_pow(attempt - 1);
-                let delay = self.retry.backoff.saturating_mul(factor).mul_f64(0.5 + jitter.unit());
+                let delay = self
+                    .retry
+                    .backoff
+                    .saturating_mul(factor)
+                    .mul_f64(0.5 + jitter.unit());
                 tokio::time::sleep(delay).await;
             }
             let mut request = self.client.get(url).query(query);
@@ -94,7 +113,11 @@ impl ProviderHttp {
             let status = response.status();
             let retry_after = retry_after(response.headers());
             match status.as_u16() {
-                401 | 403 => return Err(SourceError::Unauthorized { status: status.as_u16() }),
+                401 | 403 => {
+                    return Err(SourceError::Unauthorized {
+                        status: status.as_u16(),
+                    });
+                }
                 429 => {
                     last_error = SourceError::RateLimited { retry_after };
                     if let Some(wait) = retry_after {
@@ -106,7 +129,9 @@ impl ProviderHttp {
                     continue;
                 }
                 500..=599 => {
-                    last_error = SourceError::Http { status: status.as_u16() };
+                    last_error = SourceError::Http {
+                        status: status.as_u16(),
+                    };
                     continue;
                 }
                 _ => {}
@@ -130,10 +155,19 @@ impl ProviderHttp {
 
 /// `Retry-After` in seconds (the HTTP-date form is rare for APIs and ignored).
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
+    headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
 }
 
 /// The error for an unexpected non-success answer.
 pub fn unexpected(answer: &Answer) -> SourceError {
-    SourceError::Http { status: answer.status.as_u16() }
+    SourceError::Http {
+        status: answer.status.as_u16(),
+    }
 }

@@ -3,11 +3,11 @@
 //! differ; this macro writes the rest once.
 
 /// Implements [`PriceStore`](wattline_actors::ports::PriceStore) and [`Storage`](super::Storage)
-/// for `$store` (a struct with a sqlx `pool`), given its backend name and its two statements:
+/// for `$store` (a struct with a sqlx `pool`), given its backend name and its statements:
 /// `$upsert` binds the batch JSON; `$select_range` binds region, from, to and an optional source
-/// and returns the JSON array of rows.
+/// and returns the JSON array of rows; the weather pair does the same for weather steps.
 macro_rules! json_backed_store {
-    ($store:ty, $backend:literal, $upsert:expr, $select_range:expr) => {
+    ($store:ty, $backend:literal, $upsert:expr, $select_range:expr, $upsert_weather:expr, $select_weather:expr) => {
         #[async_trait::async_trait]
         impl wattline_actors::ports::PriceStore for $store {
             async fn upsert_prices(
@@ -60,6 +60,32 @@ macro_rules! json_backed_store {
                     .fetch_one(&self.pool)
                     .await?;
                 super::points_from_json(&json)
+            }
+
+            async fn upsert_weather(
+                &self,
+                points: &[wattline_actors::domain::weather::WeatherPoint],
+            ) -> Result<u64, super::StorageError> {
+                if points.is_empty() {
+                    return Ok(0);
+                }
+                let result = sqlx::query($upsert_weather).bind(super::weather_json(points)).execute(&self.pool).await?;
+                Ok(result.rows_affected())
+            }
+
+            async fn weather_range(
+                &self,
+                region: wattline_actors::domain::Region,
+                from: jiff::Timestamp,
+                to: jiff::Timestamp,
+            ) -> Result<Vec<wattline_actors::domain::weather::WeatherPoint>, super::StorageError> {
+                let json: String = sqlx::query_scalar($select_weather)
+                    .bind(region.code())
+                    .bind(super::bound_text(from))
+                    .bind(super::bound_text(to))
+                    .fetch_one(&self.pool)
+                    .await?;
+                super::weather_from_json(&json)
             }
 
             async fn close(&self) {

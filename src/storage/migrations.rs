@@ -8,12 +8,20 @@ use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// (version, description, sqlite sql, postgres sql)
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "create price points",
-    include_str!("../../migrations/sqlite/0001_create_price_points.sql"),
-    include_str!("../../migrations/postgres/0001_create_price_points.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "create price points",
+        include_str!("../../migrations/sqlite/0001_create_price_points.sql"),
+        include_str!("../../migrations/postgres/0001_create_price_points.sql"),
+    ),
+    (
+        2,
+        "create weather points",
+        include_str!("../../migrations/sqlite/0002_create_weather_points.sql"),
+        include_str!("../../migrations/postgres/0002_create_weather_points.sql"),
+    ),
+];
 
 fn migrator(pick: fn(&(i64, &str, &'static str, &'static str)) -> &'static str) -> Migrator {
     Migrator::with_migrations(

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
+use wattline_actors::domain::weather::WeatherPoint;
 use wattline_actors::domain::{PricePoint, Region, Source};
 use wattline_actors::ports::{PriceStore, StoreError};
 
@@ -110,6 +111,17 @@ pub trait Storage: PriceStore {
 
     /// Points in the range ordered by start, then source.
     async fn price_range(&self, query: &RangeQuery) -> Result<Vec<PricePoint>, StorageError>;
+
+    /// Inserts or updates (same region, source, instant) weather steps in one statement.
+    async fn upsert_weather(&self, points: &[WeatherPoint]) -> Result<u64, StorageError>;
+
+    /// Weather steps of `region` in `[from, to)`, ordered by instant, then source.
+    async fn weather_range(
+        &self,
+        region: Region,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<WeatherPoint>, StorageError>;
 
     /// Closes the pool (waits for checked-out connections).
     async fn close(&self);
@@ -241,6 +253,59 @@ fn points_from_json(json: &str) -> Result<Vec<PricePoint>, StorageError> {
                         Flag::Bool(b) => b,
                         Flag::Int(i) => i != 0,
                     },
+                })
+            },
+        )
+        .collect()
+}
+
+/// Weather steps as one JSON array of `[region, source, at, temperature_c, cloud_cover_pct,
+/// wind_speed_ms, fetched_at]` rows (the last per key wins).
+fn weather_json(points: &[WeatherPoint]) -> String {
+    let mut seen = std::collections::HashMap::new();
+    let mut rows: Vec<(&str, &str, String, f64, f64, f64, String)> = Vec::new();
+    for p in points {
+        let row = (
+            p.region.code(),
+            p.source.as_str(),
+            start_text(p.at),
+            p.temperature_c,
+            p.cloud_cover_pct,
+            p.wind_speed_ms,
+            p.fetched_at.to_string(),
+        );
+        match seen.get(&(p.region, p.source.clone(), p.at)) {
+            Some(&i) => rows[i] = row,
+            None => {
+                seen.insert((p.region, p.source.clone(), p.at), rows.len());
+                rows.push(row);
+            }
+        }
+    }
+    serde_json::to_string(&rows).expect("rows of strings and numbers serialise")
+}
+
+/// Decodes the JSON array of weather rows a range read returns.
+fn weather_from_json(json: &str) -> Result<Vec<WeatherPoint>, StorageError> {
+    type Raw<'a> = (&'a str, &'a str, &'a str, f64, f64, f64, &'a str);
+    let rows: Vec<Raw<'_>> =
+        serde_json::from_str(json).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    rows.into_iter()
+        .map(
+            |(region, source, at, temperature_c, cloud_cover_pct, wind_speed_ms, fetched)| {
+                Ok(WeatherPoint {
+                    region: Region::parse(region)
+                        .map_err(|e| StorageError::Corrupt(e.to_string()))?,
+                    at: at
+                        .parse()
+                        .map_err(|e: jiff::Error| StorageError::Corrupt(e.to_string()))?,
+                    temperature_c,
+                    cloud_cover_pct,
+                    wind_speed_ms,
+                    source: source.to_string(),
+                    fetched_at: fetched
+                        .parse()
+                        .map_err(|e: jiff::Error| StorageError::Corrupt(e.to_string()))?,
                 })
             },
         )

@@ -28,6 +28,20 @@ FROM price_points
 WHERE region = $1 AND start_at >= $2::timestamptz AND start_at < $3::timestamptz
   AND ($4::text IS NULL OR source = $4)";
 
+const UPSERT_WEATHER: &str = "\
+INSERT INTO weather_points (region, source, at, temperature_c, cloud_cover_pct, wind_speed_ms, fetched_at)
+SELECT r->>0, r->>1, (r->>2)::timestamptz, (r->>3)::float8, (r->>4)::float8, (r->>5)::float8, (r->>6)::timestamptz
+FROM jsonb_array_elements($1::jsonb) AS r
+ON CONFLICT (region, source, at) DO UPDATE SET
+    temperature_c = excluded.temperature_c, cloud_cover_pct = excluded.cloud_cover_pct,
+    wind_speed_ms = excluded.wind_speed_ms, fetched_at = excluded.fetched_at";
+
+const SELECT_WEATHER: &str = "\
+SELECT COALESCE(json_agg(json_build_array(
+           region, source, at, temperature_c, cloud_cover_pct, wind_speed_ms, fetched_at) ORDER BY at, source)::text, '[]')
+FROM weather_points
+WHERE region = $1 AND at >= $2::timestamptz AND at < $3::timestamptz";
+
 /// PostgreSQL-backed [`Storage`].
 #[derive(Debug, Clone)]
 pub struct PgStore {
@@ -71,4 +85,11 @@ impl PgStore {
     }
 }
 
-json_backed_store!(PgStore, "postgres", UPSERT, SELECT_RANGE);
+json_backed_store!(
+    PgStore,
+    "postgres",
+    UPSERT,
+    SELECT_RANGE,
+    UPSERT_WEATHER,
+    SELECT_WEATHER
+);

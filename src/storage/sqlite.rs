@@ -28,6 +28,21 @@ SELECT json_group_array(
 FROM price_points
 WHERE region = ?1 AND start_at >= ?2 AND start_at < ?3 AND (?4 IS NULL OR source = ?4)";
 
+const UPSERT_WEATHER: &str = "\
+INSERT INTO weather_points (region, source, at, temperature_c, cloud_cover_pct, wind_speed_ms, fetched_at)
+SELECT j.value ->> '$[0]', j.value ->> '$[1]', j.value ->> '$[2]', j.value ->> '$[3]', j.value ->> '$[4]',
+       j.value ->> '$[5]', j.value ->> '$[6]'
+FROM json_each(?1) AS j WHERE true
+ON CONFLICT (region, source, at) DO UPDATE SET
+    temperature_c = excluded.temperature_c, cloud_cover_pct = excluded.cloud_cover_pct,
+    wind_speed_ms = excluded.wind_speed_ms, fetched_at = excluded.fetched_at";
+
+const SELECT_WEATHER: &str = "\
+SELECT json_group_array(
+           json_array(region, source, at, temperature_c, cloud_cover_pct, wind_speed_ms, fetched_at) ORDER BY at, source)
+FROM weather_points
+WHERE region = ?1 AND at >= ?2 AND at < ?3";
+
 /// SQLite-backed [`Storage`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -63,4 +78,11 @@ impl SqliteStore {
     }
 }
 
-json_backed_store!(SqliteStore, "sqlite", UPSERT, SELECT_RANGE);
+json_backed_store!(
+    SqliteStore,
+    "sqlite",
+    UPSERT,
+    SELECT_RANGE,
+    UPSERT_WEATHER,
+    SELECT_WEATHER
+);

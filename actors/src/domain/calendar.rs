@@ -46,8 +46,14 @@ pub fn expected_intervals(region: Region, date: Date) -> usize {
 /// The instant at which the prices for local `date` are published: the region's publication
 /// time on the day before.
 pub fn publication_instant(region: Region, date: Date) -> Timestamp {
+    publication_instant_at(region, date, region.publication_time())
+}
+
+/// Like [`publication_instant`], with the publication at local `time` instead of the market's
+/// usual time.
+pub fn publication_instant_at(region: Region, date: Date, time: jiff::civil::Time) -> Timestamp {
     let eve = date.yesterday().unwrap_or(date);
-    eve.to_datetime(region.publication_time())
+    eve.to_datetime(time)
         .to_zoned(region.time_zone())
         .map(|z| z.timestamp())
         .unwrap_or(Timestamp::MAX)

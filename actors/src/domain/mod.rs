@@ -7,6 +7,7 @@ pub mod peak;
 pub mod price;
 pub mod region;
 pub mod stats;
+pub mod weather;
 pub mod window;
 
 pub use price::{Currency, EnergyUnit, PriceKind, PricePoint, Source};

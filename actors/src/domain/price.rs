@@ -168,6 +168,27 @@ impl SourcePreference {
     }
 }
 
+/// Expresses every point in the unit most of them use (per MWh on a tie), converting the others
+/// exactly (1 MWh = 1000 kWh). A region whose primary source quotes per kWh and whose fallback
+/// quotes per MWh then still serves one comparable series.
+pub fn harmonize_units(mut points: Vec<PricePoint>) -> Vec<PricePoint> {
+    let per_kwh = points.iter().filter(|p| p.unit == EnergyUnit::KWh).count();
+    let target = if per_kwh * 2 > points.len() {
+        EnergyUnit::KWh
+    } else {
+        EnergyUnit::MWh
+    };
+    let thousand = Decimal::ONE_THOUSAND;
+    for p in points.iter_mut().filter(|p| p.unit != target) {
+        p.price = match target {
+            EnergyUnit::MWh => p.price * thousand,
+            EnergyUnit::KWh => p.price / thousand,
+        };
+        p.unit = target;
+    }
+    points
+}
+
 /// Keeps one point per interval start, taking the source listed first in `preference`
 /// (unlisted sources rank last), then the most recently fetched, then the later in the input.
 /// Input must be sorted by `start`; output is too.
@@ -252,6 +273,25 @@ pub(crate) mod tests {
         assert_eq!(p.end(), "2026-03-29T00:15:00Z".parse().unwrap());
         assert!(p.covers(start));
         assert!(!p.covers(p.end()));
+    }
+
+    #[test]
+    fn units_are_harmonised_to_the_majority_exactly() {
+        let t: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let mut kwh = point(Region::Uk, t, 30, Decimal::new(2731, 4));
+        kwh.unit = EnergyUnit::KWh;
+        let mwh = point(
+            Region::Uk,
+            t + SignedDuration::from_mins(30),
+            30,
+            Decimal::new(8523, 2),
+        );
+        let out = harmonize_units(vec![kwh.clone(), kwh.clone(), mwh.clone()]);
+        assert!(out.iter().all(|p| p.unit == EnergyUnit::KWh));
+        assert_eq!(out[2].price, Decimal::new(8523, 5));
+        let out = harmonize_units(vec![kwh, mwh.clone()]);
+        assert_eq!(out[0].price, Decimal::new(2731, 1), "tie: per MWh");
+        assert_eq!(out[1], mwh);
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub struct PriceFetcherArgs {
     pub meter: ActorMeter,
     /// Decides whether this node fetches the region (the cluster lease).
     pub lease: Arc<dyn RegionLease>,
+    /// Local time at which the market publishes the next day.
+    pub publication: jiff::civil::Time,
 }
 
 /// One day a cycle delivered, as reported to callers.
@@ -291,7 +293,7 @@ impl PriceFetcherState {
         let region = self.args.region;
         let now = self.args.clock.now();
         prune(region, now, &mut self.have);
-        let days = days_to_fetch(region, now, &self.have, force);
+        let days = days_to_fetch(region, now, &self.have, force, self.args.publication);
         self.in_flight = true;
         let sources = self.args.sources.clone();
         let timeout = self.args.config.fetch_timeout;
@@ -346,6 +348,7 @@ impl PriceFetcherState {
             self.args.clock.now(),
             &self.have,
             self.args.config.retry_interval,
+            self.args.publication,
         );
         let delay = self.args.clock.real_delay(wake);
         tracing::debug!(%region, next_in = ?delay, "Fetch cycle done.");
@@ -362,7 +365,7 @@ impl PriceFetcherState {
         if fetched.is_empty() && !cycle_ok {
             return;
         }
-        for day in &fetched {
+        for day in fetched.iter().filter(|d| !d.reference) {
             self.have.insert(day.day);
         }
         let msg = PriceSupervisorMsg::Fetched {

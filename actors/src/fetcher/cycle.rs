@@ -11,8 +11,8 @@ use tokio::time::Instant;
 
 use super::plan::PlannedDay;
 use crate::domain::calendar::day_bounds;
-use crate::domain::{PriceKind, PricePoint, Region, Source};
-use crate::ports::{PriceSource, SourceError};
+use crate::domain::{PricePoint, Region, Source};
+use crate::ports::{PriceSource, SourceError, SourceRole};
 
 /// Metric: time spent fetching one day from one source.
 pub const FETCH_DURATION_SECONDS: &str = "wattline_fetch_duration_seconds";
@@ -27,6 +27,8 @@ pub struct FetchedDay {
     pub day: Date,
     pub source: Source,
     pub points: Vec<PricePoint>,
+    /// From a reference source: stored, but it does not make the day complete.
+    pub reference: bool,
 }
 
 /// A source that failed for a day, and why.
@@ -57,10 +59,14 @@ pub async fn run_cycle(
     timeout: Duration,
 ) -> CycleOutcome {
     let mut outcome = CycleOutcome::default();
-    for planned in days {
+    let primary: Vec<&Arc<dyn PriceSource>> = sources
+        .iter()
+        .filter(|s| s.role() == SourceRole::Primary)
+        .collect();
+    for planned in &days {
         let mut not_published = 0;
         let mut got = None;
-        for (rank, source) in sources.iter().enumerate() {
+        for (rank, source) in primary.iter().enumerate() {
             match fetch_one(region, planned.day, source.as_ref(), timeout).await {
                 Ok(points) => {
                     if rank > 0 {
@@ -71,30 +77,57 @@ pub async fn run_cycle(
                         day: planned.day,
                         source: source.source(),
                         points,
+                        reference: false,
                     });
                     break;
                 }
                 Err(SourceError::NotPublished { .. }) => not_published += 1,
-                Err(error) => {
-                    metrics::counter!(FETCH_ERRORS_TOTAL, "region" => region.code(), "source" => source.source().as_str())
-                        .increment(1);
-                    tracing::warn!(%region, day = %planned.day, source = %source.source(), %error, "Price source failed.");
-                    outcome.attempts.push(SourceAttempt {
-                        day: planned.day,
-                        source: source.source(),
-                        error: error.to_string(),
-                    });
-                }
+                Err(error) => outcome.attempts.push(failed_attempt(
+                    region,
+                    planned.day,
+                    source.source(),
+                    error,
+                )),
             }
         }
         match got {
             Some(day) => outcome.fetched.push(day),
             None if !planned.required && not_published > 0 => outcome.pending.push(planned.day),
-            None if !planned.required && sources.is_empty() => outcome.pending.push(planned.day),
+            None if !planned.required && primary.is_empty() => outcome.pending.push(planned.day),
             None => outcome.failed.push(planned.day),
         }
     }
+    // Reference series: once per cycle, for the first planned day; never a failure of the cycle.
+    if let Some(first) = days.first() {
+        for source in sources.iter().filter(|s| s.role() == SourceRole::Reference) {
+            match fetch_one(region, first.day, source.as_ref(), timeout).await {
+                Ok(points) => outcome.fetched.push(FetchedDay {
+                    day: first.day,
+                    source: source.source(),
+                    points,
+                    reference: true,
+                }),
+                Err(SourceError::NotPublished { .. }) => {}
+                Err(error) => {
+                    outcome
+                        .attempts
+                        .push(failed_attempt(region, first.day, source.source(), error))
+                }
+            }
+        }
+    }
     outcome
+}
+
+fn failed_attempt(region: Region, day: Date, source: Source, error: SourceError) -> SourceAttempt {
+    metrics::counter!(FETCH_ERRORS_TOTAL, "region" => region.code(), "source" => source.as_str())
+        .increment(1);
+    tracing::warn!(%region, %day, %source, %error, "Price source failed.");
+    SourceAttempt {
+        day,
+        source,
+        error: error.to_string(),
+    }
 }
 
 /// Fetches one day from one source with a timeout, and checks what came back.
@@ -116,8 +149,9 @@ async fn fetch_one(
     Ok(points)
 }
 
-/// A day-ahead answer must hold exactly the intervals of the local day: contiguous from local
-/// midnight to the next, at one resolution (92/96/100 quarter-hours, 23/24/25 hours on DST days).
+/// An intraday answer must tile the local day: contiguous from local midnight to the next
+/// (at one resolution: 92/96/100 quarter-hours, 46/48/50 half-hours, 23/24/25 hours on DST days;
+/// tariff slots of mixed lengths must still cover the day without gaps).
 pub fn validate_day(
     region: Region,
     day: Date,
@@ -133,7 +167,8 @@ pub fn validate_day(
             p.region, p.source
         )));
     }
-    if points.iter().any(|p| p.kind != PriceKind::DayAhead) {
+    // Long intervals (a monthly retail average) are a reference, not a day to complete.
+    if points.iter().any(|p| p.duration_minutes > 24 * 60) {
         return Ok(());
     }
     let (start, end) = day_bounds(region, day);
@@ -143,12 +178,17 @@ pub fn validate_day(
             got: 0,
         });
     };
-    let minutes = first.duration_minutes;
-    let expected = expected_count(region, day, Some(minutes));
+    let uniform = points
+        .iter()
+        .all(|p| p.duration_minutes == first.duration_minutes);
+    let expected = if uniform {
+        expected_count(region, day, Some(first.duration_minutes))
+    } else {
+        points.len()
+    };
     let contiguous = points.windows(2).all(|w| w[1].start == w[0].end());
-    let uniform = points.iter().all(|p| p.duration_minutes == minutes);
     let aligned = first.start == start && points.last().map(|p| p.end()) == Some(end);
-    if points.len() != expected || !contiguous || !uniform || !aligned {
+    if points.len() != expected || !contiguous || !aligned {
         return Err(SourceError::Incomplete {
             expected,
             got: points.len(),

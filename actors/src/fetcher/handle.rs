@@ -66,6 +66,11 @@ impl PricesHandle {
             .await
     }
 
+    /// Queues points for the writer, as fetched points are (used by backfill).
+    pub fn write(&self, points: Vec<crate::domain::PricePoint>) -> Result<(), CallError> {
+        self.mailbox.cast(PriceSupervisorMsg::Write(points))
+    }
+
     /// Commits everything the writer holds.
     pub async fn flush(&self, timeout: Duration) -> Result<u64, FlushError> {
         Ok(self

@@ -9,7 +9,9 @@ use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::domain::Region;
-use crate::domain::calendar::{local_date, publication_instant};
+use jiff::civil::Time;
+
+use crate::domain::calendar::{local_date, publication_instant_at};
 
 /// A day to fetch and whether its absence is a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +28,7 @@ pub fn days_to_fetch(
     now: Timestamp,
     have: &BTreeSet<Date>,
     force: bool,
+    publication: Time,
 ) -> Vec<PlannedDay> {
     let today = local_date(region, now);
     let mut days = Vec::with_capacity(2);
@@ -36,7 +39,7 @@ pub fn days_to_fetch(
         });
     }
     if let Ok(tomorrow) = today.tomorrow() {
-        let published = now >= publication_instant(region, tomorrow);
+        let published = now >= publication_instant_at(region, tomorrow, publication);
         if published && (force || !have.contains(&tomorrow)) {
             days.push(PlannedDay {
                 day: tomorrow,
@@ -55,6 +58,7 @@ pub fn next_wake(
     now: Timestamp,
     have: &BTreeSet<Date>,
     retry: Duration,
+    publication: Time,
 ) -> Duration {
     let today = local_date(region, now);
     let Ok(tomorrow) = today.tomorrow() else {
@@ -65,11 +69,11 @@ pub fn next_wake(
     }
     let target = if have.contains(&tomorrow) {
         match tomorrow.tomorrow() {
-            Ok(after) => publication_instant(region, after),
+            Ok(after) => publication_instant_at(region, after, publication),
             Err(_) => return retry,
         }
     } else {
-        let published = publication_instant(region, tomorrow);
+        let published = publication_instant_at(region, tomorrow, publication);
         if now < published {
             published
         } else {
@@ -96,6 +100,49 @@ mod tests {
     use super::*;
     use jiff::civil::date;
 
+    fn days_at_usual_time(
+        region: Region,
+        now: Timestamp,
+        have: &BTreeSet<Date>,
+        force: bool,
+    ) -> Vec<PlannedDay> {
+        days_to_fetch(region, now, have, force, region.publication_time())
+    }
+
+    fn wake_at_usual_time(
+        region: Region,
+        now: Timestamp,
+        have: &BTreeSet<Date>,
+        retry: Duration,
+    ) -> Duration {
+        next_wake(region, now, have, retry, region.publication_time())
+    }
+
+    #[test]
+    fn a_configured_publication_time_moves_the_schedule() {
+        // Publication at 15:00 Berlin instead of 13:00: at 12:30Z tomorrow is not out yet.
+        let late = jiff::civil::time(15, 0, 0, 0);
+        let have = BTreeSet::from([date(2026, 1, 15)]);
+        assert!(
+            days_to_fetch(
+                Region::Germany,
+                at("2026-01-15T12:30:00Z"),
+                &have,
+                false,
+                late
+            )
+            .is_empty()
+        );
+        let wake = next_wake(
+            Region::Germany,
+            at("2026-01-15T12:30:00Z"),
+            &have,
+            Duration::from_secs(60),
+            late,
+        );
+        assert_eq!(wake, Duration::from_secs(90 * 60));
+    }
+
     fn at(s: &str) -> Timestamp {
         s.parse().unwrap()
     }
@@ -103,7 +150,7 @@ mod tests {
     #[test]
     fn before_publication_only_today_is_fetched() {
         // 10:00 in Berlin (CET, UTC+1); publication is at 13:00 local.
-        let days = days_to_fetch(
+        let days = days_at_usual_time(
             Region::Germany,
             at("2026-01-15T09:00:00Z"),
             &BTreeSet::new(),
@@ -121,7 +168,7 @@ mod tests {
     #[test]
     fn after_publication_tomorrow_is_fetched_too() {
         let have = BTreeSet::from([date(2026, 1, 15)]);
-        let days = days_to_fetch(Region::Germany, at("2026-01-15T12:30:00Z"), &have, false);
+        let days = days_at_usual_time(Region::Germany, at("2026-01-15T12:30:00Z"), &have, false);
         assert_eq!(
             days,
             vec![PlannedDay {
@@ -129,7 +176,7 @@ mod tests {
                 required: false
             }]
         );
-        let forced = days_to_fetch(Region::Germany, at("2026-01-15T12:30:00Z"), &have, true);
+        let forced = days_at_usual_time(Region::Germany, at("2026-01-15T12:30:00Z"), &have, true);
         assert_eq!(forced.len(), 2);
     }
 
@@ -140,18 +187,18 @@ mod tests {
         let retry = Duration::from_secs(300);
         // Publication of the 16th: 13:00 CET on the 15th = 12:00Z, three hours away.
         assert_eq!(
-            next_wake(Region::Germany, now, &have, retry),
+            wake_at_usual_time(Region::Germany, now, &have, retry),
             Duration::from_secs(3 * 3600)
         );
         // Published but missing: retry soon.
         assert_eq!(
-            next_wake(Region::Germany, at("2026-01-15T12:10:00Z"), &have, retry),
+            wake_at_usual_time(Region::Germany, at("2026-01-15T12:10:00Z"), &have, retry),
             retry
         );
         // Have tomorrow: sleep until the publication of the day after (12:00Z on the 16th).
         have.insert(date(2026, 1, 16));
         assert_eq!(
-            next_wake(Region::Germany, at("2026-01-15T12:10:00Z"), &have, retry),
+            wake_at_usual_time(Region::Germany, at("2026-01-15T12:10:00Z"), &have, retry),
             Duration::from_secs(24 * 3600 - 600)
         );
     }
@@ -160,7 +207,7 @@ mod tests {
     fn missing_today_retries_soon() {
         let retry = Duration::from_secs(60);
         assert_eq!(
-            next_wake(
+            wake_at_usual_time(
                 Region::Uk,
                 at("2026-01-15T09:00:00Z"),
                 &BTreeSet::new(),

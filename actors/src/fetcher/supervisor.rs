@@ -91,6 +91,8 @@ pub struct FetcherSpec {
     pub region: Region,
     pub sources: Arc<[Arc<dyn crate::ports::PriceSource>]>,
     pub config: super::actor::FetcherConfig,
+    /// Local publication time of the next day.
+    pub publication: jiff::civil::Time,
 }
 
 /// Messages the supervisor takes.
@@ -116,6 +118,8 @@ pub enum PriceSupervisorMsg {
     Flush(RpcReplyPort<Result<u64, StoreError>>),
     /// Stop every fetcher (shutdown); answers when they have stopped.
     StopFetchers(RpcReplyPort<()>),
+    /// Points to store that no fetcher fetched (backfill).
+    Write(Vec<crate::domain::PricePoint>),
     /// A fetcher became leader or standby for its region.
     RoleChanged { region: Region, leader: bool },
     /// Forward a fan-out event to the writer for caching (see `PriceWriterMsg::MergeEvent`).
@@ -187,6 +191,7 @@ impl Actor for PriceSupervisor {
                 supervisor: state.mailbox.clone(),
                 meter: ActorMeter::new(format!("fetcher:{region}")),
                 lease: args.lease.clone(),
+                publication: spec.publication,
             };
             let child = Child {
                 status: RegionStatus {
@@ -266,6 +271,7 @@ impl Actor for PriceSupervisor {
                     )));
                 }
             },
+            PriceSupervisorMsg::Write(points) => state.tell_writer(PriceWriterMsg::Write(points)),
             PriceSupervisorMsg::RoleChanged { region, leader } => {
                 if let Some(child) = state.children.get_mut(&region)
                     && child.status.state != FetcherState::Degraded
@@ -358,7 +364,11 @@ impl PriceSupervisorState {
     }
 
     fn on_fetched(&mut self, region: Region, fetched: Vec<FetchedDay>, cycle_ok: bool) {
-        let last_source = fetched.last().map(|d| d.source);
+        let last_source = fetched
+            .iter()
+            .rev()
+            .find(|d| !d.reference)
+            .map(|d| d.source);
         let points: Vec<_> = fetched.into_iter().flat_map(|d| d.points).collect();
         if !points.is_empty() {
             match &self.writer {
@@ -380,6 +390,14 @@ impl PriceSupervisorState {
             child.status.last_source = last_source;
         }
         if cycle_ok {
+            if child.status.consecutive_failures > 0 || child.status.state == FetcherState::Degraded
+            {
+                self.tell_writer(PriceWriterMsg::RegionHealth {
+                    region,
+                    failing: false,
+                });
+            }
+            let child = self.children.get_mut(&region).expect("checked above");
             if child.status.state == FetcherState::Degraded {
                 tracing::info!(%region, "Region recovered from degraded.");
                 metrics::gauge!(REGION_DEGRADED, "region" => region.code()).set(0.0);
@@ -441,6 +459,13 @@ impl PriceSupervisorState {
             self.mailbox
                 .send_after(delay, move || PriceSupervisorMsg::Restart(region)),
         );
+    }
+
+    fn tell_writer(&self, msg: PriceWriterMsg) {
+        if let Some(writer) = &self.writer {
+            self.writer_args.meter.sent();
+            let _ = writer.cast(msg);
+        }
     }
 
     fn refresh(&mut self, region: Region, reply: RpcReplyPort<Result<FetchReport, FetchError>>) {

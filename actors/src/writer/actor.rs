@@ -78,6 +78,8 @@ pub enum PriceWriterMsg {
     FlushDue,
     /// Commit everything buffered now and answer with the rows written.
     Flush(RpcReplyPort<Result<u64, StoreError>>),
+    /// A region's fetcher started (`true`) or stopped (`false`) failing; served prices say so.
+    RegionHealth { region: Region, failing: bool },
     /// A fan-out event: merge its prices into the cache when `merge` (another node stored them),
     /// then hand it back to the broadcaster, keeping cache and stream in one order.
     MergeEvent {
@@ -145,6 +147,15 @@ impl Actor for PriceWriter {
             PriceWriterMsg::Flush(reply) => {
                 let result = state.flush().await;
                 let _ = reply.send(result);
+            }
+            PriceWriterMsg::RegionHealth { region, failing } => {
+                let current = state.args.latest.borrow().clone();
+                if current.is_failing(region) != failing {
+                    state
+                        .args
+                        .latest
+                        .send_replace(Arc::new(current.with_failing(region, failing)));
+                }
             }
             PriceWriterMsg::MergeEvent {
                 event,

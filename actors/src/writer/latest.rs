@@ -8,7 +8,7 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::watch;
 
-use crate::domain::price::{SourcePreference, prefer_sources};
+use crate::domain::price::{SourcePreference, harmonize_units, prefer_sources};
 use crate::domain::{PricePoint, Region};
 
 /// One region's cached points, sorted by start, one per start.
@@ -18,17 +18,32 @@ pub type RegionSeries = Arc<[PricePoint]>;
 #[derive(Debug, Clone)]
 pub struct LatestSnapshot {
     regions: Vec<RegionSeries>,
+    /// Per region: its fetcher is failing, so what is served is the last good data.
+    failing: Vec<bool>,
 }
 
 impl Default for LatestSnapshot {
     fn default() -> Self {
         LatestSnapshot {
             regions: vec![Arc::from(Vec::new()); Region::ALL.len()],
+            failing: vec![false; Region::ALL.len()],
         }
     }
 }
 
 impl LatestSnapshot {
+    /// Whether `region`'s fetcher is failing (its prices are the last good ones, possibly old).
+    pub fn is_failing(&self, region: Region) -> bool {
+        self.failing[region.index()]
+    }
+
+    /// The same snapshot with `region`'s failing flag set to `failing`.
+    pub fn with_failing(&self, region: Region, failing: bool) -> Self {
+        let mut next = self.clone();
+        next.failing[region.index()] = failing;
+        next
+    }
+
     /// Every cached point of `region`, sorted by start.
     pub fn series(&self, region: Region) -> &[PricePoint] {
         &self.regions[region.index()]
@@ -89,15 +104,16 @@ impl LatestSnapshot {
             if incoming.peek().is_none() {
                 continue;
             }
-            let before = &self.regions[region.index()];
+            let before = &self.regions[region.index()]; // Only intraday prices are cached: a monthly retail reference is history, not "now".
             let mut points: Vec<PricePoint> = before
                 .iter()
                 .chain(incoming)
-                .filter(|p| p.end() > keep_since)
+                .filter(|p| p.end() > keep_since && p.duration_minutes <= 24 * 60)
                 .cloned()
                 .collect();
             points.sort_by_key(|p| p.start);
-            let after: RegionSeries = prefer_sources(points, preference.for_region(region)).into();
+            let after: RegionSeries =
+                harmonize_units(prefer_sources(points, preference.for_region(region))).into();
             let changed: Vec<PricePoint> = after
                 .iter()
                 .filter(|p| {
@@ -114,7 +130,13 @@ impl LatestSnapshot {
             }
             regions[region.index()] = after;
         }
-        (LatestSnapshot { regions }, changes)
+        (
+            LatestSnapshot {
+                regions,
+                failing: self.failing.clone(),
+            },
+            changes,
+        )
     }
 }
 

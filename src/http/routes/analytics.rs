@@ -16,7 +16,7 @@ use wattline_actors::domain::stats::{TrendDirection, trend};
 use wattline_actors::domain::window::cheapest_windows;
 use wattline_actors::domain::{Currency, EnergyUnit, PriceKind, Region};
 
-use super::prices::{freshness, stored_series};
+use super::prices::{provenance, stored_series};
 use crate::error::ApiError;
 use crate::http::dto::Provenance;
 use crate::http::extract::AppQuery;
@@ -91,7 +91,7 @@ pub async fn get_price_trends(
         end_price: t.as_ref().map(|t| t.end_price),
         data_points: points.len(),
         generated_at: now,
-        provenance: Provenance::of(&points, now, freshness(&state)),
+        provenance: provenance(&state, region, &points),
     }))
 }
 
@@ -159,7 +159,7 @@ pub async fn get_peak_hours(
         overall_average: analysis.as_ref().map(|a| a.overall_average),
         peak_premium_percent: analysis.and_then(|a| a.peak_premium_percent),
         generated_at: now,
-        provenance: Provenance::of(&points, now, freshness(&state)),
+        provenance: provenance(&state, region, &points),
     }))
 }
 
@@ -258,6 +258,6 @@ pub async fn find_optimal_windows(
             })
             .collect(),
         generated_at: now,
-        provenance: Provenance::of(&ahead, now, freshness(&state)),
+        provenance: provenance(&state, region, &ahead),
     }))
 }

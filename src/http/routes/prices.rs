@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wattline_actors::domain::compare::{SourceSummary, compare_sources};
-use wattline_actors::domain::price::prefer_sources;
+use wattline_actors::domain::price::{harmonize_units, prefer_sources};
 use wattline_actors::domain::stats::{PriceStatistics, statistics};
 use wattline_actors::domain::{PricePoint, Region, Source};
 
@@ -36,6 +36,12 @@ pub(crate) fn freshness(state: &AppState) -> SignedDuration {
     )
 }
 
+/// Provenance of `region`'s `points` as served now.
+pub(crate) fn provenance(state: &AppState, region: Region, points: &[PricePoint]) -> Provenance {
+    let failing = state.latest().snapshot().is_failing(region);
+    Provenance::of(points, state.now(), freshness(state), failing)
+}
+
 /// Stored points of `region` in `[from, to)`, one per interval (preferred source) unless a
 /// source is named.
 pub(crate) async fn stored_series(
@@ -56,7 +62,10 @@ pub(crate) async fn stored_series(
         .await?;
     Ok(match only {
         Some(_) => points,
-        None => prefer_sources(points, state.preference().for_region(region)),
+        None => harmonize_units(prefer_sources(
+            points,
+            state.preference().for_region(region),
+        )),
     })
 }
 
@@ -120,7 +129,7 @@ pub async fn get_current_price(
         timestamp: now,
         price: current.into(),
         prices: upcoming.iter().map(PriceDto::from).collect(),
-        provenance: Provenance::of(std::slice::from_ref(current), now, freshness(&state)),
+        provenance: provenance(&state, region, std::slice::from_ref(current)),
     }))
 }
 
@@ -232,7 +241,7 @@ pub async fn list_price_history(
         statistics: statistics(&points).map(Into::into),
         prices: page.iter().map(PriceDto::from).collect(),
         next_cursor,
-        provenance: Provenance::of(&points, now, freshness(&state)),
+        provenance: provenance(&state, region, &points),
     }))
 }
 
@@ -322,7 +331,7 @@ pub async fn get_price_statistics(
         currency: points.first().map(|p| p.currency),
         unit: points.first().map(|p| p.unit),
         statistics: statistics(&points).map(Into::into),
-        provenance: Provenance::of(&points, now, freshness(&state)),
+        provenance: provenance(&state, region, &points),
     }))
 }
 
@@ -371,7 +380,8 @@ pub async fn compare_price_sources(
             source: None,
         })
         .await?;
-    let sources = compare_sources(&points);
+    // One unit for all sources, so averages and premiums compare like with like.
+    let sources = compare_sources(&harmonize_units(points));
     Ok(Json(CompareResponse {
         region,
         period_days: days,

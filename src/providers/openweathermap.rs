@@ -1,0 +1,179 @@
+//! OpenWeatherMap 5 day / 3 hour forecasts for each region's reference city (free plan), stored
+//! as exogenous inputs for the forecaster. Temperatures in °C (`units=metric`), cloud cover in %,
+//! wind in m/s. A collector task refreshes every region on an interval when a key is configured.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::Deserialize;
+use wattline_actors::domain::Region;
+use wattline_actors::domain::weather::{WeatherPoint, reference_city};
+use wattline_actors::ports::{SharedClock, SourceError};
+
+use super::http::{ProviderHttp, unexpected};
+use crate::config::Secret;
+use crate::storage::Storage;
+
+/// Metric: weather steps stored, by region.
+pub const WEATHER_POINTS_TOTAL: &str = "wattline_weather_points_total";
+/// Metric: failed weather fetches, by region.
+pub const WEATHER_ERRORS_TOTAL: &str = "wattline_weather_errors_total";
+
+#[derive(Debug, Deserialize)]
+struct Forecast {
+    list: Vec<Step>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Step {
+    dt: i64,
+    main: Main,
+    clouds: Clouds,
+    wind: Wind,
+}
+
+#[derive(Debug, Deserialize)]
+struct Main {
+    temp: f64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Clouds {
+    all: f64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Wind {
+    speed: f64,
+}
+
+/// Parses a forecast answer into weather steps of `region`.
+pub fn parse_forecast(
+    body: &str,
+    region: Region,
+    fetched_at: Timestamp,
+) -> Result<Vec<WeatherPoint>, SourceError> {
+    let forecast: Forecast = serde_json::from_str(body)
+        .map_err(|e| SourceError::Malformed(format!("OpenWeatherMap forecast: {e}")))?;
+    forecast
+        .list
+        .into_iter()
+        .map(|step| {
+            let at = Timestamp::from_second(step.dt)
+                .map_err(|e| SourceError::Malformed(e.to_string()))?;
+            let valid = step.main.temp.is_finite()
+                && (0.0..=100.0).contains(&step.clouds.all)
+                && step.wind.speed >= 0.0;
+            if !valid {
+                return Err(SourceError::Malformed(format!(
+                    "implausible weather at {at}"
+                )));
+            }
+            Ok(WeatherPoint {
+                region,
+                at,
+                temperature_c: step.main.temp,
+                cloud_cover_pct: step.clouds.all,
+                wind_speed_ms: step.wind.speed,
+                source: "openweathermap".into(),
+                fetched_at,
+            })
+        })
+        .collect()
+}
+
+/// The forecast client.
+pub struct OpenWeatherMap {
+    http: ProviderHttp,
+    base_url: String,
+    key: Secret,
+    clock: SharedClock,
+}
+
+impl OpenWeatherMap {
+    /// A client of `base_url` (…/data/2.5).
+    pub fn new(http: ProviderHttp, base_url: String, key: Secret, clock: SharedClock) -> Self {
+        OpenWeatherMap {
+            http,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            key,
+            clock,
+        }
+    }
+
+    /// The forecast for `region`'s reference city.
+    pub async fn forecast(&self, region: Region) -> Result<Vec<WeatherPoint>, SourceError> {
+        let (_, lat, lon) = reference_city(region);
+        let query = [
+            ("lat", lat.to_string()),
+            ("lon", lon.to_string()),
+            ("units", "metric".to_string()),
+            ("appid", self.key.expose().to_string()),
+        ];
+        let answer = self
+            .http
+            .get(&format!("{}/forecast", self.base_url), &query, &[])
+            .await?;
+        if !answer.status.is_success() {
+            return Err(unexpected(&answer));
+        }
+        parse_forecast(&answer.body, region, self.clock.now())
+    }
+}
+
+/// Fetches and stores every region's forecast, then again every `every`, until aborted.
+pub async fn collect(
+    client: Arc<OpenWeatherMap>,
+    storage: Arc<dyn Storage>,
+    regions: Vec<Region>,
+    every: Duration,
+) {
+    let mut ticker = tokio::time::interval(every);
+    loop {
+        ticker.tick().await;
+        for &region in &regions {
+            match client.forecast(region).await {
+                Ok(points) => match storage.upsert_weather(&points).await {
+                    Ok(rows) => metrics::counter!(WEATHER_POINTS_TOTAL, "region" => region.code())
+                        .increment(rows),
+                    Err(error) => {
+                        tracing::warn!(%region, %error, "Could not store the weather forecast.")
+                    }
+                },
+                Err(error) => {
+                    metrics::counter!(WEATHER_ERRORS_TOTAL, "region" => region.code()).increment(1);
+                    tracing::warn!(%region, %error, "Weather forecast fetch failed.");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forecast_steps_parse_and_nonsense_is_refused() {
+        let body = r#"{"cod":"200","message":0,"cnt":1,"list":[{"dt":1736899200,
+            "main":{"temp":4.2,"feels_like":1.9,"pressure":1021,"humidity":86},
+            "weather":[{"id":803,"main":"Clouds","description":"broken clouds","icon":"04n"}],
+            "clouds":{"all":75},"wind":{"speed":3.1,"deg":240},"dt_txt":"2025-01-15 00:00:00"}],
+            "city":{"name":"London","timezone":0}}"#;
+        let points = parse_forecast(body, Region::Uk, Timestamp::UNIX_EPOCH).unwrap();
+        assert_eq!(points.len(), 1);
+        assert_eq!(points[0].at, "2025-01-15T00:00:00Z".parse().unwrap());
+        assert_eq!(points[0].cloud_cover_pct, 75.0);
+        let bad = body.replace("\"all\":75", "\"all\":750");
+        assert!(parse_forecast(&bad, Region::Uk, Timestamp::UNIX_EPOCH).is_err());
+        assert!(
+            parse_forecast(
+                r#"{"cod":401,"message":"Invalid API key"}"#,
+                Region::Uk,
+                Timestamp::UNIX_EPOCH
+            )
+            .is_err()
+        );
+    }
+}
