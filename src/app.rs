@@ -120,6 +120,17 @@ impl App {
             .await
             .context("starting the actor tree")?;
         let mut background = Vec::new();
+        if let Some(client) = providers::weather_client(&settings, clock.clone())? {
+            let every = Duration::from_secs(settings.providers.openweathermap.refresh_hours * 3600);
+            let regions = settings.enabled_regions();
+            tracing::info!(every = ?every, "Weather forecasts from OpenWeatherMap.");
+            background.push(tokio::spawn(providers::openweathermap::collect(
+                Arc::new(client),
+                storage.clone(),
+                regions,
+                every,
+            )));
+        }
         if let Some((subscriber, keys)) = cluster.subscriber {
             background.push(tokio::spawn(cache::run_subscriber(
                 subscriber,

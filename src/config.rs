@@ -514,6 +514,49 @@ impl Settings {
                 "must not be empty when set",
             ));
         }
+        let p = &self.providers;
+        if p.timeout_secs == 0 || p.attempts == 0 || p.openweathermap.refresh_hours == 0 {
+            return Err(ConfigError::invalid(
+                "providers",
+                "timeout_secs, attempts and openweathermap.refresh_hours must be positive",
+            ));
+        }
+        let letter = &p.octopus.region_letter;
+        if letter.len() != 1 || !"ABCDEFGHJKLMNP".contains(letter.as_str()) {
+            return Err(ConfigError::invalid(
+                "providers.octopus.region_letter",
+                "must be one GB region letter A-P (no I or O)",
+            ));
+        }
+        for (key, time) in &self.regions.publication {
+            if Region::parse(key).is_err() {
+                return Err(ConfigError::invalid(
+                    &format!("regions.publication.{key}"),
+                    "unknown region",
+                ));
+            }
+            if time.len() != 5 || time.parse::<jiff::civil::Time>().is_err() {
+                return Err(ConfigError::invalid(
+                    &format!("regions.publication.{key}"),
+                    "must be a local time HH:MM",
+                ));
+            }
+        }
+        for (key, path) in &p.replay.files {
+            if Region::parse(key).is_err() {
+                return Err(ConfigError::invalid(
+                    &format!("providers.replay.files.{key}"),
+                    "unknown region",
+                ));
+            }
+            if !path.is_file() {
+                let message = format!("no file at {}", path.display());
+                return Err(ConfigError::invalid(
+                    &format!("providers.replay.files.{key}"),
+                    message,
+                ));
+            }
+        }
         for (key, sources) in &self.regions.sources {
             if key != "default" && Region::parse(key).is_err() {
                 let valid: Vec<_> = Region::codes().collect();

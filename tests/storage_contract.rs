@@ -314,4 +314,46 @@ contract!(
     prices_since_includes_running_intervals,
     large_batches_commit_in_one_call,
     ping_and_backend,
+    weather_steps_round_trip_and_update_in_place,
 );
+
+async fn weather_steps_round_trip_and_update_in_place(store: Arc<dyn Storage>) {
+    use wattline_actors::domain::weather::WeatherPoint;
+    let step = |at: &str, temperature_c: f64| WeatherPoint {
+        region: Region::Uk,
+        at: at.parse().unwrap(),
+        temperature_c,
+        cloud_cover_pct: 75.0,
+        wind_speed_ms: 3.1,
+        source: "openweathermap".into(),
+        fetched_at: "2026-01-15T00:00:00.250Z".parse().unwrap(),
+    };
+    let steps = vec![
+        step("2026-01-15T00:00:00Z", 4.2),
+        step("2026-01-15T03:00:00Z", -1.5),
+    ];
+    assert_eq!(store.upsert_weather(&steps).await.unwrap(), 2);
+    store
+        .upsert_weather(&[step("2026-01-15T03:00:00Z", -2.0)])
+        .await
+        .unwrap();
+    let back = store
+        .weather_range(
+            Region::Uk,
+            "2026-01-14T00:00:00Z".parse().unwrap(),
+            "2026-01-16T00:00:00Z".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        back,
+        vec![steps[0].clone(), step("2026-01-15T03:00:00Z", -2.0)]
+    );
+    assert!(
+        store
+            .weather_range(Region::Germany, Timestamp::MIN, Timestamp::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -60,6 +60,8 @@ pub fn flat_day(region: Region, day: Date, source: Source, price: Decimal) -> Ve
 pub enum Step {
     /// Answer a complete flat day at this price.
     Deliver(Decimal),
+    /// Answer only the first `n` intervals of the day (an incomplete day).
+    DeliverFirst(usize),
     /// Fail with this error.
     Fail(SourceError),
     /// Panic inside the fetch.
@@ -117,6 +119,10 @@ impl PriceSource for ScriptedSource {
             .push((Instant::now(), region, day));
         match self.next_step() {
             Step::Deliver(price) => Ok(flat_day(region, day, self.source, price)),
+            Step::DeliverFirst(n) => Ok(flat_day(region, day, self.source, Decimal::ONE)
+                .into_iter()
+                .take(n)
+                .collect()),
             Step::Fail(error) => Err(error),
             Step::Panic => panic!("scripted source panic"),
             Step::Hang => std::future::pending().await,

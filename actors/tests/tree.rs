@@ -400,3 +400,45 @@ async fn a_writer_that_panics_is_restarted_and_later_batches_are_stored() {
     assert_eq!(tree.prices.flush(Duration::from_secs(5)).await, Ok(0));
     tree.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_incomplete_day_from_the_primary_fails_over_to_the_next_source() {
+    let truncated = ScriptedSource::new(Source::Entsoe, [Step::DeliverFirst(90)]);
+    let complete = ScriptedSource::new(Source::Simulated, [Step::Deliver(Decimal::from(5))]);
+    let store = MemoryStore::new();
+    let tree = spawn(
+        vec![(
+            Region::Belgium,
+            vec![
+                truncated.clone() as Arc<dyn PriceSource>,
+                complete as Arc<dyn PriceSource>,
+            ],
+        )],
+        store.clone(),
+        config(5),
+    )
+    .await;
+    let status = wait_for_state(&tree, Region::Belgium, FetcherState::Healthy).await;
+    assert_eq!(status.last_source, Some(Source::Simulated));
+    assert_eq!(truncated.calls().len(), 1);
+    let report = tree
+        .prices
+        .refresh(Region::Belgium, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(report.failed_attempts[0].source, Source::Entsoe);
+    assert!(
+        report.failed_attempts[0]
+            .error
+            .contains("incomplete day: expected 96 intervals, got 90")
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || store
+            .all()
+            .iter()
+            .all(|p| p.source == Source::Simulated)
+            && store.all().len() == 96)
+        .await
+    );
+    tree.shutdown(Duration::from_secs(5)).await;
+}

@@ -82,3 +82,88 @@ fn migrate_creates_the_sqlite_database() {
             .success()
     );
 }
+
+#[test]
+fn a_source_without_its_key_is_left_out_or_refused_when_nothing_is_left() {
+    let out = wattline(
+        &["check-config"],
+        &[(
+            "WATTLINE_REGIONS__SOURCES__GERMANY",
+            "[\"entsoe\", \"simulated\"]",
+        )],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let germany = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("germany"))
+        .unwrap();
+    assert!(
+        germany.contains("simulated") && !germany.contains("entsoe"),
+        "{germany}"
+    );
+    let out = wattline(
+        &["check-config"],
+        &[("WATTLINE_REGIONS__SOURCES__GERMANY", "[\"entsoe\"]")],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("regions.sources.germany")
+            && err.contains("WATTLINE_PROVIDERS__ENTSOE__API_KEY"),
+        "{err}"
+    );
+    let out = wattline(
+        &["check-config"],
+        &[
+            ("WATTLINE_REGIONS__SOURCES__GERMANY", "[\"entsoe\"]"),
+            ("WATTLINE_PROVIDERS__ENTSOE__API_KEY", "t0ken"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("t0ken"),
+        "secrets are never printed"
+    );
+    let out = wattline(
+        &["check-config"],
+        &[
+            ("WATTLINE_REGIONS__SOURCES__UK", "[\"entsoe\"]"),
+            ("WATTLINE_PROVIDERS__ENTSOE__API_KEY", "t"),
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ENTSO-E covers only the EU regions"));
+}
+
+#[test]
+fn provider_keys_in_a_file_and_broken_replay_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("w.toml");
+    std::fs::write(&file, "[providers.entsoe]\napi_key = \"in-a-file\"\n").unwrap();
+    let out = wattline(&["check-config", "--config", file.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WATTLINE_PROVIDERS__ENTSOE__API_KEY"));
+    let out = wattline(
+        &["check-config"],
+        &[(
+            "WATTLINE_PROVIDERS__REPLAY__FILES__GERMANY",
+            "/nonexistent.csv",
+        )],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("providers.replay.files.germany"));
+    let out = wattline(
+        &["check-config"],
+        &[("WATTLINE_REGIONS__PUBLICATION__GERMANY", "25:00")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("regions.publication.germany"));
+}

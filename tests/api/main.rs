@@ -1,6 +1,7 @@
 //! Black-box HTTP tests: each starts the real server on a random port with its own SQLite file
 //! and talks to it over HTTP.
 
+mod backfill;
 mod bad_input;
 mod cli;
 mod cluster;
@@ -11,4 +12,5 @@ mod live;
 mod openapi;
 mod postgres;
 mod prices;
+mod sources;
 mod stream;

@@ -428,6 +428,11 @@ impl PriceSupervisorState {
             tracing::warn!(actor = %cell.get_id(), "Exit of an unknown child ignored.");
             return;
         };
+        // Served prices of the region are now its last good ones.
+        self.tell_writer(PriceWriterMsg::RegionHealth {
+            region,
+            failing: true,
+        });
         let Some(child) = self.children.get_mut(&region) else {
             return;
         };
