@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod backfill;
+pub mod backtest;
 pub mod cache;
 pub mod config;
 pub mod error;

@@ -28,6 +28,30 @@ enum Command {
     Migrate,
     /// Load and validate the configuration, print a summary and exit.
     CheckConfig,
+    /// Measure the forecaster on a price file: recalibrate day by day over a test period.
+    Backtest {
+        /// A CSV in the format of shared/data/prices.
+        #[arg(long)]
+        csv: PathBuf,
+        /// First local day of the test period.
+        #[arg(long)]
+        test_from: jiff::civil::Date,
+        /// Last local day of the test period (inclusive).
+        #[arg(long)]
+        test_to: jiff::civil::Date,
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Also write every forecast to this CSV.
+        #[arg(long)]
+        write_forecasts: Option<PathBuf>,
+        /// Calibration windows in days (comma separated).
+        #[arg(long, value_delimiter = ',', default_values_t = [56usize, 84, 1092, 1456])]
+        windows: Vec<usize>,
+        /// Worker threads (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Load past days of one region into storage (idempotent).
     Backfill {
         /// Region code, e.g. germany.
@@ -76,6 +100,26 @@ fn main() -> ExitCode {
                 to,
                 csv,
             } => backfill(&settings, &region, from, to, csv).await,
+            Command::Backtest {
+                csv,
+                test_from,
+                test_to,
+                json,
+                write_forecasts,
+                windows,
+                threads,
+            } => {
+                backtest(
+                    csv,
+                    test_from,
+                    test_to,
+                    json,
+                    write_forecasts,
+                    windows,
+                    threads,
+                )
+                .await
+            }
         }
     });
     match result {
@@ -99,6 +143,42 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
         store.backend()
     );
     store.close().await;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn backtest(
+    csv: PathBuf,
+    test_from: jiff::civil::Date,
+    test_to: jiff::civil::Date,
+    json: bool,
+    write_forecasts: Option<PathBuf>,
+    windows: Vec<usize>,
+    threads: Option<usize>,
+) -> anyhow::Result<()> {
+    let threads =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let config = wattline_actors::domain::forecast::LearConfig {
+        windows,
+        ..Default::default()
+    };
+    let request = wattline::backtest::BacktestRequest {
+        csv,
+        test_from,
+        test_to,
+        config,
+        threads,
+        progress: !json,
+    };
+    let report = tokio::task::spawn_blocking(move || wattline::backtest::run(&request)).await??;
+    if let Some(path) = write_forecasts {
+        wattline::backtest::write_forecasts(&report, &path)?;
+    }
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", wattline::backtest::render(&report));
+    }
     Ok(())
 }
 

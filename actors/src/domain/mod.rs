@@ -3,9 +3,11 @@
 
 pub mod calendar;
 pub mod compare;
+pub mod forecast;
 pub mod peak;
 pub mod price;
 pub mod region;
+pub mod schedule;
 pub mod stats;
 pub mod weather;
 pub mod window;

@@ -1,0 +1,12 @@
+//! Day-ahead price forecasting: LEAR on daily matrices, its LARS solver, error-quantile
+//! prediction intervals and accuracy metrics. Pure and synchronous; the forecast actor runs it
+//! off the async threads, and `wattline backtest` measures it.
+
+pub mod conformal;
+pub mod lars;
+pub mod lear;
+pub mod metrics;
+pub mod series;
+
+pub use lear::{ForecastError, Lear, LearConfig, PenaltyScale};
+pub use series::DailySeries;
