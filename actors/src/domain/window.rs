@@ -21,6 +21,31 @@ pub struct PriceWindow {
     pub intervals: usize,
 }
 
+/// A priced interval the window scan can run over: a stored price, or a forecast step.
+pub trait PricedInterval {
+    fn start(&self) -> Timestamp;
+    fn minutes(&self) -> u32;
+    fn price(&self) -> Decimal;
+    fn end(&self) -> Timestamp {
+        self.start() + jiff::SignedDuration::from_mins(i64::from(self.minutes()))
+    }
+}
+
+impl PricedInterval for PricePoint {
+    fn start(&self) -> Timestamp {
+        self.start
+    }
+    fn minutes(&self) -> u32 {
+        self.duration_minutes
+    }
+    fn price(&self) -> Decimal {
+        self.price
+    }
+    fn end(&self) -> Timestamp {
+        PricePoint::end(self)
+    }
+}
+
 /// A window found by the scan, before rounding: indices `[first, last)` into the series.
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
@@ -40,9 +65,9 @@ impl Candidate {
             .cmp(&(other.weighted_sum * Decimal::from(self.minutes)))
     }
 
-    fn window(&self, points: &[PricePoint]) -> PriceWindow {
+    fn window<P: PricedInterval>(&self, points: &[P]) -> PriceWindow {
         PriceWindow {
-            start: points[self.first].start,
+            start: points[self.first].start(),
             end: points[self.last - 1].end(),
             avg_price: (self.weighted_sum / Decimal::from(self.minutes)).round_dp(DERIVED_SCALE),
             intervals: self.last - self.first,
@@ -52,19 +77,19 @@ impl Candidate {
 
 /// Calls `emit` with every shortest contiguous run covering at least `duration_minutes`,
 /// one per possible first interval. `points` must be sorted by start and free of overlaps.
-fn scan(points: &[PricePoint], duration_minutes: u32, mut emit: impl FnMut(Candidate)) {
+fn scan<P: PricedInterval>(points: &[P], duration_minutes: u32, mut emit: impl FnMut(Candidate)) {
     let need = u64::from(duration_minutes.max(1));
-    let weight = |p: &PricePoint| p.price * Decimal::from(p.duration_minutes);
+    let weight = |p: &P| p.price() * Decimal::from(p.minutes());
     let (mut first, mut last) = (0usize, 0usize);
     let mut sum = Decimal::ZERO;
     let mut minutes: u64 = 0;
     while first < points.len() {
         while minutes < need && last < points.len() {
-            if last > first && points[last].start != points[last - 1].end() {
+            if last > first && points[last].start() != points[last - 1].end() {
                 break;
             }
             sum += weight(&points[last]);
-            minutes += u64::from(points[last].duration_minutes);
+            minutes += u64::from(points[last].minutes());
             last += 1;
         }
         if minutes >= need {
@@ -75,7 +100,7 @@ fn scan(points: &[PricePoint], duration_minutes: u32, mut emit: impl FnMut(Candi
                 minutes,
             });
             sum -= weight(&points[first]);
-            minutes -= u64::from(points[first].duration_minutes);
+            minutes -= u64::from(points[first].minutes());
             first += 1;
         } else if last >= points.len() {
             break;
@@ -89,7 +114,10 @@ fn scan(points: &[PricePoint], duration_minutes: u32, mut emit: impl FnMut(Candi
 }
 
 /// The cheapest window of `duration_minutes` in `points` (sorted by start), if any fits.
-pub fn cheapest_window(points: &[PricePoint], duration_minutes: u32) -> Option<PriceWindow> {
+pub fn cheapest_window<P: PricedInterval>(
+    points: &[P],
+    duration_minutes: u32,
+) -> Option<PriceWindow> {
     let mut best: Option<Candidate> = None;
     scan(points, duration_minutes, |c| {
         if best.is_none_or(|b| c.cmp_avg(&b) == Ordering::Less) {
@@ -101,8 +129,8 @@ pub fn cheapest_window(points: &[PricePoint], duration_minutes: u32) -> Option<P
 
 /// Up to `count` non-overlapping windows of `duration_minutes`, cheapest first. Ties go to the
 /// earlier window.
-pub fn cheapest_windows(
-    points: &[PricePoint],
+pub fn cheapest_windows<P: PricedInterval>(
+    points: &[P],
     duration_minutes: u32,
     count: usize,
 ) -> Vec<PriceWindow> {

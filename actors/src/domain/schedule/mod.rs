@@ -16,7 +16,7 @@ mod single;
 
 use serde::Serialize;
 
-pub use single::{best_contiguous, best_splittable};
+pub use single::{best_contiguous, best_splittable, cheapest_runs};
 
 /// How an appliance may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,18 +262,23 @@ impl Problem {
                 .ok_or(Infeasible::PriceCap { appliance: a })?;
             own.push(best);
         }
-        let lower_bound: f64 = own
+        let own_costs: Vec<f64> = own
             .iter()
             .enumerate()
             .map(|(a, slots)| self.cost(a, slots))
-            .sum();
+            .collect();
+        let lower_bound: f64 = own_costs.iter().sum();
         if self.check(&own).is_ok() {
             return Ok(self.schedule(own, lower_bound, SolverStatus::Optimal, Method::Independent));
         }
         let greedy = greedy::solve(self, &allowed);
-        let binaries = exact::binaries(self, &allowed);
-        if binaries <= limits.max_exact_binaries {
-            match exact::solve(self, &allowed, greedy.as_deref(), limits) {
+        let incumbent = greedy.as_ref().map(|plan| exact::Incumbent {
+            total: plan.iter().enumerate().map(|(a, s)| self.cost(a, s)).sum(),
+            own: &own_costs,
+        });
+        let candidates = exact::candidates(self, &allowed, incumbent);
+        if exact::binaries(self, &candidates) <= limits.max_exact_binaries {
+            match exact::solve(self, &candidates, greedy.as_deref(), limits) {
                 exact::Outcome::Optimal(plan) => {
                     return Ok(self.schedule(
                         plan,

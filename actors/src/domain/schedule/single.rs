@@ -35,6 +35,22 @@ pub fn best_contiguous(prices: &[f64], allowed: &[bool], len: usize) -> Option<V
     best.map(|(_, start)| (start..start + len).collect())
 }
 
+/// Up to `count` non-overlapping runs of `len` consecutive slots, cheapest first (ties go to
+/// the earlier run): the best start times for a fixed-length job.
+pub fn cheapest_runs(prices: &[f64], len: usize, count: usize) -> Vec<std::ops::Range<usize>> {
+    let mut free = vec![true; prices.len()];
+    let mut runs = Vec::with_capacity(count);
+    while runs.len() < count {
+        let Some(best) = best_contiguous(prices, &free, len) else {
+            break;
+        };
+        let range = best[0]..best[0] + len;
+        free[range.clone()].iter_mut().for_each(|f| *f = false);
+        runs.push(range);
+    }
+    runs
+}
+
 /// The cheapest `count` allowed slots whose maximal runs each last at least `min_run` slots.
 pub fn best_splittable(
     prices: &[f64],
