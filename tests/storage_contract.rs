@@ -10,7 +10,8 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use rust_decimal::Decimal;
 use wattline::storage::{PgStore, RangeQuery, SqliteStore, Storage, StorageOptions};
-use wattline_actors::domain::{EnergyUnit, PriceKind, PricePoint, Region, Source};
+use wattline_actors::domain::{Currency, EnergyUnit, PriceKind, PricePoint, Region, Source};
+use wattline_actors::forecaster::{ForecastStep, ModelSummary, RegionForecast};
 
 fn options() -> StorageOptions {
     StorageOptions {
@@ -315,6 +316,7 @@ contract!(
     large_batches_commit_in_one_call,
     ping_and_backend,
     weather_steps_round_trip_and_update_in_place,
+    forecasts_are_kept_per_model_version_and_replaced_in_place,
 );
 
 async fn weather_steps_round_trip_and_update_in_place(store: Arc<dyn Storage>) {
@@ -352,6 +354,139 @@ async fn weather_steps_round_trip_and_update_in_place(store: Arc<dyn Storage>) {
     assert!(
         store
             .weather_range(Region::Germany, Timestamp::MIN, Timestamp::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn forecast(version: &str, calibrated_at: &str, steps: &[(&str, f64)]) -> RegionForecast {
+    let calibrated_at: Timestamp = calibrated_at.parse().unwrap();
+    RegionForecast {
+        region: Region::Germany,
+        model: ModelSummary {
+            kind: "lear".into(),
+            version: version.into(),
+            data_from: "2025-09-01".parse().unwrap(),
+            data_to: "2026-01-15".parse().unwrap(),
+            windows: vec![56, 84],
+            samples: 84,
+            calibrated_at,
+            calibration_ms: 12,
+            interval_error_days: 30,
+            out_of_sample_mae: Some(7.5),
+            live_accuracy: None,
+        },
+        currency: Currency::Eur,
+        unit: EnergyUnit::MWh,
+        steps: steps
+            .iter()
+            .map(|(start, predicted)| ForecastStep {
+                start: start.parse().unwrap(),
+                duration_minutes: 15,
+                predicted: *predicted,
+                lower: predicted - 10.25,
+                upper: predicted + 20.5,
+                lead_days: 1,
+            })
+            .collect(),
+        days: Vec::new(),
+    }
+}
+
+async fn forecasts_are_kept_per_model_version_and_replaced_in_place(store: Arc<dyn Storage>) {
+    let first = forecast(
+        "lear-v1",
+        "2026-01-15T12:00:00.125Z",
+        &[
+            ("2026-01-16T23:00:00Z", 81.125),
+            ("2026-01-16T23:15:00Z", -3.5),
+        ],
+    );
+    assert_eq!(store.save_forecast(&first).await.unwrap(), 2);
+    // The next model forecasts the same interval; both stay, ordered by start then version.
+    let second = forecast(
+        "lear-v2",
+        "2026-01-16T12:00:00Z",
+        &[("2026-01-16T23:00:00Z", 79.0)],
+    );
+    store.save_forecast(&second).await.unwrap();
+    // Re-storing a version replaces its steps.
+    let replaced = forecast(
+        "lear-v1",
+        "2026-01-15T12:30:00Z",
+        &[("2026-01-16T23:15:00Z", -4.0)],
+    );
+    store.save_forecast(&replaced).await.unwrap();
+    assert_eq!(
+        store
+            .save_forecast(&forecast("lear-v3", "2026-01-16T12:00:00Z", &[]))
+            .await
+            .unwrap(),
+        0
+    );
+
+    let from: Timestamp = "2026-01-16T23:00:00Z".parse().unwrap();
+    let steps = store
+        .forecast_steps(Region::Germany, from, from + SignedDuration::from_hours(1))
+        .await
+        .unwrap();
+    let summary: Vec<(&str, String, f64, f64, f64)> = steps
+        .iter()
+        .map(|s| {
+            (
+                s.model_version.as_str(),
+                s.step.start.to_string(),
+                s.step.predicted,
+                s.step.lower,
+                s.step.upper,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (
+                "lear-v1",
+                "2026-01-16T23:00:00Z".to_string(),
+                81.125,
+                70.875,
+                101.625
+            ),
+            (
+                "lear-v2",
+                "2026-01-16T23:00:00Z".to_string(),
+                79.0,
+                68.75,
+                99.5
+            ),
+            (
+                "lear-v1",
+                "2026-01-16T23:15:00Z".to_string(),
+                -4.0,
+                -14.25,
+                16.5
+            ),
+        ]
+    );
+    assert_eq!(
+        steps[2].made_at,
+        "2026-01-15T12:30:00Z".parse::<Timestamp>().unwrap()
+    );
+    assert_eq!(steps[0].step.duration_minutes, 15);
+    assert_eq!(steps[0].step.lead_days, 1);
+    // The range is half-open and per region.
+    assert_eq!(
+        store
+            .forecast_steps(Region::Germany, from, from + SignedDuration::from_mins(15))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        store
+            .forecast_steps(Region::France, from, from + SignedDuration::from_hours(1))
             .await
             .unwrap()
             .is_empty()

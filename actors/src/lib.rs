@@ -6,6 +6,7 @@
 pub mod broadcast;
 pub mod domain;
 pub mod fetcher;
+pub mod forecaster;
 pub mod mailbox;
 pub mod ports;
 pub mod rng;

@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use crate::domain::{PricePoint, Region, Source};
+use crate::forecaster::{RegionForecast, StoredStep};
 
 /// Wall-clock time. Injected so tests can set the date the fetchers and simulator see.
 pub trait Clock: Send + Sync + 'static {
@@ -152,6 +153,22 @@ pub trait PriceStore: Send + Sync + 'static {
         region: Region,
         since: Timestamp,
     ) -> Result<Vec<PricePoint>, StoreError>;
+}
+
+/// Where the forecaster keeps its forecasts, so their accuracy can be measured once the prices
+/// they forecast are published (and survives restarts).
+#[async_trait]
+pub trait ForecastStore: Send + Sync + 'static {
+    /// Stores every step of `forecast` under its model version (re-storing replaces).
+    async fn save_forecast(&self, forecast: &RegionForecast) -> Result<u64, StoreError>;
+
+    /// Stored steps of `region` starting in `[from, to)`, by start then version.
+    async fn forecast_steps(
+        &self,
+        region: Region,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<StoredStep>, StoreError>;
 }
 
 /// Shared ports handed to the tree.

@@ -13,7 +13,8 @@ use tokio::time::Instant;
 
 use crate::domain::calendar::interval_starts;
 use crate::domain::{EnergyUnit, PriceKind, PricePoint, Region, Source};
-use crate::ports::{Clock, PriceSource, PriceStore, SourceError, StoreError};
+use crate::forecaster::{RegionForecast, StoredStep};
+use crate::ports::{Clock, ForecastStore, PriceSource, PriceStore, SourceError, StoreError};
 
 /// A clock tests set by hand.
 #[derive(Debug)]
@@ -137,6 +138,7 @@ pub struct MemoryStore {
     failures_left: Mutex<u32>,
     panics_left: Mutex<u32>,
     commits: Mutex<Vec<usize>>,
+    forecasts: Mutex<BTreeMap<(Region, String, Timestamp), StoredStep>>,
 }
 
 impl MemoryStore {
@@ -205,6 +207,42 @@ impl PriceStore for MemoryStore {
             .cloned()
             .collect();
         out.sort_by_key(|p| p.start);
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl ForecastStore for MemoryStore {
+    async fn save_forecast(&self, forecast: &RegionForecast) -> Result<u64, StoreError> {
+        let mut rows = self.forecasts.lock().expect("lock");
+        for step in &forecast.steps {
+            rows.insert(
+                (forecast.region, forecast.model.version.clone(), step.start),
+                StoredStep {
+                    model_version: forecast.model.version.clone(),
+                    made_at: forecast.model.calibrated_at,
+                    step: step.clone(),
+                },
+            );
+        }
+        Ok(forecast.steps.len() as u64)
+    }
+
+    async fn forecast_steps(
+        &self,
+        region: Region,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<StoredStep>, StoreError> {
+        let mut out: Vec<StoredStep> = self
+            .forecasts
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|((r, _, start), _)| *r == region && *start >= from && *start < to)
+            .map(|(_, step)| step.clone())
+            .collect();
+        out.sort_by(|a, b| (a.step.start, &a.model_version).cmp(&(b.step.start, &b.model_version)));
         Ok(out)
     }
 }

@@ -19,8 +19,9 @@ use crate::fetcher::{
     FetcherConfig, FetcherSpec, FlushError, PriceSupervisor, PriceSupervisorArgs, PricesHandle,
     SupervisionPolicy,
 };
+use crate::forecaster::{ForecastHandle, Forecaster, ForecasterArgs, ForecasterConfig};
 use crate::mailbox::Mailbox;
-use crate::ports::{FanOut, PriceSource, PriceStore, RegionLease, SharedClock};
+use crate::ports::{FanOut, ForecastStore, PriceSource, PriceStore, RegionLease, SharedClock};
 use crate::supervision::ActorMeter;
 use crate::writer::{LatestPrices, LatestSnapshot, PriceWriterArgs, WriterConfig};
 
@@ -38,6 +39,8 @@ pub struct Ports {
     pub node_id: String,
     /// Which node fetches each region ([`SoleNode`](crate::ports::SoleNode) on a single node).
     pub lease: Arc<dyn RegionLease>,
+    /// Where forecasts are kept; `None` runs the tree without a forecaster (backfill, tests).
+    pub forecasts: Option<Arc<dyn ForecastStore>>,
 }
 
 /// Tunables of the tree.
@@ -51,6 +54,8 @@ pub struct TreeConfig {
     pub publication: Vec<(Region, jiff::civil::Time)>,
     /// Timeout of status and control calls from the edge.
     pub call_timeout: Duration,
+    /// How the forecaster calibrates (it runs when the ports include a forecast store).
+    pub forecaster: ForecasterConfig,
 }
 
 impl Default for TreeConfig {
@@ -62,6 +67,7 @@ impl Default for TreeConfig {
             broadcaster: BroadcasterConfig::default(),
             publication: Vec::new(),
             call_timeout: Duration::from_secs(2),
+            forecaster: ForecasterConfig::default(),
         }
     }
 }
@@ -79,6 +85,8 @@ pub struct TreeHandles {
     pub preference: Arc<SourcePreference>,
     /// Live event subscriptions.
     pub broadcast: BroadcastHandle,
+    /// Forecasts from memory; `None` without a forecast store.
+    pub forecasts: Option<ForecastHandle>,
     root: ActorRef<()>,
     meters: Vec<(&'static str, ActorMeter)>,
     join: JoinHandle<()>,
@@ -114,6 +122,29 @@ impl Tree {
                     return Err(error);
                 }
             };
+        let forecaster = match ports.forecasts {
+            Some(forecasts) => {
+                let meter = ActorMeter::new("forecaster");
+                let args = ForecasterArgs {
+                    store: ports.store.clone(),
+                    forecasts,
+                    clock: ports.clock.clone(),
+                    preference: preference.clone(),
+                    regions: ports.sources.iter().map(|(r, _)| *r).collect(),
+                    config: config.forecaster.clone(),
+                    broadcaster: Some(broadcaster.clone()),
+                    meter: meter.clone(),
+                };
+                match Forecaster::spawn_linked(None, Forecaster, args, root.get_cell()).await {
+                    Ok((forecaster, _)) => Some(Mailbox::new(forecaster, meter)),
+                    Err(error) => {
+                        root.stop(None);
+                        return Err(error);
+                    }
+                }
+            }
+            None => None,
+        };
         let prices_meter = ActorMeter::new("prices");
         let writer_meter = ActorMeter::new("writer");
         let args = PriceSupervisorArgs {
@@ -139,6 +170,7 @@ impl Tree {
                 config: config.writer,
                 meter: writer_meter.clone(),
                 broadcaster: Some(broadcaster.clone()),
+                forecaster: forecaster.clone(),
             },
             policy: config.supervision,
             lease: ports.lease,
@@ -157,18 +189,23 @@ impl Tree {
         let prices_meter_for_view = prices_meter.clone();
         let broadcaster_meter_for_view = broadcaster.meter().clone();
         let prices = Mailbox::new(prices, prices_meter);
+        let mut meters = vec![
+            ("supervisor", root_meter),
+            ("supervisor", prices_meter_for_view),
+            ("writer", writer_meter),
+            ("broadcaster", broadcaster_meter_for_view),
+        ];
+        if let Some(forecaster) = &forecaster {
+            meters.push(("forecaster", forecaster.meter().clone()));
+        }
         let _ = broadcaster.cast(BroadcasterMsg::ConnectPrices(prices.clone()));
         Ok(TreeHandles {
             prices: PricesHandle::new(prices, config.call_timeout),
             broadcast: BroadcastHandle::new(broadcaster, config.call_timeout),
             latest: LatestPrices::new(latest_rx),
+            forecasts: forecaster.map(|f| ForecastHandle::new(f, config.call_timeout)),
             preference,
-            meters: vec![
-                ("supervisor", root_meter),
-                ("supervisor", prices_meter_for_view),
-                ("writer", writer_meter),
-                ("broadcaster", broadcaster_meter_for_view),
-            ],
+            meters,
             root,
             join,
         })

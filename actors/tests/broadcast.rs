@@ -49,6 +49,7 @@ async fn node(
         fanout,
         node_id: id.into(),
         lease,
+        forecasts: None,
     };
     let config = TreeConfig {
         broadcaster,

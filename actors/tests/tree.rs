@@ -46,6 +46,7 @@ fn config(max_restarts: u32) -> TreeConfig {
         broadcaster: Default::default(),
         publication: Vec::new(),
         call_timeout: Duration::from_secs(2),
+        forecaster: Default::default(),
     }
 }
 
@@ -63,6 +64,7 @@ async fn spawn(
             fanout: None,
             node_id: "test".into(),
             lease: Arc::new(SoleNode),
+            forecasts: None,
         },
         config,
     )

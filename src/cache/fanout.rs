@@ -66,6 +66,7 @@ fn parse(message: &str) -> Option<IncomingEvent> {
     let region = Region::parse(parts.next()?).ok()?;
     let kind = match parts.next()? {
         "price" => EventKind::Price,
+        "forecast" => EventKind::Forecast,
         _ => return None,
     };
     let origin = parts.next()?.to_string();

@@ -5,9 +5,45 @@
 /// Implements [`PriceStore`](wattline_actors::ports::PriceStore) and [`Storage`](super::Storage)
 /// for `$store` (a struct with a sqlx `pool`), given its backend name and its statements:
 /// `$upsert` binds the batch JSON; `$select_range` binds region, from, to and an optional source
-/// and returns the JSON array of rows; the weather pair does the same for weather steps.
+/// and returns the JSON array of rows; the weather and forecast pairs do the same for weather and
+/// forecast steps.
 macro_rules! json_backed_store {
-    ($store:ty, $backend:literal, $upsert:expr, $select_range:expr, $upsert_weather:expr, $select_weather:expr) => {
+    ($store:ty, $backend:literal, $upsert:expr, $select_range:expr, $upsert_weather:expr, $select_weather:expr,
+     $upsert_forecast:expr, $select_forecast:expr) => {
+        #[async_trait::async_trait]
+        impl wattline_actors::ports::ForecastStore for $store {
+            async fn save_forecast(
+                &self,
+                forecast: &wattline_actors::forecaster::RegionForecast,
+            ) -> Result<u64, wattline_actors::ports::StoreError> {
+                if forecast.steps.is_empty() {
+                    return Ok(0);
+                }
+                let result = sqlx::query($upsert_forecast)
+                    .bind(super::forecast_json(forecast))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(super::StorageError::from)?;
+                Ok(result.rows_affected())
+            }
+
+            async fn forecast_steps(
+                &self,
+                region: wattline_actors::domain::Region,
+                from: jiff::Timestamp,
+                to: jiff::Timestamp,
+            ) -> Result<Vec<wattline_actors::forecaster::StoredStep>, wattline_actors::ports::StoreError> {
+                let json: String = sqlx::query_scalar($select_forecast)
+                    .bind(region.code())
+                    .bind(super::bound_text(from))
+                    .bind(super::bound_text(to))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(super::StorageError::from)?;
+                Ok(super::forecast_steps_from_json(&json)?)
+            }
+        }
+
         #[async_trait::async_trait]
         impl wattline_actors::ports::PriceStore for $store {
             async fn upsert_prices(

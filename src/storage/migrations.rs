@@ -21,6 +21,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0002_create_weather_points.sql"),
         include_str!("../../migrations/postgres/0002_create_weather_points.sql"),
     ),
+    (
+        3,
+        "create forecast steps",
+        include_str!("../../migrations/sqlite/0003_create_forecast_steps.sql"),
+        include_str!("../../migrations/postgres/0003_create_forecast_steps.sql"),
+    ),
 ];
 
 fn migrator(pick: fn(&(i64, &str, &'static str, &'static str)) -> &'static str) -> Migrator {

@@ -16,7 +16,8 @@ use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use wattline_actors::domain::weather::WeatherPoint;
 use wattline_actors::domain::{PricePoint, Region, Source};
-use wattline_actors::ports::{PriceStore, StoreError};
+use wattline_actors::forecaster::{ForecastStep, RegionForecast, StoredStep};
+use wattline_actors::ports::{ForecastStore, PriceStore, StoreError};
 
 pub use migrations::{postgres_migrations, sqlite_migrations};
 pub use postgres::PgStore;
@@ -102,7 +103,7 @@ impl RangeQuery {
 /// Everything the service reads and writes. Price writes go through the writer actor via the
 /// [`PriceStore`] port; reads come straight from the edge.
 #[async_trait]
-pub trait Storage: PriceStore {
+pub trait Storage: PriceStore + ForecastStore {
     /// Which backend this is (`sqlite` or `postgres`), for health output.
     fn backend(&self) -> &'static str;
 
@@ -306,6 +307,66 @@ fn weather_from_json(json: &str) -> Result<Vec<WeatherPoint>, StorageError> {
                     fetched_at: fetched
                         .parse()
                         .map_err(|e: jiff::Error| StorageError::Corrupt(e.to_string()))?,
+                })
+            },
+        )
+        .collect()
+}
+
+/// A forecast's steps as one JSON array of `[region, model_version, start, duration_min, made_at,
+/// predicted, lower, upper, lead_days]` rows.
+fn forecast_json(forecast: &RegionForecast) -> String {
+    let made_at = start_text(forecast.model.calibrated_at);
+    let rows: Vec<_> = forecast
+        .steps
+        .iter()
+        .map(|s| {
+            (
+                forecast.region.code(),
+                forecast.model.version.as_str(),
+                start_text(s.start),
+                s.duration_minutes,
+                made_at.as_str(),
+                s.predicted,
+                s.lower,
+                s.upper,
+                s.lead_days,
+            )
+        })
+        .collect();
+    serde_json::to_string(&rows).expect("rows of strings and numbers serialise")
+}
+
+/// Decodes the JSON array of forecast rows a range read returns.
+fn forecast_steps_from_json(json: &str) -> Result<Vec<StoredStep>, StorageError> {
+    type Raw<'a> = (&'a str, String, &'a str, u32, &'a str, f64, f64, f64, u32);
+    let rows: Vec<Raw<'_>> =
+        serde_json::from_str(json).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    let corrupt = |e: jiff::Error| StorageError::Corrupt(e.to_string());
+    rows.into_iter()
+        .map(
+            |(
+                _,
+                model_version,
+                start,
+                duration_minutes,
+                made_at,
+                predicted,
+                lower,
+                upper,
+                lead_days,
+            )| {
+                Ok(StoredStep {
+                    model_version,
+                    made_at: made_at.parse().map_err(corrupt)?,
+                    step: ForecastStep {
+                        start: start.parse().map_err(corrupt)?,
+                        duration_minutes,
+                        predicted,
+                        lower,
+                        upper,
+                        lead_days,
+                    },
                 })
             },
         )

@@ -42,6 +42,22 @@ SELECT COALESCE(json_agg(json_build_array(
 FROM weather_points
 WHERE region = $1 AND at >= $2::timestamptz AND at < $3::timestamptz";
 
+const UPSERT_FORECAST: &str = "\
+INSERT INTO forecast_steps (region, model_version, start_at, duration_min, made_at, predicted, lower_bound, upper_bound, lead_days)
+SELECT r->>0, r->>1, (r->>2)::timestamptz, (r->>3)::int4, (r->>4)::timestamptz, (r->>5)::float8, (r->>6)::float8,
+       (r->>7)::float8, (r->>8)::int4
+FROM jsonb_array_elements($1::jsonb) AS r
+ON CONFLICT (region, model_version, start_at) DO UPDATE SET
+    duration_min = excluded.duration_min, made_at = excluded.made_at, predicted = excluded.predicted,
+    lower_bound = excluded.lower_bound, upper_bound = excluded.upper_bound, lead_days = excluded.lead_days";
+
+const SELECT_FORECAST: &str = "\
+SELECT COALESCE(json_agg(json_build_array(
+           region, model_version, start_at, duration_min, made_at, predicted, lower_bound, upper_bound, lead_days)
+           ORDER BY start_at, model_version)::text, '[]')
+FROM forecast_steps
+WHERE region = $1 AND start_at >= $2::timestamptz AND start_at < $3::timestamptz";
+
 /// PostgreSQL-backed [`Storage`].
 #[derive(Debug, Clone)]
 pub struct PgStore {
@@ -91,5 +107,7 @@ json_backed_store!(
     UPSERT,
     SELECT_RANGE,
     UPSERT_WEATHER,
-    SELECT_WEATHER
+    SELECT_WEATHER,
+    UPSERT_FORECAST,
+    SELECT_FORECAST
 );

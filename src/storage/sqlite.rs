@@ -43,6 +43,22 @@ SELECT json_group_array(
 FROM weather_points
 WHERE region = ?1 AND at >= ?2 AND at < ?3";
 
+const UPSERT_FORECAST: &str = "\
+INSERT INTO forecast_steps (region, model_version, start_at, duration_min, made_at, predicted, lower_bound, upper_bound, lead_days)
+SELECT j.value ->> '$[0]', j.value ->> '$[1]', j.value ->> '$[2]', j.value ->> '$[3]', j.value ->> '$[4]',
+       j.value ->> '$[5]', j.value ->> '$[6]', j.value ->> '$[7]', j.value ->> '$[8]'
+FROM json_each(?1) AS j WHERE true
+ON CONFLICT (region, model_version, start_at) DO UPDATE SET
+    duration_min = excluded.duration_min, made_at = excluded.made_at, predicted = excluded.predicted,
+    lower_bound = excluded.lower_bound, upper_bound = excluded.upper_bound, lead_days = excluded.lead_days";
+
+const SELECT_FORECAST: &str = "\
+SELECT json_group_array(
+           json_array(region, model_version, start_at, duration_min, made_at, predicted, lower_bound, upper_bound, lead_days)
+           ORDER BY start_at, model_version)
+FROM forecast_steps
+WHERE region = ?1 AND start_at >= ?2 AND start_at < ?3";
+
 /// SQLite-backed [`Storage`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -84,5 +100,7 @@ json_backed_store!(
     UPSERT,
     SELECT_RANGE,
     UPSERT_WEATHER,
-    SELECT_WEATHER
+    SELECT_WEATHER,
+    UPSERT_FORECAST,
+    SELECT_FORECAST
 );

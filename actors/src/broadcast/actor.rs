@@ -143,6 +143,11 @@ pub enum BroadcasterMsg {
     Unsubscribe {
         address: Option<IpAddr>,
     },
+    /// A new forecast of one region (serialised payload).
+    Forecast {
+        region: Region,
+        payload: String,
+    },
     /// Where to send fan-out events for merging into the cache (set once the price side runs).
     ConnectPrices(Mailbox<PriceSupervisorMsg>),
     Stats(RpcReplyPort<BroadcastStats>),
@@ -207,6 +212,9 @@ impl Actor for Broadcaster {
             BroadcasterMsg::Committed { region, points } => {
                 state.on_committed(region, points).await
             }
+            BroadcasterMsg::Forecast { region, payload } => {
+                state.publish(region, EventKind::Forecast, payload).await
+            }
             BroadcasterMsg::Deliver(event) => state.on_fanout_event(event),
             BroadcasterMsg::Merged(event) => state.deliver(event),
             BroadcasterMsg::Subscribe { request, reply } => {
@@ -244,9 +252,14 @@ impl BroadcasterState {
         let Ok(payload) = serde_json::to_string(&payload) else {
             return;
         };
+        self.publish(region, EventKind::Price, payload).await;
+    }
+
+    /// Publishes an event through the fan-out, or locally when there is none or it fails.
+    async fn publish(&mut self, region: Region, kind: EventKind, payload: String) {
         let event = OutgoingEvent {
             region,
-            kind: EventKind::Price,
+            kind,
             origin: self.args.node_id.clone(),
             payload,
             after_id: self.last_id,
@@ -316,7 +329,8 @@ impl BroadcasterState {
             metrics::histogram!(FANOUT_LAG_SECONDS).record(lag);
         }
         match &self.prices {
-            Some(prices) => {
+            // Only prices go into the latest-price cache.
+            Some(prices) if event.kind == EventKind::Price => {
                 let merge = event.origin != self.args.node_id;
                 let reply = self.mailbox.clone();
                 if let Err(error) = prices.cast(PriceSupervisorMsg::MergeEvent {
@@ -328,7 +342,7 @@ impl BroadcasterState {
                     self.deliver(event);
                 }
             }
-            None => self.deliver(event),
+            _ => self.deliver(event),
         }
     }
 

@@ -15,6 +15,8 @@ use crate::domain::{PricePoint, Region};
 pub enum EventKind {
     /// New or changed prices landed.
     Price,
+    /// A region's forecast was recalibrated.
+    Forecast,
 }
 
 impl EventKind {
@@ -22,6 +24,7 @@ impl EventKind {
     pub fn name(self) -> &'static str {
         match self {
             EventKind::Price => "price",
+            EventKind::Forecast => "forecast",
         }
     }
 }

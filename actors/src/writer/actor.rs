@@ -13,6 +13,7 @@ use super::latest::{CACHE_LOOKBACK, LatestSnapshot};
 use crate::broadcast::{BroadcasterMsg, IncomingEvent, PricePayload};
 use crate::domain::price::SourcePreference;
 use crate::domain::{PricePoint, Region};
+use crate::forecaster::ForecasterMsg;
 use crate::mailbox::{Mailbox, Timer};
 use crate::ports::{PriceStore, SharedClock, StoreError};
 use crate::supervision::{ActorMeter, Backoff, BackoffPolicy};
@@ -68,6 +69,8 @@ pub struct PriceWriterArgs {
     pub meter: ActorMeter,
     /// Told about every committed change; `None` when nothing streams (tests).
     pub broadcaster: Option<Mailbox<BroadcasterMsg>>,
+    /// Told when a region's prices reach further (a new day may be ready to learn from).
+    pub forecaster: Option<Mailbox<ForecasterMsg>>,
 }
 
 /// Messages the writer takes.
@@ -253,6 +256,16 @@ impl PriceWriterState {
     /// Publishes a committed batch: into the cache, then what changed to the broadcaster.
     fn publish(&self, batch: &[PricePoint]) {
         let changes = self.update_cache(batch);
+        if let Some(forecaster) = &self.args.forecaster {
+            for (region, points) in &changes {
+                if let Some(last_end) = points.iter().map(PricePoint::end).max() {
+                    let _ = forecaster.cast(ForecasterMsg::PricesCommitted {
+                        region: *region,
+                        last_end,
+                    });
+                }
+            }
+        }
         if let Some(broadcaster) = &self.args.broadcaster {
             for (region, points) in changes {
                 let _ = broadcaster.cast(BroadcasterMsg::Committed { region, points });

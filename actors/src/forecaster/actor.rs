@@ -1,0 +1,425 @@
+//! The ForecastActor: keeps each region's calibrated model and latest forecast in memory,
+//! recalibrates a region when a new day of its prices lands (one region at a time, on a blocking
+//! thread, so the async workers and the second core stay free for serving), stores every
+//! forecast, and publishes it to the broadcaster.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::Serialize;
+
+use super::model::{
+    Calibration, CalibrationInput, ForecasterConfig, RegionForecast, RegionModel, calibrate,
+};
+use crate::broadcast::BroadcasterMsg;
+use crate::domain::Region;
+use crate::domain::calendar::local_date;
+use crate::domain::forecast::ForecastError;
+use crate::domain::price::SourcePreference;
+use crate::mailbox::{Mailbox, Timer};
+use crate::ports::{ForecastStore, PriceStore, SharedClock, StoreError};
+use crate::supervision::ActorMeter;
+
+/// Metric: seconds per region calibration.
+pub const FORECAST_CALIBRATION_SECONDS: &str = "wattline_forecast_calibration_seconds";
+/// Metric: calibrations that failed, by region.
+pub const FORECAST_FAILURES_TOTAL: &str = "wattline_forecast_failures_total";
+
+/// Wait before retrying a region whose calibration failed for a reason that may pass (storage).
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
+
+/// Everything the forecaster needs.
+#[derive(Clone)]
+pub struct ForecasterArgs {
+    pub store: Arc<dyn PriceStore>,
+    pub forecasts: Arc<dyn ForecastStore>,
+    pub clock: SharedClock,
+    pub preference: Arc<SourcePreference>,
+    pub regions: Vec<Region>,
+    pub config: ForecasterConfig,
+    pub broadcaster: Option<Mailbox<BroadcasterMsg>>,
+    pub meter: ActorMeter,
+}
+
+/// Where a region's model stands.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ModelState {
+    /// Waiting for its first calibration.
+    Pending,
+    /// Calibrating now (a model may already be serving).
+    Calibrating,
+    Ready,
+    /// The stored history is too short.
+    NotEnoughHistory {
+        have_days: usize,
+        need_days: usize,
+    },
+    /// The last calibration failed.
+    Failed {
+        reason: String,
+    },
+}
+
+/// One region as `model-info` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegionModelStatus {
+    pub region: Region,
+    #[serde(flatten)]
+    pub state: ModelState,
+    /// The model serving now, if any.
+    pub model: Option<super::model::ModelSummary>,
+}
+
+/// Answer to a forecast lookup.
+#[derive(Debug, Clone)]
+pub enum ForecastLookup {
+    Ready(Arc<RegionForecast>),
+    NotReady(ModelState),
+}
+
+/// Messages the forecaster takes.
+pub enum ForecasterMsg {
+    /// The writer committed new prices of `region` reaching up to `last_end`.
+    PricesCommitted { region: Region, last_end: Timestamp },
+    /// Recalibrate `region` (start-up, retries, operators).
+    Recalibrate(Region),
+    /// A calibration task finished.
+    Calibrated {
+        region: Region,
+        outcome: Result<Calibration, CalibrationError>,
+        seconds: f64,
+    },
+    /// The current forecast of a region.
+    Get {
+        region: Region,
+        reply: RpcReplyPort<ForecastLookup>,
+    },
+    /// Every region's model state.
+    Status(RpcReplyPort<Vec<RegionModelStatus>>),
+}
+
+/// Why a calibration did not produce a model.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CalibrationError {
+    #[error(transparent)]
+    Model(#[from] ForecastError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("calibration task failed: {0}")]
+    Task(String),
+}
+
+struct Slot {
+    region: Region,
+    state: ModelState,
+    model: Option<Arc<RegionModel>>,
+    /// Served forecast (shared with callers without copying).
+    forecast: Option<Arc<RegionForecast>>,
+    queued: bool,
+    /// New prices arrived while calibrating: go again afterwards.
+    dirty: bool,
+    retry: Option<Timer>,
+}
+
+/// The forecaster actor.
+pub struct Forecaster;
+
+/// The forecaster's own data.
+pub struct ForecasterState {
+    args: ForecasterArgs,
+    mailbox: Mailbox<ForecasterMsg>,
+    slots: Vec<Slot>,
+    queue: VecDeque<Region>,
+    running: Option<Region>,
+}
+
+impl Actor for Forecaster {
+    type Msg = ForecasterMsg;
+    type State = ForecasterState;
+    type Arguments = ForecasterArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let slots = args
+            .regions
+            .iter()
+            .map(|region| Slot {
+                region: *region,
+                state: ModelState::Pending,
+                model: None,
+                forecast: None,
+                queued: false,
+                dirty: false,
+                retry: None,
+            })
+            .collect();
+        let mut state = ForecasterState {
+            mailbox: Mailbox::new(myself, args.meter.clone()),
+            args,
+            slots,
+            queue: VecDeque::new(),
+            running: None,
+        };
+        for region in state.args.regions.clone() {
+            state.enqueue(region);
+        }
+        state.start_next();
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.args.meter.handled();
+        match msg {
+            ForecasterMsg::PricesCommitted { region, last_end } => {
+                state.on_prices(region, last_end)
+            }
+            ForecasterMsg::Recalibrate(region) => state.enqueue(region),
+            ForecasterMsg::Calibrated {
+                region,
+                outcome,
+                seconds,
+            } => state.on_calibrated(region, outcome, seconds),
+            ForecasterMsg::Get { region, reply } => {
+                let _ = reply.send(state.lookup(region));
+            }
+            ForecasterMsg::Status(reply) => {
+                let _ = reply.send(state.status());
+            }
+        }
+        state.start_next();
+        Ok(())
+    }
+}
+
+impl ForecasterState {
+    fn slot(&mut self, region: Region) -> Option<&mut Slot> {
+        self.slots.iter_mut().find(|s| s.region == region)
+    }
+
+    /// New prices: worth a recalibration when they reach past the last day the model saw.
+    fn on_prices(&mut self, region: Region, last_end: Timestamp) {
+        let newest_day = local_date(region, last_end - jiff::SignedDuration::from_secs(1));
+        let Some(slot) = self.slot(region) else {
+            return;
+        };
+        let known = slot.model.as_ref().map(|m| m.forecast.model.data_to);
+        if known.is_none_or(|d: Date| newest_day > d) {
+            self.enqueue(region);
+        }
+    }
+
+    fn enqueue(&mut self, region: Region) {
+        let running = self.running == Some(region);
+        let Some(slot) = self.slot(region) else {
+            return;
+        };
+        slot.retry = None;
+        if running {
+            slot.dirty = true;
+        } else if !slot.queued {
+            slot.queued = true;
+            self.queue.push_back(region);
+        }
+    }
+
+    /// Starts the next queued calibration unless one is running.
+    fn start_next(&mut self) {
+        if self.running.is_some() {
+            return;
+        }
+        let Some(region) = self.queue.pop_front() else {
+            return;
+        };
+        self.running = Some(region);
+        let Some(slot) = self.slot(region) else {
+            return;
+        };
+        slot.queued = false;
+        if slot.model.is_none() {
+            slot.state = ModelState::Calibrating;
+        }
+        let previous = slot.model.clone();
+        let args = self.args.clone();
+        let mailbox = self.mailbox.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let outcome = run_calibration(&args, region, previous).await;
+            let seconds = started.elapsed().as_secs_f64();
+            let _ = mailbox.cast(ForecasterMsg::Calibrated {
+                region,
+                outcome,
+                seconds,
+            });
+        });
+    }
+
+    fn on_calibrated(
+        &mut self,
+        region: Region,
+        outcome: Result<Calibration, CalibrationError>,
+        seconds: f64,
+    ) {
+        self.running = None;
+        let broadcaster = self.args.broadcaster.clone();
+        let forecasts = self.args.forecasts.clone();
+        let mailbox = self.mailbox.clone();
+        let Some(slot) = self.slot(region) else {
+            return;
+        };
+        match outcome {
+            Ok(Calibration::Calibrated(model)) => {
+                metrics::histogram!(FORECAST_CALIBRATION_SECONDS).record(seconds);
+                let model: Arc<RegionModel> = Arc::from(model);
+                let forecast = Arc::new(model.forecast.clone());
+                tracing::info!(
+                    %region,
+                    version = %forecast.model.version,
+                    steps = forecast.steps.len(),
+                    seconds,
+                    "Forecast model recalibrated."
+                );
+                slot.state = ModelState::Ready;
+                slot.model = Some(model);
+                slot.forecast = Some(forecast.clone());
+                publish(broadcaster.as_ref(), &forecast);
+                tokio::spawn(async move {
+                    if let Err(error) = forecasts.save_forecast(&forecast).await {
+                        tracing::warn!(%region, %error, "Could not store the forecast; its accuracy will not be measured.");
+                    }
+                });
+            }
+            Ok(Calibration::Unchanged) => {
+                if slot.model.is_some() {
+                    slot.state = ModelState::Ready;
+                }
+            }
+            Err(CalibrationError::Model(ForecastError::NotEnoughHistory { have, need })) => {
+                if slot.model.is_none() {
+                    slot.state = ModelState::NotEnoughHistory {
+                        have_days: have,
+                        need_days: need,
+                    };
+                }
+            }
+            Err(error) => {
+                metrics::counter!(FORECAST_FAILURES_TOTAL, "region" => region.code()).increment(1);
+                tracing::warn!(%region, %error, "Forecast calibration failed; retrying later.");
+                if slot.model.is_none() {
+                    slot.state = ModelState::Failed {
+                        reason: error.to_string(),
+                    };
+                }
+                slot.retry = Some(mailbox.send_after(RETRY_AFTER_FAILURE, move || {
+                    ForecasterMsg::Recalibrate(region)
+                }));
+            }
+        }
+        if std::mem::take(&mut slot.dirty) {
+            self.enqueue(region);
+        }
+    }
+
+    fn lookup(&self, region: Region) -> ForecastLookup {
+        match self.slots.iter().find(|s| s.region == region) {
+            Some(Slot {
+                forecast: Some(forecast),
+                ..
+            }) => ForecastLookup::Ready(forecast.clone()),
+            Some(slot) => ForecastLookup::NotReady(slot.state.clone()),
+            None => ForecastLookup::NotReady(ModelState::Failed {
+                reason: "region not served by this forecaster".into(),
+            }),
+        }
+    }
+
+    fn status(&self) -> Vec<RegionModelStatus> {
+        self.slots
+            .iter()
+            .map(|s| RegionModelStatus {
+                region: s.region,
+                state: if self.running == Some(s.region) {
+                    ModelState::Calibrating
+                } else {
+                    s.state.clone()
+                },
+                model: s.forecast.as_ref().map(|f| f.model.clone()),
+            })
+            .collect()
+    }
+}
+
+/// Loads the region's history and stored forecasts, then calibrates on a blocking thread.
+async fn run_calibration(
+    args: &ForecasterArgs,
+    region: Region,
+    previous: Option<Arc<RegionModel>>,
+) -> Result<Calibration, CalibrationError> {
+    let now = args.clock.now();
+    let day = jiff::SignedDuration::from_hours(24);
+    let since = now - day * args.config.history_days as i32;
+    let points = args.store.prices_since(region, since).await?;
+    let accuracy_from = now - day * args.config.accuracy_days as i32;
+    let stored = args
+        .forecasts
+        .forecast_steps(region, accuracy_from, now)
+        .await?;
+    let preference = args.preference.for_region(region).to_vec();
+    let config = args.config.clone();
+    tokio::task::spawn_blocking(move || {
+        let input = CalibrationInput {
+            region,
+            points,
+            preference: &preference,
+            stored,
+            now,
+            previous: previous.as_deref(),
+        };
+        calibrate(input, &config)
+    })
+    .await
+    .map_err(|e| CalibrationError::Task(e.to_string()))?
+    .map_err(CalibrationError::from)
+}
+
+/// Tells stream subscribers about a new forecast.
+fn publish(broadcaster: Option<&Mailbox<BroadcasterMsg>>, forecast: &RegionForecast) {
+    let Some(broadcaster) = broadcaster else {
+        return;
+    };
+    #[derive(Serialize)]
+    struct Payload<'a> {
+        region: Region,
+        model_version: &'a str,
+        calibrated_at: Timestamp,
+        currency: crate::domain::Currency,
+        unit: crate::domain::EnergyUnit,
+        steps: &'a [super::model::ForecastStep],
+    }
+    let payload = Payload {
+        region: forecast.region,
+        model_version: &forecast.model.version,
+        calibrated_at: forecast.model.calibrated_at,
+        currency: forecast.currency,
+        unit: forecast.unit,
+        steps: &forecast.steps,
+    };
+    if let Ok(payload) = serde_json::to_string(&payload) {
+        let _ = broadcaster.cast(BroadcasterMsg::Forecast {
+            region: forecast.region,
+            payload,
+        });
+    }
+}
