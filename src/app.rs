@@ -10,14 +10,16 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
-use wattline_actors::ports::{FanOut, PriceStore, RegionLease, SharedClock, SoleNode};
+use wattline_actors::ports::{
+    FanOut, ForecastStore, PriceStore, RegionLease, SharedClock, SoleNode,
+};
 use wattline_actors::{Ports, Tree, TreeHandles};
 
 use crate::config::Settings;
 use crate::http::listener::WatchdogListener;
 use crate::http::state::{AppParts, AppState};
 use crate::storage::{self, Storage, StorageOptions};
-use crate::{cache, http, providers, telemetry};
+use crate::{cache, history, http, providers, telemetry};
 
 /// A built, bound, not yet serving application.
 pub struct App {
@@ -108,6 +110,11 @@ impl App {
         let node_id = settings.node_id();
         let cluster = cluster(&settings, &node_id).await?;
         let store: Arc<dyn PriceStore> = storage.clone();
+        let forecast_store: Option<Arc<dyn ForecastStore>> = settings
+            .forecast
+            .enabled
+            .then(|| storage.clone() as Arc<dyn ForecastStore>);
+        let bootstrap_sources = sources.clone();
         let ports = Ports {
             store,
             sources,
@@ -115,11 +122,22 @@ impl App {
             fanout: cluster.fanout,
             node_id: node_id.clone(),
             lease: cluster.lease,
+            forecasts: forecast_store,
         };
         let tree = Tree::spawn(ports, settings.tree_config())
             .await
             .context("starting the actor tree")?;
         let mut background = Vec::new();
+        if settings.forecast.bootstrap_days > 0 {
+            background.push(tokio::spawn(history::bootstrap_all(
+                bootstrap_sources,
+                storage.clone(),
+                clock.clone(),
+                settings.forecast.bootstrap_days,
+                Duration::from_secs(settings.prices.fetch_timeout_secs),
+                tree.forecasts.clone(),
+            )));
+        }
         if let Some(client) = providers::weather_client(&settings, clock.clone())? {
             let every = Duration::from_secs(settings.providers.openweathermap.refresh_hours * 3600);
             let regions = settings.enabled_regions();
@@ -151,11 +169,14 @@ impl App {
             WatchdogListener::new(tcp, Duration::from_secs(settings.stream.write_timeout_secs));
         let shutdown_timeout = Duration::from_secs(settings.server.shutdown_timeout_secs);
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let optimization = settings.optimization.limits();
         let state = AppState::new(AppParts {
             settings,
             storage: storage.clone(),
             prices: tree.prices.clone(),
             broadcast: tree.broadcast.clone(),
+            forecasts: tree.forecasts.clone(),
+            optimization,
             latest: tree.latest.clone(),
             preference: tree.preference.clone(),
             metrics,

@@ -82,6 +82,7 @@ pub async fn run(
         fanout: None,
         node_id: "backfill".into(),
         lease: Arc::new(SoleNode),
+        forecasts: None,
     };
     let tree = Tree::spawn(ports, settings.tree_config()).await?;
     let days: Vec<Date> = request

@@ -14,8 +14,12 @@ use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 use wattline_actors::TreeConfig;
 use wattline_actors::broadcast::BroadcasterConfig;
+use wattline_actors::domain::forecast::LearConfig;
+use wattline_actors::domain::forecast::lars::Criterion;
+use wattline_actors::domain::schedule::SolveLimits;
 use wattline_actors::domain::{Region, Source};
 use wattline_actors::fetcher::{FetcherConfig, SupervisionPolicy};
+use wattline_actors::forecaster::ForecasterConfig;
 use wattline_actors::ports::{ScaledClock, SharedClock, SystemClock};
 use wattline_actors::supervision::BackoffPolicy;
 use wattline_actors::writer::WriterConfig;
@@ -37,6 +41,8 @@ pub struct Settings {
     pub cluster: ClusterSettings,
     pub clock: ClockSettings,
     pub simulator: SimulatorSettings,
+    pub forecast: ForecastSettings,
+    pub optimization: OptimizationSettings,
     pub telemetry: TelemetrySettings,
     pub security: SecuritySettings,
 }
@@ -260,6 +266,87 @@ pub struct SimulatorSettings {
     pub seed: u64,
 }
 
+/// The day-ahead forecaster.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastSettings {
+    /// Run the ForecastActor (default true).
+    pub enabled: bool,
+    /// Calibration windows in days (default 56, 84, 1092, 1456).
+    pub windows: Vec<usize>,
+    /// `aic` or `bic` (default aic).
+    pub criterion: CriterionSetting,
+    /// Days forecast after the newest published day (default 8).
+    pub horizon_days: usize,
+    /// Days of stored prices read per calibration (default 1484).
+    pub history_days: usize,
+    /// Days of errors behind each interval (default 56).
+    pub error_days: usize,
+    /// Walk-forward days seeding the intervals on a cold start (default 14).
+    pub seed_days: usize,
+    /// Interval quantiles (default 0.1 and 0.9).
+    pub interval_low: f64,
+    pub interval_high: f64,
+    /// Days of stored forecasts in the live accuracy (default 30).
+    pub accuracy_days: usize,
+    /// Past days loaded from the sources on start when fewer are stored (default 120; 0 = off).
+    pub bootstrap_days: usize,
+}
+
+/// Penalty selection criterion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CriterionSetting {
+    Aic,
+    Bic,
+}
+
+/// The appliance scheduler.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizationSettings {
+    /// Binary decisions above which the heuristic is used (default 4000).
+    pub max_exact_binaries: usize,
+    /// Branch & bound node limit (default 5000).
+    pub node_limit: u64,
+    /// Exact solver time limit in milliseconds (default 2000).
+    pub time_limit_ms: u64,
+}
+
+impl ForecastSettings {
+    /// The forecaster's configuration.
+    pub fn forecaster_config(&self) -> ForecasterConfig {
+        ForecasterConfig {
+            lear: LearConfig {
+                windows: self.windows.clone(),
+                criterion: match self.criterion {
+                    CriterionSetting::Aic => Criterion::Aic,
+                    CriterionSetting::Bic => Criterion::Bic,
+                },
+                ..LearConfig::default()
+            },
+            horizon_days: self.horizon_days,
+            history_days: self.history_days,
+            error_days: self.error_days,
+            seed_days: self.seed_days,
+            interval: (self.interval_low, self.interval_high),
+            accuracy_days: self.accuracy_days,
+            ..ForecasterConfig::default()
+        }
+    }
+}
+
+impl OptimizationSettings {
+    /// The scheduler's limits.
+    pub fn limits(&self) -> SolveLimits {
+        SolveLimits {
+            max_exact_binaries: self.max_exact_binaries,
+            node_limit: self.node_limit,
+            time_limit: Duration::from_millis(self.time_limit_ms),
+        }
+    }
+}
+
 /// Logs.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -470,6 +557,39 @@ impl Settings {
         if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::invalid(key, "must be greater than zero"));
         }
+        let forecast = &self.forecast;
+        if forecast.windows.is_empty() || forecast.windows.iter().any(|w| *w < 8) {
+            return Err(ConfigError::invalid(
+                "forecast.windows",
+                "needs at least one window of 8 days or more",
+            ));
+        }
+        let forecast_positive = [
+            ("forecast.horizon_days", forecast.horizon_days),
+            ("forecast.history_days", forecast.history_days),
+            ("forecast.error_days", forecast.error_days),
+            ("forecast.accuracy_days", forecast.accuracy_days),
+            (
+                "optimization.max_exact_binaries",
+                self.optimization.max_exact_binaries,
+            ),
+            (
+                "optimization.time_limit_ms",
+                self.optimization.time_limit_ms as usize,
+            ),
+        ];
+        if let Some((key, _)) = forecast_positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::invalid(key, "must be greater than zero"));
+        }
+        if !(0.0 < forecast.interval_low
+            && forecast.interval_low < forecast.interval_high
+            && forecast.interval_high < 1.0)
+        {
+            return Err(ConfigError::invalid(
+                "forecast.interval_low",
+                "interval quantiles must satisfy 0 < interval_low < interval_high < 1",
+            ));
+        }
         if !(0.0..=1.0).contains(&self.supervision.backoff_jitter) {
             return Err(ConfigError::invalid(
                 "supervision.backoff_jitter",
@@ -630,6 +750,7 @@ impl Settings {
                 degraded_retry: Duration::from_secs(s.degraded_retry_secs),
                 healthy_after: Duration::from_secs(s.healthy_after_secs),
             },
+            forecaster: self.forecast.forecaster_config(),
             broadcaster: BroadcasterConfig {
                 channel_capacity: self.stream.channel_capacity,
                 replay_per_region: self.stream.replay_per_region,

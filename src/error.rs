@@ -9,6 +9,7 @@ use serde_json::Value;
 use wattline_actors::broadcast::{StreamError, SubscribeError};
 use wattline_actors::domain::{Region, RegionParseError};
 use wattline_actors::fetcher::{FetchError, RefreshError};
+use wattline_actors::forecaster::ModelState;
 use wattline_actors::mailbox::CallError;
 
 use crate::storage::StorageError;
@@ -54,6 +55,18 @@ pub enum ApiError {
     RefreshFailed(Value),
     #[error("actor call failed: {0}")]
     Actor(#[from] CallError),
+    #[error("invalid `{field}`: {message}")]
+    InvalidField { field: String, message: String },
+    #[error("forecasting is disabled on this server (configuration key `forecast.enabled`)")]
+    ForecastingDisabled,
+    #[error("no forecast model for {region} yet")]
+    ModelNotReady { region: Region, state: ModelState },
+    #[error("no schedule satisfies the request: {reason}")]
+    Infeasible {
+        constraint: &'static str,
+        appliance: Option<String>,
+        reason: String,
+    },
     #[error("request took longer than the server's deadline")]
     Timeout,
     #[error("the server is shutting down")]
@@ -135,6 +148,12 @@ impl ApiError {
             }
             ApiError::RefreshFailed(_) => (StatusCode::SERVICE_UNAVAILABLE, "refresh_failed"),
             ApiError::Actor(_) => (StatusCode::SERVICE_UNAVAILABLE, "actor_unavailable"),
+            ApiError::InvalidField { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            ApiError::ForecastingDisabled => {
+                (StatusCode::SERVICE_UNAVAILABLE, "forecasting_disabled")
+            }
+            ApiError::ModelNotReady { .. } => (StatusCode::SERVICE_UNAVAILABLE, "model_not_ready"),
+            ApiError::Infeasible { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "infeasible"),
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             ApiError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
             ApiError::Storage(StorageError::Unavailable(_)) => {
@@ -166,6 +185,21 @@ impl ApiError {
                 "storage is unavailable; try again shortly".into()
             }
             ApiError::RefreshFailed(_) => "no source could deliver the requested prices".into(),
+            ApiError::ModelNotReady { region, state } => match state {
+                ModelState::NotEnoughHistory {
+                    have_days,
+                    need_days,
+                } => format!(
+                    "no forecast model for {region} yet: {have_days} days of prices stored, {need_days} needed \
+                     (load history with `wattline backfill`)"
+                ),
+                ModelState::Failed { .. } => {
+                    format!("the forecast model for {region} failed to calibrate; retrying")
+                }
+                _ => format!(
+                    "the forecast model for {region} is still calibrating; try again shortly"
+                ),
+            },
             _ if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE => {
                 "internal server error".into()
             }
@@ -179,6 +213,13 @@ impl ApiError {
                 Some(serde_json::json!({ "valid_regions": Region::codes().collect::<Vec<_>>() }))
             }
             ApiError::RefreshFailed(details) => Some(details.clone()),
+            ApiError::InvalidField { field, .. } => Some(serde_json::json!({ "field": field })),
+            ApiError::ModelNotReady { state, .. } => serde_json::to_value(state).ok(),
+            ApiError::Infeasible {
+                constraint,
+                appliance,
+                ..
+            } => Some(serde_json::json!({ "constraint": constraint, "appliance": appliance })),
             _ => None,
         }
     }

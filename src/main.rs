@@ -122,6 +122,9 @@ fn main() -> ExitCode {
             }
         }
     });
+    // A forecast calibration may still be running on a blocking thread; it holds nothing that
+    // needs saving, so do not wait for it (dropping the runtime would).
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -3,6 +3,7 @@
 
 pub mod dto;
 pub mod extract;
+pub mod horizon;
 pub mod listener;
 pub mod middleware;
 pub mod params;
@@ -28,8 +29,8 @@ use state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Wattline", description = "Electricity prices: current, history, analytics, optimal windows."),
-    tags((name = "prices"), (name = "health"), (name = "meta"), (name = "admin"))
+    info(title = "Wattline", description = "Electricity prices: current, history, analytics, optimal windows, forecasts and appliance schedules."),
+    tags((name = "prices"), (name = "ml"), (name = "optimization"), (name = "health"), (name = "meta"), (name = "admin"))
 )]
 struct ApiDoc;
 
@@ -39,12 +40,19 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::prices::router())
         .merge(routes::analytics::router())
         .merge(routes::refresh::router())
-        .merge(routes::stream::router());
+        .merge(routes::stream::router())
+        .merge(routes::forecast::prices_router());
+    let ml = OpenApiRouter::new()
+        .merge(routes::forecast::ml_router())
+        .merge(routes::optimal_times::router())
+        .merge(routes::schedule::ml_router());
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::meta::router())
         .merge(routes::health::router())
         .merge(routes::live::router())
         .nest("/api/v1/prices", prices)
+        .nest("/api/v1/ml", ml)
+        .nest("/api/v1/optimization", routes::schedule::router())
         .nest("/api/v1/admin", routes::admin::router())
         .split_for_parts();
     let components = doc.components.get_or_insert_with(Default::default);

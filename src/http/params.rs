@@ -41,6 +41,47 @@ pub fn instant(name: &'static str, text: &str, region: Region) -> Result<Timesta
     })
 }
 
+/// A time zone for local times in a request body: the IANA name given, or the region's zone.
+pub fn time_zone(
+    field: &str,
+    name: Option<&str>,
+    region: Region,
+) -> Result<jiff::tz::TimeZone, ApiError> {
+    match name {
+        None => Ok(region.time_zone()),
+        Some(name) => jiff::tz::TimeZone::get(name).map_err(|_| ApiError::InvalidField {
+            field: field.to_string(),
+            message: format!(
+                "unknown time zone '{}'; use an IANA name such as Europe/Berlin",
+                name.chars().take(64).collect::<String>()
+            ),
+        }),
+    }
+}
+
+/// An instant in a request body: RFC 3339 with offset (`2026-01-16T06:00:00+01:00`), or a local
+/// date-time (`2026-01-16T06:00`) in `tz`.
+pub fn body_instant(
+    field: &str,
+    text: &str,
+    tz: &jiff::tz::TimeZone,
+) -> Result<Timestamp, ApiError> {
+    if let Ok(at) = text.parse::<Timestamp>() {
+        return Ok(at);
+    }
+    if let Ok(zoned) = text.parse::<jiff::Zoned>() {
+        return Ok(zoned.timestamp());
+    }
+    text.parse::<jiff::civil::DateTime>()
+        .ok()
+        .and_then(|local| local.to_zoned(tz.clone()).ok())
+        .map(|zoned| zoned.timestamp())
+        .ok_or_else(|| ApiError::InvalidField {
+            field: field.to_string(),
+            message: "must be RFC 3339 with offset (2026-01-16T06:00:00+01:00) or a local date-time (2026-01-16T06:00) in `time_zone`".into(),
+        })
+}
+
 /// A source name.
 pub fn source(name: &'static str, text: &str) -> Result<Source, ApiError> {
     text.parse::<Source>()

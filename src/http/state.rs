@@ -9,7 +9,9 @@ use tokio::sync::watch;
 use wattline_actors::broadcast::BroadcastHandle;
 use wattline_actors::domain::Region;
 use wattline_actors::domain::price::SourcePreference;
+use wattline_actors::domain::schedule::SolveLimits;
 use wattline_actors::fetcher::PricesHandle;
+use wattline_actors::forecaster::ForecastHandle;
 use wattline_actors::ports::SharedClock;
 use wattline_actors::supervision::ActorMeter;
 use wattline_actors::writer::LatestPrices;
@@ -29,6 +31,8 @@ struct Inner {
     storage: Arc<dyn Storage>,
     prices: PricesHandle,
     broadcast: BroadcastHandle,
+    forecasts: Option<ForecastHandle>,
+    optimization: SolveLimits,
     latest: LatestPrices,
     preference: Arc<SourcePreference>,
     metrics: PrometheusHandle,
@@ -47,6 +51,10 @@ pub struct AppParts {
     pub storage: Arc<dyn Storage>,
     pub prices: PricesHandle,
     pub broadcast: BroadcastHandle,
+    /// The forecaster; `None` when forecasting is disabled.
+    pub forecasts: Option<ForecastHandle>,
+    /// Limits of the exact appliance scheduler.
+    pub optimization: SolveLimits,
     pub latest: LatestPrices,
     pub preference: Arc<SourcePreference>,
     pub metrics: PrometheusHandle,
@@ -73,6 +81,8 @@ impl AppState {
                 storage: parts.storage,
                 prices: parts.prices,
                 broadcast: parts.broadcast,
+                forecasts: parts.forecasts,
+                optimization: parts.optimization,
                 latest: parts.latest,
                 preference: parts.preference,
                 metrics: parts.metrics,
@@ -101,6 +111,19 @@ impl AppState {
 
     pub fn broadcast(&self) -> &BroadcastHandle {
         &self.inner.broadcast
+    }
+
+    /// The forecaster, or a 503 when forecasting is disabled on this server.
+    pub fn forecasts(&self) -> Result<&ForecastHandle, ApiError> {
+        self.inner
+            .forecasts
+            .as_ref()
+            .ok_or(ApiError::ForecastingDisabled)
+    }
+
+    /// Limits of the exact appliance scheduler.
+    pub fn optimization(&self) -> &SolveLimits {
+        &self.inner.optimization
     }
 
     /// Counters of the supervisors, writer and broadcaster.

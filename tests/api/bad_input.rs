@@ -165,7 +165,7 @@ const CASES: &[(&str, u16, &str)] = &[
         "invalid_query",
     ),
     (
-        "/api/v1/prices/optimal-windows?region=germany&within_hours=49",
+        "/api/v1/prices/optimal-windows?region=germany&within_hours=169",
         400,
         "invalid_parameter",
     ),

@@ -36,6 +36,8 @@ pub fn test_settings(dir: &Path) -> Settings {
     settings.server.bind = "127.0.0.1:0".parse().unwrap();
     settings.storage.database_url = format!("sqlite://{}", dir.join("wattline.sqlite3").display());
     settings.security.api_key = Some(Secret::new(API_KEY));
+    // Tests that need history load it themselves.
+    settings.forecast.bootstrap_days = 0;
     settings
 }
 
@@ -117,6 +119,19 @@ impl TestApp {
             request = request.header("x-api-key", key);
         }
         let response = request.send().await.expect("request");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST `path` with a JSON body; status and JSON body.
+    pub async fn post_body(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request");
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
     }

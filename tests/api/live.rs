@@ -216,7 +216,7 @@ async fn the_live_page_renders_prices_and_follows_the_stream() {
         .eval("document.querySelectorAll('#actors tbody tr').length")
         .await;
     assert_eq!(
-        rows, 18,
-        "root, prices, writer, broadcaster and 14 fetchers"
+        rows, 19,
+        "root, prices, writer, broadcaster, forecaster and 14 fetchers"
     );
 }

@@ -13,13 +13,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wattline_actors::domain::peak::peak_hours;
 use wattline_actors::domain::stats::{TrendDirection, trend};
-use wattline_actors::domain::window::cheapest_windows;
-use wattline_actors::domain::{Currency, EnergyUnit, PriceKind, Region};
+use wattline_actors::domain::window::{PricedInterval, cheapest_windows};
+use wattline_actors::domain::{Currency, EnergyUnit, Region};
 
 use super::prices::{provenance, stored_series};
 use crate::error::ApiError;
 use crate::http::dto::Provenance;
 use crate::http::extract::AppQuery;
+use crate::http::horizon::{self, ForecastPart};
 use crate::http::params::{bounded, quarter_hours, trailing_days};
 use crate::http::state::AppState;
 
@@ -171,10 +172,12 @@ pub struct WindowQuery {
     /// Length of the run in hours, a multiple of 0.25 up to 24 (default 2).
     #[param(value_type = Option<String>, example = "2")]
     duration_hours: Option<Decimal>,
-    /// How far ahead to search, in hours (1–48, default 24).
+    /// How far ahead to search, in hours (1–168, default 24).
     within_hours: Option<u32>,
     /// How many non-overlapping windows to return (1–10, default 5).
     count: Option<u32>,
+    /// Search the forecast beyond the published prices too (default true).
+    include_forecast: Option<bool>,
 }
 
 /// One cheapest window.
@@ -189,9 +192,8 @@ pub struct WindowDto {
     #[schema(value_type = String)]
     avg_price: Decimal,
     intervals: usize,
-    /// Which kind of prices the window is made of (`day_ahead` = published).
-    #[schema(value_type = String)]
-    kind: PriceKind,
+    /// Which prices the window is made of: `day_ahead` (published), `forecast`, or `mixed`.
+    kind: &'static str,
 }
 
 /// The cheapest windows ahead.
@@ -202,9 +204,14 @@ pub struct WindowsResponse {
     #[schema(value_type = String)]
     duration_hours: Decimal,
     within_hours: u32,
-    /// End of the last known price: windows cannot reach past it.
+    /// End of the last known or forecast price: windows cannot reach past it.
     #[schema(value_type = Option<String>, format = DateTime)]
     horizon_end: Option<Timestamp>,
+    /// End of the published prices; windows after it use the forecast.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    published_until: Option<Timestamp>,
+    /// The forecast model used beyond the published prices, if any.
+    forecast_model: Option<String>,
     #[schema(value_type = Option<String>)]
     currency: Option<Currency>,
     #[schema(value_type = Option<String>)]
@@ -216,7 +223,8 @@ pub struct WindowsResponse {
     provenance: Provenance,
 }
 
-/// Cheapest contiguous windows over the known future (the current interval onwards).
+/// Cheapest contiguous windows over the known future (the current interval onwards), extended
+/// by the forecast beyond the published prices unless `include_forecast=false`.
 #[utoipa::path(get, path = "/optimal-windows", params(WindowQuery), tag = "prices",
     responses((status = 200, body = WindowsResponse), (status = 400, body = crate::http::dto::ErrorResponse)))]
 pub async fn find_optimal_windows(
@@ -226,25 +234,45 @@ pub async fn find_optimal_windows(
     let region = state.region(&q.region)?;
     let duration_hours = q.duration_hours.unwrap_or(Decimal::TWO);
     let minutes = quarter_hours("duration_hours", duration_hours, 24)?;
-    let within_hours = bounded("within_hours", q.within_hours.unwrap_or(24), 1, 48)?;
+    let within_hours = bounded("within_hours", q.within_hours.unwrap_or(24), 1, 168)?;
     let count = bounded("count", q.count.unwrap_or(5), 1, 10)? as usize;
     let now = state.now();
     let until = now + SignedDuration::from_hours(i64::from(within_hours));
-    let snapshot = state.latest().snapshot();
-    let ahead: Vec<_> = snapshot
+    let ahead = horizon::ahead(&state, region, q.include_forecast.unwrap_or(true)).await?;
+    let searched: Vec<_> = ahead
+        .intervals
+        .iter()
+        .filter(|p| p.end() <= until)
+        .cloned()
+        .collect();
+    let windows = cheapest_windows(&searched, minutes, count);
+    let published: Vec<_> = state
+        .latest()
+        .snapshot()
         .series(region)
         .iter()
         .filter(|p| p.end() > now && p.end() <= until)
         .cloned()
         .collect();
-    let windows = cheapest_windows(&ahead, minutes, count);
+    let kind = |start: Timestamp, end: Timestamp| match ahead.published_until {
+        Some(published) if end <= published => "day_ahead",
+        Some(published) if start < published => "mixed",
+        _ => "forecast",
+    };
     Ok(Json(WindowsResponse {
         region,
         duration_hours,
         within_hours,
-        horizon_end: snapshot.series(region).last().map(|p| p.end()),
-        currency: ahead.first().map(|p| p.currency),
-        unit: ahead.first().map(|p| p.unit),
+        horizon_end: ahead.end(),
+        published_until: ahead.published_until,
+        forecast_model: match &ahead.forecast {
+            ForecastPart::Included(f) if searched.iter().any(|i| i.forecast) => {
+                Some(f.model.version.clone())
+            }
+            _ => None,
+        },
+        currency: (!searched.is_empty()).then_some(ahead.currency),
+        unit: (!searched.is_empty()).then_some(ahead.unit),
         windows: windows
             .into_iter()
             .enumerate()
@@ -254,10 +282,10 @@ pub async fn find_optimal_windows(
                 end: w.end,
                 avg_price: w.avg_price,
                 intervals: w.intervals,
-                kind: PriceKind::DayAhead,
+                kind: kind(w.start, w.end),
             })
             .collect(),
         generated_at: now,
-        provenance: provenance(&state, region, &ahead),
+        provenance: provenance(&state, region, &published),
     }))
 }

@@ -2,9 +2,12 @@
 
 pub mod admin;
 pub mod analytics;
+pub mod forecast;
 pub mod health;
 pub mod live;
 pub mod meta;
+pub mod optimal_times;
 pub mod prices;
 pub mod refresh;
+pub mod schedule;
 pub mod stream;

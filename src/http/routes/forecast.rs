@@ -1,0 +1,326 @@
+//! Forecasts from the ForecastActor's memory: `GET /prices/forecast`, `POST /ml/predict/price`
+//! (the same steps, with an optional later start) and `GET /ml/predict/model-info`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use jiff::{SignedDuration, Timestamp};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::FromPrimitive;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wattline_actors::domain::{Currency, EnergyUnit, Region};
+use wattline_actors::forecaster::{ForecastLookup, ModelState, ModelSummary, RegionForecast};
+
+use crate::error::ApiError;
+use crate::http::dto::ErrorResponse;
+use crate::http::extract::{AppJson, AppQuery};
+use crate::http::params::{body_instant, bounded, time_zone};
+use crate::http::state::AppState;
+
+/// Longest forecast horizon, in hours.
+const MAX_HOURS: u32 = 168;
+
+/// Routes under `/api/v1/prices`.
+pub fn prices_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_price_forecast))
+}
+
+/// Routes under `/api/v1/ml`.
+pub fn ml_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(predict_price))
+        .routes(routes!(get_model_info))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ForecastQuery {
+    region: String,
+    /// Hours ahead of now (1–168, default 24).
+    hours: Option<u32>,
+}
+
+/// Forecast request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PredictPriceRequest {
+    region: String,
+    /// Hours of forecast from `start` (1–168, default 24); `start + hours` must be within 168 h
+    /// of now.
+    hours: Option<u32>,
+    /// From when (default now): RFC 3339 with offset, or a local date-time in `time_zone`.
+    start: Option<String>,
+    /// IANA zone of a local `start` (default: the region's).
+    time_zone: Option<String>,
+}
+
+/// One forecast interval. Prices are decimal strings in the region's currency per unit.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ForecastStepDto {
+    #[schema(value_type = String, format = DateTime)]
+    start: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    end: Timestamp,
+    #[schema(value_type = String, example = "74.31")]
+    predicted_price: Decimal,
+    /// Lower bound of the prediction interval.
+    #[schema(value_type = String)]
+    lower: Decimal,
+    /// Upper bound of the prediction interval.
+    #[schema(value_type = String)]
+    upper: Decimal,
+    /// Days after the newest published day (1 = the first unpublished day).
+    lead_days: u32,
+}
+
+/// The model behind a forecast.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ForecastModelDto {
+    kind: String,
+    version: String,
+    #[schema(value_type = String, format = DateTime)]
+    calibrated_at: Timestamp,
+    /// Last local day of the training data.
+    #[schema(value_type = String, format = Date)]
+    data_to: jiff::civil::Date,
+}
+
+/// Forecast steps beyond the published day-ahead prices.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ForecastResponse {
+    #[schema(value_type = String)]
+    region: Region,
+    hours: u32,
+    #[schema(value_type = String, format = DateTime)]
+    from: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    to: Timestamp,
+    /// End of the published prices: steps start at or after it (published prices are served by
+    /// `/prices/current` and `/prices/history`, never forecast).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    published_until: Option<Timestamp>,
+    #[schema(value_type = String)]
+    currency: Currency,
+    #[schema(value_type = String)]
+    unit: EnergyUnit,
+    /// Quantiles of the prediction interval, e.g. [0.1, 0.9].
+    interval: [f64; 2],
+    model: ForecastModelDto,
+    steps: Vec<ForecastStepDto>,
+    /// Always "forecast": these are model outputs, not market prices.
+    kind: &'static str,
+    #[schema(value_type = String, format = DateTime)]
+    generated_at: Timestamp,
+}
+
+/// Forecast of the next `hours` hours beyond the published prices, with prediction intervals.
+#[utoipa::path(get, path = "/forecast", params(ForecastQuery), tag = "prices",
+    responses((status = 200, body = ForecastResponse), (status = 400, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
+pub async fn get_price_forecast(
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<ForecastQuery>,
+) -> Result<Json<ForecastResponse>, ApiError> {
+    let region = state.region(&q.region)?;
+    let hours = bounded("hours", q.hours.unwrap_or(24), 1, MAX_HOURS)?;
+    let now = state.now();
+    forecast_response(&state, region, now, hours)
+        .await
+        .map(Json)
+}
+
+/// Price forecast for 1–168 hours (from now or a later start), each step with its interval.
+#[utoipa::path(post, path = "/predict/price", request_body = PredictPriceRequest, tag = "ml",
+    responses((status = 200, body = ForecastResponse), (status = 400, body = ErrorResponse),
+              (status = 422, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
+pub async fn predict_price(
+    State(state): State<AppState>,
+    AppJson(request): AppJson<PredictPriceRequest>,
+) -> Result<Json<ForecastResponse>, ApiError> {
+    let region = state.region(&request.region)?;
+    let hours = request.hours.unwrap_or(24);
+    if !(1..=MAX_HOURS).contains(&hours) {
+        return Err(field(
+            "hours",
+            format!("must be between 1 and {MAX_HOURS}, got {hours}"),
+        ));
+    }
+    let now = state.now();
+    let start = match &request.start {
+        None => now,
+        Some(text) => {
+            let tz = time_zone("time_zone", request.time_zone.as_deref(), region)?;
+            let start = body_instant("start", text, &tz)?;
+            // A request built "now" arrives a little later; a whole interval back is a mistake.
+            if start < now - SignedDuration::from_mins(15) {
+                return Err(field(
+                    "start",
+                    format!("{start} is in the past; forecasts start now or later"),
+                ));
+            }
+            start.max(now)
+        }
+    };
+    let to = start + hours_span(hours);
+    if to > now + hours_span(MAX_HOURS) {
+        return Err(field(
+            "hours",
+            format!("start + hours reaches past {MAX_HOURS} hours from now"),
+        ));
+    }
+    forecast_response(&state, region, start, hours)
+        .await
+        .map(Json)
+}
+
+fn field(name: &str, message: String) -> ApiError {
+    ApiError::InvalidField {
+        field: name.to_string(),
+        message,
+    }
+}
+
+fn hours_span(hours: u32) -> SignedDuration {
+    SignedDuration::from_hours(i64::from(hours))
+}
+
+/// The region's forecast, or why there is none yet.
+pub async fn ready_forecast(
+    state: &AppState,
+    region: Region,
+) -> Result<Arc<RegionForecast>, ApiError> {
+    match state.forecasts()?.forecast(region).await? {
+        ForecastLookup::Ready(forecast) => Ok(forecast),
+        ForecastLookup::NotReady(state) => Err(ApiError::ModelNotReady { region, state }),
+    }
+}
+
+async fn forecast_response(
+    state: &AppState,
+    region: Region,
+    from: Timestamp,
+    hours: u32,
+) -> Result<ForecastResponse, ApiError> {
+    let forecast = ready_forecast(state, region).await?;
+    let to = from + hours_span(hours);
+    let published_until = state
+        .latest()
+        .snapshot()
+        .series(region)
+        .iter()
+        .filter(|p| p.duration_minutes <= 60)
+        .map(|p| p.end())
+        .max()
+        .filter(|end| *end > state.now());
+    let beyond = published_until.unwrap_or(from);
+    let decimals = match forecast.unit {
+        EnergyUnit::MWh => 2,
+        EnergyUnit::KWh => 5,
+    };
+    let money = |v: f64| Decimal::from_f64(v).unwrap_or_default().round_dp(decimals);
+    let steps = forecast
+        .steps
+        .iter()
+        .filter(|s| s.start >= beyond && s.end() > from && s.start < to)
+        .map(|s| ForecastStepDto {
+            start: s.start,
+            end: s.end(),
+            predicted_price: money(s.predicted),
+            lower: money(s.lower),
+            upper: money(s.upper),
+            lead_days: s.lead_days,
+        })
+        .collect();
+    let interval = state.settings().forecast.interval_low;
+    Ok(ForecastResponse {
+        region,
+        hours,
+        from,
+        to,
+        published_until,
+        currency: forecast.currency,
+        unit: forecast.unit,
+        interval: [interval, state.settings().forecast.interval_high],
+        model: ForecastModelDto {
+            kind: forecast.model.kind.clone(),
+            version: forecast.model.version.clone(),
+            calibrated_at: forecast.model.calibrated_at,
+            data_to: forecast.model.data_to,
+        },
+        steps,
+        kind: "forecast",
+        generated_at: state.now(),
+    })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ModelInfoQuery {
+    /// One region (default: every enabled region).
+    region: Option<String>,
+}
+
+/// One region's model.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegionModelDto {
+    #[schema(value_type = String)]
+    region: Region,
+    /// `state`: `pending`, `calibrating`, `ready`, `not_enough_history` (with `have_days` and
+    /// `need_days`) or `failed` (with `reason`).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    state: ModelState,
+    /// The model serving now: version, training window, windows, last recalibration, the
+    /// out-of-sample MAE behind its intervals and the live accuracy of its stored forecasts.
+    #[schema(value_type = Option<Object>)]
+    model: Option<ModelSummary>,
+}
+
+/// Every region's forecast model.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelInfoResponse {
+    /// The model family and what it uses.
+    kind: &'static str,
+    description: &'static str,
+    interval: [f64; 2],
+    /// Days the live accuracy looks back over.
+    accuracy_days: usize,
+    regions: Vec<RegionModelDto>,
+    #[schema(value_type = String, format = DateTime)]
+    generated_at: Timestamp,
+}
+
+/// Model kind, version, training window, last recalibration and live accuracy per region.
+#[utoipa::path(get, path = "/predict/model-info", params(ModelInfoQuery), tag = "ml",
+    responses((status = 200, body = ModelInfoResponse), (status = 400, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
+pub async fn get_model_info(
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<ModelInfoQuery>,
+) -> Result<Json<ModelInfoResponse>, ApiError> {
+    let only = q.region.as_deref().map(|r| state.region(r)).transpose()?;
+    let statuses = state.forecasts()?.status().await?;
+    let settings = &state.settings().forecast;
+    Ok(Json(ModelInfoResponse {
+        kind: "lear",
+        description: "LEAR (Lago et al. 2021): per-period lasso on prices of d-1, d-2, d-3, d-7 and weekday dummies, \
+                      median/MAD + asinh scaled, penalty by AIC on the LARS path, recalibrated daily, averaged over \
+                      calibration windows; intervals from recent out-of-sample errors per period and lead day.",
+        interval: [settings.interval_low, settings.interval_high],
+        accuracy_days: settings.accuracy_days,
+        regions: statuses
+            .into_iter()
+            .filter(|s| only.is_none_or(|r| r == s.region))
+            .map(|s| RegionModelDto {
+                region: s.region,
+                state: s.state,
+                model: s.model,
+            })
+            .collect(),
+        generated_at: state.now(),
+    }))
+}

@@ -1,0 +1,234 @@
+//! `POST /ml/predict/optimal-times`: the N cheapest non-overlapping start times for a run of any
+//! length up to 24 h, on a 15-minute grid, between an earliest start and a latest end, over the
+//! published prices and the forecast beyond them.
+
+use axum::Json;
+use axum::extract::State;
+use jiff::{SignedDuration, Timestamp};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::FromPrimitive;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wattline_actors::domain::schedule::cheapest_runs;
+use wattline_actors::domain::{Currency, EnergyUnit, Region};
+
+use crate::error::ApiError;
+use crate::http::dto::ErrorResponse;
+use crate::http::extract::AppJson;
+use crate::http::horizon::{Ahead, ForecastPart, SLOT_MINUTES, Slot, ahead, ceil_to_slot};
+use crate::http::params::{body_instant, time_zone};
+use crate::http::state::AppState;
+
+/// Routes under `/api/v1/ml`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(predict_optimal_times))
+}
+
+/// Where to look for the cheapest start times.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OptimalTimesRequest {
+    region: String,
+    /// Run length in minutes: a multiple of 15, up to 1440.
+    duration_minutes: u32,
+    /// How many non-overlapping start times (1–10, default 3).
+    count: Option<u32>,
+    /// Earliest start (default now): RFC 3339 with offset, or local in `time_zone`.
+    earliest_start: Option<String>,
+    /// The run must end by then (default: as far as prices are known or forecast).
+    latest_end: Option<String>,
+    /// IANA zone for local times in the request and the answer (default: the region's).
+    time_zone: Option<String>,
+    /// Appliance power, to price each run (optional).
+    power_kw: Option<f64>,
+    /// Search the forecast beyond the published prices too (default true).
+    include_forecast: Option<bool>,
+}
+
+/// One candidate run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StartTimeDto {
+    rank: usize,
+    #[schema(value_type = String, format = DateTime)]
+    start: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    end: Timestamp,
+    /// Start in the request's time zone, e.g. "2026-01-16T02:15:00+01:00[Europe/Berlin]".
+    start_local: String,
+    /// Time-weighted average price over the run, per the region's unit.
+    #[schema(value_type = String)]
+    avg_price: Decimal,
+    /// Cost of the run at `power_kw`, in the region's currency.
+    #[schema(value_type = Option<String>)]
+    cost: Option<Decimal>,
+    /// `day_ahead` (published prices), `forecast`, or `mixed`.
+    kind: &'static str,
+}
+
+/// The cheapest start times.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OptimalTimesResponse {
+    #[schema(value_type = String)]
+    region: Region,
+    duration_minutes: u32,
+    #[schema(value_type = String, format = DateTime)]
+    earliest_start: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    latest_end: Timestamp,
+    #[schema(value_type = String)]
+    currency: Currency,
+    #[schema(value_type = String)]
+    unit: EnergyUnit,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    published_until: Option<Timestamp>,
+    /// The forecast model searched beyond the published prices, if any.
+    forecast_model: Option<String>,
+    times: Vec<StartTimeDto>,
+    #[schema(value_type = String, format = DateTime)]
+    generated_at: Timestamp,
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::InvalidField {
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+/// The N cheapest start times over known and forecast prices.
+#[utoipa::path(post, path = "/predict/optimal-times", request_body = OptimalTimesRequest, tag = "ml",
+    responses((status = 200, body = OptimalTimesResponse), (status = 400, body = ErrorResponse),
+              (status = 422, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
+pub async fn predict_optimal_times(
+    State(state): State<AppState>,
+    AppJson(request): AppJson<OptimalTimesRequest>,
+) -> Result<Json<OptimalTimesResponse>, ApiError> {
+    let region = state.region(&request.region)?;
+    let minutes = request.duration_minutes;
+    if minutes == 0 || minutes > 24 * 60 || minutes % SLOT_MINUTES != 0 {
+        return Err(invalid(
+            "duration_minutes",
+            format!("must be a multiple of 15 between 15 and 1440, got {minutes}"),
+        ));
+    }
+    let count = request.count.unwrap_or(3);
+    if !(1..=10).contains(&count) {
+        return Err(invalid(
+            "count",
+            format!("must be between 1 and 10, got {count}"),
+        ));
+    }
+    if let Some(power) = request.power_kw
+        && !(power > 0.0 && power <= 1000.0)
+    {
+        return Err(invalid("power_kw", "must be above 0 and at most 1000"));
+    }
+    let tz = time_zone("time_zone", request.time_zone.as_deref(), region)?;
+    let now = state.now();
+    let earliest = match &request.earliest_start {
+        None => now,
+        Some(text) => not_past(
+            "earliest_start",
+            body_instant("earliest_start", text, &tz)?,
+            now,
+        )?,
+    };
+    let ahead = ahead(&state, region, request.include_forecast.unwrap_or(true)).await?;
+    let horizon_end = ahead.end().ok_or(ApiError::PriceUnavailable {
+        region,
+        state: "without prices ahead".into(),
+    })?;
+    let latest_end = match &request.latest_end {
+        None => horizon_end,
+        Some(text) => body_instant("latest_end", text, &tz)?,
+    };
+    if latest_end > horizon_end {
+        return Err(invalid(
+            "latest_end",
+            format!("{latest_end} is beyond the known and forecast prices (until {horizon_end})"),
+        ));
+    }
+    let first = ceil_to_slot(earliest);
+    let run = SignedDuration::from_mins(i64::from(minutes));
+    if latest_end < first + run {
+        return Err(invalid(
+            "latest_end",
+            format!("leaves less than {minutes} minutes after the earliest start {first}"),
+        ));
+    }
+    let slots = ahead.quarter_hours(first, latest_end);
+    let prices: Vec<f64> = slots.iter().map(|s| s.price_per_kwh).collect();
+    let times = cheapest_runs(&prices, (minutes / SLOT_MINUTES) as usize, count as usize)
+        .into_iter()
+        .enumerate()
+        .map(|(i, run)| describe(i + 1, &slots[run.clone()], &ahead, &tz, request.power_kw))
+        .collect();
+    Ok(Json(OptimalTimesResponse {
+        region,
+        duration_minutes: minutes,
+        earliest_start: first,
+        latest_end,
+        currency: ahead.currency,
+        unit: ahead.unit,
+        published_until: ahead.published_until,
+        forecast_model: match &ahead.forecast {
+            ForecastPart::Included(f) => Some(f.model.version.clone()),
+            _ => None,
+        },
+        times,
+        generated_at: now,
+    }))
+}
+
+/// `at`, unless it lies more than one slot in the past (then the request is wrong).
+pub fn not_past(field: &str, at: Timestamp, now: Timestamp) -> Result<Timestamp, ApiError> {
+    if at < now - SignedDuration::from_mins(i64::from(SLOT_MINUTES)) {
+        return Err(invalid(field, format!("{at} is in the past")));
+    }
+    Ok(at.max(now))
+}
+
+fn describe(
+    rank: usize,
+    run: &[Slot],
+    ahead: &Ahead,
+    tz: &jiff::tz::TimeZone,
+    power_kw: Option<f64>,
+) -> StartTimeDto {
+    let per_kwh = run.iter().map(|s| s.price_per_kwh).sum::<f64>() / run.len() as f64;
+    let (unit_factor, decimals) = match ahead.unit {
+        EnergyUnit::MWh => (1000.0, 2),
+        EnergyUnit::KWh => (1.0, 5),
+    };
+    let hours = run.len() as f64 * f64::from(SLOT_MINUTES) / 60.0;
+    let start = run[0].start;
+    StartTimeDto {
+        rank,
+        start,
+        end: start + SignedDuration::from_mins(i64::from(SLOT_MINUTES) * run.len() as i64),
+        start_local: start.to_zoned(tz.clone()).to_string(),
+        avg_price: Decimal::from_f64(per_kwh * unit_factor)
+            .unwrap_or_default()
+            .round_dp(decimals),
+        cost: power_kw.map(|p| {
+            Decimal::from_f64(per_kwh * p * hours)
+                .unwrap_or_default()
+                .round_dp(4)
+        }),
+        kind: kind_of(run),
+    }
+}
+
+/// `day_ahead`, `forecast` or `mixed`.
+pub fn kind_of(slots: &[Slot]) -> &'static str {
+    match (
+        slots.iter().any(|s| s.forecast),
+        slots.iter().all(|s| s.forecast),
+    ) {
+        (false, _) => "day_ahead",
+        (true, true) => "forecast",
+        (true, false) => "mixed",
+    }
+}
