@@ -271,14 +271,8 @@ async fn bad_forecast_requests_are_clear_4xx_errors() {
             "time_zone",
         ),
     ] {
-        let (status, body) = app.post_body("/api/v1/ml/predict/price", &request).await;
-        assert_eq!(
-            status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{request}: {body}"
-        );
-        assert_error(&body, "invalid_field");
-        assert_eq!(body["error"]["details"]["field"], field, "{body}");
+        app.assert_invalid_field("/api/v1/ml/predict/price", &request, field)
+            .await;
     }
     let (status, body) = app
         .post_body(

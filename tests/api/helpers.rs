@@ -136,6 +136,21 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// POSTs `request` to `path` and asserts a 422 `invalid_field` error naming `field`.
+    pub async fn assert_invalid_field(&self, path: &str, request: &Value, field: &str) {
+        let (status, body) = self.post_body(path, request).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{request}: {body}"
+        );
+        assert_error(&body, "invalid_field");
+        assert_eq!(
+            body["error"]["details"]["field"], field,
+            "{request}: {body}"
+        );
+    }
+
     /// Graceful stop; returns what `run_until` returned.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {
