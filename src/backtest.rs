@@ -1,7 +1,8 @@
 //! `wattline backtest`: walks a price file day by day over a test period, recalibrating the
 //! forecaster for every day on the data before it only (no look-ahead), and reports MAE, rMAE
 //! against the seasonal naive forecast, sMAPE and the coverage of the 10–90 % intervals, overall
-//! and per period of the day. Days are independent, so they are spread over all cores.
+//! and per period of the day. Calibrations are independent per day, so they are spread over all
+//! cores; combining the windows (weights from the errors of the days before) then runs in order.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -11,6 +12,7 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::civil::Date;
 use serde::Serialize;
+use wattline_actors::domain::forecast::combine::MemberForecast;
 use wattline_actors::domain::forecast::conformal::ErrorQuantiles;
 use wattline_actors::domain::forecast::metrics::{coverage, mae, naive_lag_days, smape};
 use wattline_actors::domain::forecast::{DailySeries, Lear, LearConfig};
@@ -84,14 +86,16 @@ pub fn run(request: &BacktestRequest) -> anyhow::Result<BacktestReport> {
             request.config.min_window.max(8)
         );
     }
-    let forecasts = forecast_days(&series, warm_up..=last, request)?;
+    let members = forecast_days(&series, warm_up..=last, request)?;
     let p = series.periods;
+    let mut combiner = request.config.combiner(p);
     let mut errors = ErrorQuantiles::new(p, INTERVAL_DAYS);
     let mut rows = Vec::with_capacity((last - first + 1) * p);
     let (mut actual, mut forecast, mut naive, mut lower, mut upper) =
         (vec![], vec![], vec![], vec![], vec![]);
-    for (t, day_forecast) in (warm_up..=last).zip(&forecasts) {
+    for (t, day_members) in (warm_up..=last).zip(&members) {
         let day_actual = series.day(t);
+        let day_forecast = &combiner.combine(day_members);
         if t >= first {
             let (lo, hi) = errors
                 .interval(day_forecast, INTERVAL.0, INTERVAL.1, INTERVAL_DAYS / 2)
@@ -114,6 +118,7 @@ pub fn run(request: &BacktestRequest) -> anyhow::Result<BacktestReport> {
             upper.extend(hi);
         }
         errors.record(day_actual, day_forecast);
+        combiner.record(day_members, day_actual);
     }
     let accuracy = |idx: &dyn Fn(usize) -> bool| {
         let pick = |v: &[f64]| {
@@ -153,12 +158,13 @@ pub fn run(request: &BacktestRequest) -> anyhow::Result<BacktestReport> {
     })
 }
 
-/// Forecasts every day of `days`, each calibrated on the days before it, on `threads` threads.
+/// Every window's forecast of every day of `days`, each calibrated on the days before it, on
+/// `threads` threads.
 fn forecast_days(
     series: &DailySeries,
     days: std::ops::RangeInclusive<usize>,
     request: &BacktestRequest,
-) -> anyhow::Result<Vec<Vec<f64>>> {
+) -> anyhow::Result<Vec<Vec<MemberForecast>>> {
     let start = *days.start();
     let count = days.end() + 1 - start;
     let bar = if request.progress {
@@ -174,7 +180,7 @@ fn forecast_days(
         .progress_chars("=> "),
     );
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<anyhow::Result<Vec<f64>>>>> =
+    let results: Mutex<Vec<Option<anyhow::Result<Vec<MemberForecast>>>>> =
         Mutex::new((0..count).map(|_| None).collect());
     std::thread::scope(|scope| {
         for _ in 0..request.threads.max(1) {
@@ -186,7 +192,7 @@ fn forecast_days(
                     }
                     let t = start + i;
                     let forecast = Lear::fit(series, t, &request.config)
-                        .and_then(|model| model.predict(series, t))
+                        .and_then(|model| model.predict_members(series, t))
                         .map_err(anyhow::Error::from);
                     results.lock().expect("results lock")[i] = Some(forecast);
                     bar.inc(1);

@@ -276,6 +276,8 @@ pub struct ForecastSettings {
     pub windows: Vec<usize>,
     /// `aic` or `bic` (default aic).
     pub criterion: CriterionSetting,
+    /// Days of recent errors that weight the windows in the forecast (default 28).
+    pub combine_days: usize,
     /// Days forecast after the newest published day (default 8).
     pub horizon_days: usize,
     /// Days of stored prices read per calibration (default 1484).
@@ -323,6 +325,7 @@ impl ForecastSettings {
                     CriterionSetting::Aic => Criterion::Aic,
                     CriterionSetting::Bic => Criterion::Bic,
                 },
+                combine_days: self.combine_days,
                 ..LearConfig::default()
             },
             horizon_days: self.horizon_days,
@@ -568,6 +571,7 @@ impl Settings {
             ("forecast.horizon_days", forecast.horizon_days),
             ("forecast.history_days", forecast.history_days),
             ("forecast.error_days", forecast.error_days),
+            ("forecast.combine_days", forecast.combine_days),
             ("forecast.accuracy_days", forecast.accuracy_days),
             (
                 "optimization.max_exact_binaries",

@@ -10,6 +10,7 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::calendar::interval_starts;
+use crate::domain::forecast::combine::{Combiner, MemberForecast};
 use crate::domain::forecast::conformal::ErrorQuantiles;
 use crate::domain::forecast::metrics::{coverage, mae, smape};
 use crate::domain::forecast::{DailySeries, ForecastError, Lear, LearConfig};
@@ -135,6 +136,10 @@ pub struct RegionModel {
     errors: Vec<ErrorQuantiles>,
     /// Per lead day, the newest target day already recorded.
     recorded_through: Vec<Option<Date>>,
+    /// Recent errors of each window, which weight them.
+    combiner: Combiner,
+    /// Each window's forecast of the first day ahead, scored once that day is published.
+    members: Option<(Date, Vec<MemberForecast>)>,
 }
 
 /// What one calibration needs.
@@ -189,25 +194,42 @@ pub fn calibrate(
     }
     let target = series.days();
     let lear = Lear::fit(&series, target, &config.lear)?;
-    let (mut errors, mut recorded_through) = match input.previous {
-        Some(previous) if previous.errors.len() == config.horizon_days => {
-            (previous.errors.clone(), previous.recorded_through.clone())
-        }
+    let (mut errors, mut recorded_through, mut combiner) = match input.previous {
+        Some(previous) if previous.errors.len() == config.horizon_days => (
+            previous.errors.clone(),
+            previous.recorded_through.clone(),
+            previous.combiner.clone(),
+        ),
         _ => (
             vec![ErrorQuantiles::new(periods, config.error_days); config.horizon_days],
             vec![None; config.horizon_days],
+            config.lear.combiner(periods),
         ),
     };
     match input.previous {
-        Some(previous) => record_errors(
-            &previous.forecast.days,
+        Some(previous) => {
+            record_errors(
+                &previous.forecast.days,
+                &series,
+                &mut errors,
+                &mut recorded_through,
+            );
+            if let Some((date, members)) = &previous.members
+                && let Some(i) = series.index_of(*date)
+            {
+                combiner.record(members, series.day(i));
+            }
+        }
+        None => seed_errors(
             &series,
+            config,
             &mut errors,
             &mut recorded_through,
+            &mut combiner,
         ),
-        None => seed_errors(&series, config, &mut errors, &mut recorded_through),
     }
-    let raw_days = lear.predict_days(&series, target, config.horizon_days)?;
+    let raw_days = lear.predict_days(&series, target, config.horizon_days, &combiner)?;
+    let members = Some((series.date(target), lear.predict_members(&series, target)?));
     let days: Vec<(Date, Vec<f64>)> = raw_days
         .into_iter()
         .enumerate()
@@ -258,6 +280,8 @@ pub fn calibrate(
         },
         errors,
         recorded_through,
+        combiner,
+        members,
     })))
 }
 
@@ -312,12 +336,14 @@ fn record_errors(
 }
 
 /// Cold start: forecast the last `seed_days` days walk-forward (each from the days before it
-/// only) and record their errors per lead, so intervals are out-of-sample from the first answer.
+/// only) and record their errors per lead, and each window's errors, so intervals and weights
+/// are out-of-sample from the first answer.
 fn seed_errors(
     series: &DailySeries,
     config: &ForecasterConfig,
     errors: &mut [ErrorQuantiles],
     recorded_through: &mut [Option<Date>],
+    combiner: &mut Combiner,
 ) {
     let days = series.days();
     let first = days
@@ -328,9 +354,12 @@ fn seed_errors(
             continue;
         };
         let ahead = (days - t).min(config.horizon_days);
-        let Ok(forecast) = lear.predict_days(series, t, ahead) else {
+        let Ok(forecast) = lear.predict_days(series, t, ahead, combiner) else {
             continue;
         };
+        if let Ok(members) = lear.predict_members(series, t) {
+            combiner.record(&members, series.day(t));
+        }
         let forecast_days: Vec<(Date, Vec<f64>)> = forecast
             .into_iter()
             .enumerate()

@@ -2,8 +2,10 @@
 //! on the prices of d−1, d−2, d−3 and d−7, the exogenous inputs of d, d−1 and d−7, and weekday
 //! dummies; inputs and outputs are median/MAD-scaled and asinh-transformed (variance
 //! stabilising); the penalty of each regression is chosen by an information criterion along the
-//! LARS path. One model per calibration window; the forecast averages the windows.
+//! LARS path. One model per calibration window; the forecast combines the windows with weights
+//! from their recent errors (see [`Combiner`]).
 
+use super::combine::{Combiner, MemberForecast};
 use super::lars::{Criterion, Gram, lasso_at, lasso_lars_ic, xty};
 use super::series::DailySeries;
 
@@ -19,6 +21,8 @@ pub struct LearConfig {
     pub min_window: usize,
     /// Where the chosen penalty is applied.
     pub penalty: PenaltyScale,
+    /// Days of recent errors behind the weights that combine the windows.
+    pub combine_days: usize,
 }
 
 /// The criterion picks α on unit-norm columns; this says on which columns the final fit uses it.
@@ -42,7 +46,16 @@ impl Default for LearConfig {
             max_steps: 2500,
             min_window: 35,
             penalty: PenaltyScale::Unnormalised,
+            combine_days: 28,
         }
+    }
+}
+
+impl LearConfig {
+    /// An empty record of the windows' errors, for series of `periods` a day. A window needs a
+    /// quarter of `combine_days` scored days before its own errors set its weight.
+    pub fn combiner(&self, periods: usize) -> Combiner {
+        Combiner::new(periods, self.combine_days, self.combine_days.div_ceil(4))
     }
 }
 
@@ -125,7 +138,9 @@ struct PeriodModel {
 /// LEAR calibrated on one window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WindowModel {
-    /// Window length in days.
+    /// The configured window this model stands for (its key in the combination).
+    pub key: usize,
+    /// Window length in days (the configured one, capped by the history).
     pub window: usize,
     /// Training samples (days).
     pub samples: usize,
@@ -180,20 +195,24 @@ impl Lear {
         if target < need {
             return Err(ForecastError::NotEnoughHistory { have: target, need });
         }
-        let mut windows: Vec<usize> = config
-            .windows
-            .iter()
-            .map(|w| (*w).min(target))
-            .filter(|w| *w >= need)
-            .collect();
-        windows.sort_unstable();
-        windows.dedup();
+        // (key, length): configured windows capped by the history; windows capped to the same
+        // length are one model, keyed by the shortest of them.
+        let mut configured = config.windows.clone();
+        configured.sort_unstable();
+        let mut windows: Vec<(usize, usize)> = Vec::new();
+        for key in configured {
+            let length = key.min(target);
+            if length >= need && windows.last().is_none_or(|(_, l)| *l != length) {
+                windows.push((key, length));
+            }
+        }
         if windows.is_empty() {
-            windows.push(target.min(config.windows.iter().copied().max().unwrap_or(need)));
+            let key = config.windows.iter().copied().max().unwrap_or(need);
+            windows.push((key, target.min(key)));
         }
         let models = windows
             .into_iter()
-            .map(|w| fit_window(series, target, w, config))
+            .map(|(key, length)| fit_window(series, target, key, length, config))
             .collect();
         Ok(Lear {
             models,
@@ -202,9 +221,23 @@ impl Lear {
         })
     }
 
-    /// The forecast of day `t` of `series` (its lags and exogenous inputs must be present), as
-    /// the average of the windows.
-    pub fn predict(&self, series: &DailySeries, t: usize) -> Result<Vec<f64>, ForecastError> {
+    /// The forecast of day `t` of `series` (its lags and exogenous inputs must be present): the
+    /// windows' forecasts combined by `combiner`'s weights.
+    pub fn predict(
+        &self,
+        series: &DailySeries,
+        t: usize,
+        combiner: &Combiner,
+    ) -> Result<Vec<f64>, ForecastError> {
+        Ok(combiner.combine(&self.predict_members(series, t)?))
+    }
+
+    /// Each window's forecast of day `t`, keyed by its configured window.
+    pub fn predict_members(
+        &self,
+        series: &DailySeries,
+        t: usize,
+    ) -> Result<Vec<MemberForecast>, ForecastError> {
         if t < 7
             || series.days() < t
             || series.periods != self.periods
@@ -215,20 +248,26 @@ impl Lear {
         let width = feature_count(self.periods, self.exogenous);
         let mut raw = vec![0.0; width];
         features(series, t, &mut raw);
-        let mut sum = vec![0.0; self.periods];
-        for model in &self.models {
-            let mut row = raw.clone();
-            model.x_scaler.apply(&mut row, 7..width);
-            for (h, period) in model.periods.iter().enumerate() {
-                let scaled =
-                    period.intercept + period.coef.iter().map(|(j, c)| c * row[*j]).sum::<f64>();
-                sum[h] += model.y_scaler.invert(h, scaled);
-            }
-        }
-        Ok(sum
-            .into_iter()
-            .map(|v| v / self.models.len() as f64)
-            .collect())
+        let members = self
+            .models
+            .iter()
+            .map(|model| {
+                let mut row = raw.clone();
+                model.x_scaler.apply(&mut row, 7..width);
+                let day = model
+                    .periods
+                    .iter()
+                    .enumerate()
+                    .map(|(h, period)| {
+                        let scaled = period.intercept
+                            + period.coef.iter().map(|(j, c)| c * row[*j]).sum::<f64>();
+                        model.y_scaler.invert(h, scaled)
+                    })
+                    .collect();
+                (model.key, day)
+            })
+            .collect();
+        Ok(members)
     }
 
     /// Forecasts `days` days starting at `first` (which may be past the end of `series`): each
@@ -239,12 +278,13 @@ impl Lear {
         series: &DailySeries,
         first: usize,
         days: usize,
+        combiner: &Combiner,
     ) -> Result<Vec<Vec<f64>>, ForecastError> {
         let mut extended = series.clone();
         extended.prices.truncate(first * series.periods);
         let mut out = Vec::with_capacity(days);
         for d in 0..days {
-            let day = self.predict(&extended, first + d)?;
+            let day = self.predict(&extended, first + d, combiner)?;
             extended.prices.extend_from_slice(&day);
             out.push(day);
         }
@@ -255,6 +295,7 @@ impl Lear {
 fn fit_window(
     series: &DailySeries,
     target: usize,
+    key: usize,
     window: usize,
     config: &LearConfig,
 ) -> WindowModel {
@@ -352,6 +393,7 @@ fn fit_window(
         })
         .collect();
     WindowModel {
+        key,
         window,
         samples: n,
         x_scaler,
@@ -424,10 +466,12 @@ mod tests {
     fn errors_against_weekly_naive(config: &LearConfig) -> (f64, f64) {
         let series = synthetic(140, 24, 7);
         let (mut lear_error, mut naive_error) = (0.0, 0.0);
+        let mut combiner = config.combiner(24);
         for t in 120..140 {
             let model = Lear::fit(&series, t, config).unwrap();
             assert_eq!(model.models.len(), 2);
-            let forecast = model.predict(&series, t).unwrap();
+            let forecast = model.predict(&series, t, &combiner).unwrap();
+            combiner.record(&model.predict_members(&series, t).unwrap(), series.day(t));
             for h in 0..24 {
                 lear_error += (forecast[h] - series.day(t)[h]).abs();
                 naive_error += (series.day(t - 7)[h] - series.day(t)[h]).abs();
@@ -440,11 +484,25 @@ mod tests {
     fn short_history_uses_the_windows_that_fit_and_refuses_too_little() {
         let series = synthetic(60, 24, 1);
         let model = Lear::fit(&series, 50, &LearConfig::default()).unwrap();
+        // Every configured window is capped to the 50 days held: one model, keyed by 56.
         assert_eq!(
-            model.models.iter().map(|m| m.window).collect::<Vec<_>>(),
-            vec![50]
+            model
+                .models
+                .iter()
+                .map(|m| (m.key, m.window))
+                .collect::<Vec<_>>(),
+            vec![(56, 50)]
         );
         assert_eq!(model.models[0].samples, 43);
+        let model = Lear::fit(&series, 60, &LearConfig::default()).unwrap();
+        assert_eq!(
+            model
+                .models
+                .iter()
+                .map(|m| (m.key, m.window))
+                .collect::<Vec<_>>(),
+            vec![(56, 56), (84, 60)]
+        );
         assert_eq!(
             Lear::fit(&series, 20, &LearConfig::default()),
             Err(ForecastError::NotEnoughHistory { have: 20, need: 35 })
@@ -463,7 +521,8 @@ mod tests {
             },
         )
         .unwrap();
-        let days = model.predict_days(&series, 120, 3).unwrap();
+        let combiner = LearConfig::default().combiner(24);
+        let days = model.predict_days(&series, 120, 3, &combiner).unwrap();
         assert_eq!(days.len(), 3);
         assert!(
             days.iter()
@@ -471,8 +530,8 @@ mod tests {
                 .all(|v| v.is_finite() && *v > -100.0 && *v < 300.0)
         );
         assert_eq!(
-            model.predict_days(&series, 118, 1).unwrap()[0],
-            model.predict(&series, 118).unwrap()
+            model.predict_days(&series, 118, 1, &combiner).unwrap()[0],
+            model.predict(&series, 118, &combiner).unwrap()
         );
     }
 }
