@@ -114,8 +114,7 @@ fn bench_forecast_call(c: &mut Criterion) {
         }
         panic!("the model never became ready");
     });
-    let from = ready.steps[0].start;
-    let to = from + SignedDuration::from_hours(168);
+    assert!(ready.steps.len() >= 672, "8 days of quarter-hours ahead");
     c.bench_function("forecast_call_168h_germany", |b| {
         b.iter(|| {
             runtime.block_on(async {
@@ -124,10 +123,11 @@ fn bench_forecast_call(c: &mut Criterion) {
                 else {
                     unreachable!("ready above");
                 };
+                let to = forecast.steps[0].start + SignedDuration::from_hours(168);
                 let steps: Vec<(Timestamp, f64, f64, f64)> = forecast
                     .steps
                     .iter()
-                    .filter(|s| s.start >= from && s.start < to)
+                    .take_while(|s| s.start < to)
                     .map(|s| (s.start, s.predicted, s.lower, s.upper))
                     .collect();
                 assert_eq!(steps.len(), 672);

@@ -142,7 +142,10 @@ fn recalibrates_only_on_a_new_day_and_then_records_the_errors_of_the_last_foreca
     assert_eq!(next.combiner.scored_days(84), 11);
     let (day, members) = model.members.as_ref().unwrap();
     assert_eq!(*day, date(2026, 4, 11));
-    assert_eq!(members.iter().map(|(k, _)| *k).collect::<Vec<_>>(), vec![56, 84]);
+    assert_eq!(
+        members.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+        vec![56, 84]
+    );
     assert_eq!(
         next.forecast.steps[0].start,
         day_bounds(Region::Japan, date(2026, 4, 11)).1
