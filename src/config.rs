@@ -303,6 +303,16 @@ pub enum CriterionSetting {
     Bic,
 }
 
+impl CriterionSetting {
+    /// The criterion's short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            CriterionSetting::Aic => "AIC",
+            CriterionSetting::Bic => "BIC",
+        }
+    }
+}
+
 /// The appliance scheduler.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -286,7 +286,7 @@ pub struct RegionModelDto {
 pub struct ModelInfoResponse {
     /// The model family and what it uses.
     kind: &'static str,
-    description: &'static str,
+    description: String,
     interval: [f64; 2],
     /// Days the live accuracy looks back over.
     accuracy_days: usize,
@@ -307,9 +307,15 @@ pub async fn get_model_info(
     let settings = &state.settings().forecast;
     Ok(Json(ModelInfoResponse {
         kind: "lear",
-        description: "LEAR (Lago et al. 2021): per-period lasso on prices of d-1, d-2, d-3, d-7 and weekday dummies, \
-                      median/MAD + asinh scaled, penalty by AIC on the LARS path, recalibrated daily, averaged over \
-                      calibration windows; intervals from recent out-of-sample errors per period and lead day.",
+        description: format!(
+            "LEAR (Lago et al. 2021): per-period lasso on prices of d-1, d-2, d-3, d-7 and weekday dummies, \
+             median/MAD + asinh scaled, penalty by {} on the LARS path, recalibrated daily on windows of {:?} days \
+             (capped by the history held), combined per period with weights 1/MSE over each window's last {} \
+             published days; intervals from recent out-of-sample errors per period and lead day.",
+            settings.criterion.name(),
+            settings.windows,
+            settings.combine_days
+        ),
         interval: [settings.interval_low, settings.interval_high],
         accuracy_days: settings.accuracy_days,
         regions: statuses
