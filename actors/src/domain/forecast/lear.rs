@@ -483,26 +483,15 @@ mod tests {
     #[test]
     fn short_history_uses_the_windows_that_fit_and_refuses_too_little() {
         let series = synthetic(60, 24, 1);
-        let model = Lear::fit(&series, 50, &LearConfig::default()).unwrap();
+        let layout = |target: usize| {
+            let model = Lear::fit(&series, target, &LearConfig::default()).unwrap();
+            let windows: Vec<(usize, usize)> =
+                model.models.iter().map(|m| (m.key, m.window)).collect();
+            (windows, model.models[0].samples)
+        };
         // Every configured window is capped to the 50 days held: one model, keyed by 56.
-        assert_eq!(
-            model
-                .models
-                .iter()
-                .map(|m| (m.key, m.window))
-                .collect::<Vec<_>>(),
-            vec![(56, 50)]
-        );
-        assert_eq!(model.models[0].samples, 43);
-        let model = Lear::fit(&series, 60, &LearConfig::default()).unwrap();
-        assert_eq!(
-            model
-                .models
-                .iter()
-                .map(|m| (m.key, m.window))
-                .collect::<Vec<_>>(),
-            vec![(56, 56), (84, 60)]
-        );
+        assert_eq!(layout(50), (vec![(56, 50)], 43));
+        assert_eq!(layout(60), (vec![(56, 56), (84, 60)], 49));
         assert_eq!(
             Lear::fit(&series, 20, &LearConfig::default()),
             Err(ForecastError::NotEnoughHistory { have: 20, need: 35 })
