@@ -491,4 +491,17 @@ async fn forecasts_are_kept_per_model_version_and_replaced_in_place(store: Arc<d
             .unwrap()
             .is_empty()
     );
+    // Retention: steps before the cut-off go, per region; later ones stay.
+    let cut = from + SignedDuration::from_mins(15);
+    assert_eq!(store.prune_forecasts(Region::France, cut).await.unwrap(), 0);
+    assert_eq!(
+        store.prune_forecasts(Region::Germany, cut).await.unwrap(),
+        2
+    );
+    let left = store
+        .forecast_steps(Region::Germany, Timestamp::MIN, Timestamp::MAX)
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].step.start, cut);
 }

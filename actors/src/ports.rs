@@ -169,6 +169,10 @@ pub trait ForecastStore: Send + Sync + 'static {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<StoredStep>, StoreError>;
+
+    /// Deletes the stored steps of `region` that start before `before` (retention); returns
+    /// how many went.
+    async fn prune_forecasts(&self, region: Region, before: Timestamp) -> Result<u64, StoreError>;
 }
 
 /// Shared ports handed to the tree.

@@ -245,6 +245,13 @@ impl ForecastStore for MemoryStore {
         out.sort_by(|a, b| (a.step.start, &a.model_version).cmp(&(b.step.start, &b.model_version)));
         Ok(out)
     }
+
+    async fn prune_forecasts(&self, region: Region, before: Timestamp) -> Result<u64, StoreError> {
+        let mut rows = self.forecasts.lock().expect("lock");
+        let was = rows.len();
+        rows.retain(|(r, _, start), _| *r != region || *start >= before);
+        Ok((was - rows.len()) as u64)
+    }
 }
 
 /// Polls `check` every 10 ms (tokio time, so it advances under a paused clock) until it holds

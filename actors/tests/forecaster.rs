@@ -12,7 +12,9 @@ use wattline_actors::broadcast::{EventKind, SubscribeRequest};
 use wattline_actors::domain::calendar::{day_bounds, interval_starts};
 use wattline_actors::domain::forecast::LearConfig;
 use wattline_actors::domain::{EnergyUnit, PriceKind, PricePoint, Region, Source};
-use wattline_actors::forecaster::{ForecastLookup, ForecasterConfig, ModelState};
+use wattline_actors::forecaster::{
+    ForecastLookup, ForecastStep, ForecasterConfig, ModelState, ModelSummary, RegionForecast,
+};
 use wattline_actors::ports::{ForecastStore, PriceSource, PriceStore, SoleNode};
 use wattline_actors::rng::SplitMix64;
 use wattline_actors::testing::{ManualClock, MemoryStore, ScriptedSource, Step};
@@ -50,6 +52,38 @@ fn history(first: Date, days: usize) -> Vec<PricePoint> {
     points
 }
 
+/// A forecast stored by an earlier run, for a day long past the accuracy window.
+fn old_forecast() -> RegionForecast {
+    let start: Timestamp = "2025-10-01T00:00:00Z".parse().unwrap();
+    RegionForecast {
+        region: Region::Japan,
+        model: ModelSummary {
+            kind: "lear".into(),
+            version: "lear-old".into(),
+            data_from: date(2025, 6, 1),
+            data_to: date(2025, 9, 30),
+            windows: vec![56],
+            samples: 49,
+            calibrated_at: start,
+            calibration_ms: 1,
+            interval_error_days: 0,
+            out_of_sample_mae: None,
+            live_accuracy: None,
+        },
+        currency: Region::Japan.currency(),
+        unit: EnergyUnit::MWh,
+        steps: vec![ForecastStep {
+            start,
+            duration_minutes: 60,
+            predicted: 20.0,
+            lower: 18.0,
+            upper: 22.0,
+            lead_days: 1,
+        }],
+        days: Vec::new(),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calibrates_at_start_recalibrates_on_a_new_day_and_serves_stores_and_streams_forecasts() {
     let store = MemoryStore::new();
@@ -58,6 +92,7 @@ async fn calibrates_at_start_recalibrates_on_a_new_day_and_serves_stores_and_str
         .upsert_prices(&history(date(2025, 10, 17), 90))
         .await
         .unwrap();
+    store.save_forecast(&old_forecast()).await.unwrap();
     let source = ScriptedSource::new(Source::Simulated, [Step::Deliver(Decimal::from(21))]);
     let config = TreeConfig {
         forecaster: ForecasterConfig {
@@ -136,6 +171,24 @@ async fn calibrates_at_start_recalibrates_on_a_new_day_and_serves_stores_and_str
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(stored, "every step is stored under the model version");
+    // Steps older than the accuracy window (30 days + 1) are pruned once the new ones are in.
+    let mut pruned = false;
+    for _ in 0..100 {
+        let old = store
+            .forecast_steps(
+                Region::Japan,
+                Timestamp::MIN,
+                "2025-12-01T00:00:00Z".parse().unwrap(),
+            )
+            .await
+            .unwrap();
+        if old.is_empty() {
+            pruned = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(pruned, "the forecast stored for 2025-10-01 is pruned");
 
     let mut saw_forecast_event = false;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

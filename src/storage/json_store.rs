@@ -6,10 +6,10 @@
 /// for `$store` (a struct with a sqlx `pool`), given its backend name and its statements:
 /// `$upsert` binds the batch JSON; `$select_range` binds region, from, to and an optional source
 /// and returns the JSON array of rows; the weather and forecast pairs do the same for weather and
-/// forecast steps.
+/// forecast steps; `$prune_forecast` binds region and a cut-off and deletes the older steps.
 macro_rules! json_backed_store {
     ($store:ty, $backend:literal, $upsert:expr, $select_range:expr, $upsert_weather:expr, $select_weather:expr,
-     $upsert_forecast:expr, $select_forecast:expr) => {
+     $upsert_forecast:expr, $select_forecast:expr, $prune_forecast:expr) => {
         #[async_trait::async_trait]
         impl wattline_actors::ports::ForecastStore for $store {
             async fn save_forecast(
@@ -41,6 +41,20 @@ macro_rules! json_backed_store {
                     .await
                     .map_err(super::StorageError::from)?;
                 Ok(super::forecast_steps_from_json(&json)?)
+            }
+
+            async fn prune_forecasts(
+                &self,
+                region: wattline_actors::domain::Region,
+                before: jiff::Timestamp,
+            ) -> Result<u64, wattline_actors::ports::StoreError> {
+                let result = sqlx::query($prune_forecast)
+                    .bind(region.code())
+                    .bind(super::bound_text(before))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(super::StorageError::from)?;
+                Ok(result.rows_affected())
             }
         }
 

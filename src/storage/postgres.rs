@@ -58,6 +58,9 @@ SELECT COALESCE(json_agg(json_build_array(
 FROM forecast_steps
 WHERE region = $1 AND start_at >= $2::timestamptz AND start_at < $3::timestamptz";
 
+const PRUNE_FORECAST: &str =
+    "DELETE FROM forecast_steps WHERE region = $1 AND start_at < $2::timestamptz";
+
 /// PostgreSQL-backed [`Storage`].
 #[derive(Debug, Clone)]
 pub struct PgStore {
@@ -109,5 +112,6 @@ json_backed_store!(
     UPSERT_WEATHER,
     SELECT_WEATHER,
     UPSERT_FORECAST,
-    SELECT_FORECAST
+    SELECT_FORECAST,
+    PRUNE_FORECAST
 );

@@ -59,6 +59,8 @@ SELECT json_group_array(
 FROM forecast_steps
 WHERE region = ?1 AND start_at >= ?2 AND start_at < ?3";
 
+const PRUNE_FORECAST: &str = "DELETE FROM forecast_steps WHERE region = ?1 AND start_at < ?2";
+
 /// SQLite-backed [`Storage`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -102,5 +104,6 @@ json_backed_store!(
     UPSERT_WEATHER,
     SELECT_WEATHER,
     UPSERT_FORECAST,
-    SELECT_FORECAST
+    SELECT_FORECAST,
+    PRUNE_FORECAST
 );

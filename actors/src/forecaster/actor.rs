@@ -275,6 +275,9 @@ impl ForecasterState {
         self.running = None;
         let broadcaster = self.args.broadcaster.clone();
         let forecasts = self.args.forecasts.clone();
+        // Stored forecasts are kept as long as the live accuracy looks back, plus a day.
+        let keep =
+            jiff::SignedDuration::from_hours(24 * (self.args.config.accuracy_days as i64 + 1));
         let mailbox = self.mailbox.clone();
         let Some(slot) = self.slot(region) else {
             return;
@@ -298,6 +301,10 @@ impl ForecasterState {
                 tokio::spawn(async move {
                     if let Err(error) = forecasts.save_forecast(&forecast).await {
                         tracing::warn!(%region, %error, "Could not store the forecast; its accuracy will not be measured.");
+                    }
+                    let before = forecast.model.calibrated_at - keep;
+                    if let Err(error) = forecasts.prune_forecasts(region, before).await {
+                        tracing::warn!(%region, %error, "Could not prune old stored forecasts.");
                     }
                 });
             }
