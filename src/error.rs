@@ -121,6 +121,14 @@ struct ErrorBody<'a> {
 }
 
 impl ApiError {
+    /// A request-body field that parsed but is not acceptable (422, naming the field).
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::UnknownRegion(_) => (StatusCode::BAD_REQUEST, "unknown_region"),

@@ -49,12 +49,14 @@ pub fn time_zone(
 ) -> Result<jiff::tz::TimeZone, ApiError> {
     match name {
         None => Ok(region.time_zone()),
-        Some(name) => jiff::tz::TimeZone::get(name).map_err(|_| ApiError::InvalidField {
-            field: field.to_string(),
-            message: format!(
-                "unknown time zone '{}'; use an IANA name such as Europe/Berlin",
-                name.chars().take(64).collect::<String>()
-            ),
+        Some(name) => jiff::tz::TimeZone::get(name).map_err(|_| {
+            ApiError::invalid_field(
+                field,
+                format!(
+                    "unknown time zone '{}'; use an IANA name such as Europe/Berlin",
+                    name.chars().take(64).collect::<String>()
+                ),
+            )
         }),
     }
 }
@@ -76,10 +78,25 @@ pub fn body_instant(
         .ok()
         .and_then(|local| local.to_zoned(tz.clone()).ok())
         .map(|zoned| zoned.timestamp())
-        .ok_or_else(|| ApiError::InvalidField {
-            field: field.to_string(),
-            message: "must be RFC 3339 with offset (2026-01-16T06:00:00+01:00) or a local date-time (2026-01-16T06:00) in `time_zone`".into(),
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                field,
+                "must be RFC 3339 with offset (2026-01-16T06:00:00+01:00) or a local date-time (2026-01-16T06:00) in `time_zone`",
+            )
         })
+}
+
+/// `at`, unless it lies more than one grid slot in the past (a request built "now" arrives a
+/// little later; further back is a mistake).
+pub fn not_past(field: &str, at: Timestamp, now: Timestamp) -> Result<Timestamp, ApiError> {
+    let slot = jiff::SignedDuration::from_mins(i64::from(crate::http::horizon::SLOT_MINUTES));
+    if at < now - slot {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("{at} is in the past"),
+        ));
+    }
+    Ok(at.max(now))
 }
 
 /// A source name.

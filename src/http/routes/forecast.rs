@@ -18,7 +18,7 @@ use wattline_actors::forecaster::{ForecastLookup, ModelState, ModelSummary, Regi
 use crate::error::ApiError;
 use crate::http::dto::ErrorResponse;
 use crate::http::extract::{AppJson, AppQuery};
-use crate::http::params::{body_instant, bounded, time_zone};
+use crate::http::params::{body_instant, bounded, not_past, time_zone};
 use crate::http::state::AppState;
 
 /// Longest forecast horizon, in hours.
@@ -144,7 +144,7 @@ pub async fn predict_price(
     let region = state.region(&request.region)?;
     let hours = request.hours.unwrap_or(24);
     if !(1..=MAX_HOURS).contains(&hours) {
-        return Err(field(
+        return Err(ApiError::invalid_field(
             "hours",
             format!("must be between 1 and {MAX_HOURS}, got {hours}"),
         ));
@@ -154,20 +154,12 @@ pub async fn predict_price(
         None => now,
         Some(text) => {
             let tz = time_zone("time_zone", request.time_zone.as_deref(), region)?;
-            let start = body_instant("start", text, &tz)?;
-            // A request built "now" arrives a little later; a whole interval back is a mistake.
-            if start < now - SignedDuration::from_mins(15) {
-                return Err(field(
-                    "start",
-                    format!("{start} is in the past; forecasts start now or later"),
-                ));
-            }
-            start.max(now)
+            not_past("start", body_instant("start", text, &tz)?, now)?
         }
     };
     let to = start + hours_span(hours);
     if to > now + hours_span(MAX_HOURS) {
-        return Err(field(
+        return Err(ApiError::invalid_field(
             "hours",
             format!("start + hours reaches past {MAX_HOURS} hours from now"),
         ));
@@ -175,13 +167,6 @@ pub async fn predict_price(
     forecast_response(&state, region, start, hours)
         .await
         .map(Json)
-}
-
-fn field(name: &str, message: String) -> ApiError {
-    ApiError::InvalidField {
-        field: name.to_string(),
-        message,
-    }
 }
 
 fn hours_span(hours: u32) -> SignedDuration {

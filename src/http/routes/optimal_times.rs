@@ -18,7 +18,7 @@ use crate::error::ApiError;
 use crate::http::dto::ErrorResponse;
 use crate::http::extract::AppJson;
 use crate::http::horizon::{Ahead, ForecastPart, SLOT_MINUTES, Slot, ahead, ceil_to_slot};
-use crate::http::params::{body_instant, time_zone};
+use crate::http::params::{body_instant, not_past, time_zone};
 use crate::http::state::AppState;
 
 /// Routes under `/api/v1/ml`.
@@ -90,13 +90,6 @@ pub struct OptimalTimesResponse {
     generated_at: Timestamp,
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::InvalidField {
-        field: field.to_string(),
-        message: message.into(),
-    }
-}
-
 /// The N cheapest start times over known and forecast prices.
 #[utoipa::path(post, path = "/predict/optimal-times", request_body = OptimalTimesRequest, tag = "ml",
     responses((status = 200, body = OptimalTimesResponse), (status = 400, body = ErrorResponse),
@@ -108,14 +101,14 @@ pub async fn predict_optimal_times(
     let region = state.region(&request.region)?;
     let minutes = request.duration_minutes;
     if minutes == 0 || minutes > 24 * 60 || minutes % SLOT_MINUTES != 0 {
-        return Err(invalid(
+        return Err(ApiError::invalid_field(
             "duration_minutes",
             format!("must be a multiple of 15 between 15 and 1440, got {minutes}"),
         ));
     }
     let count = request.count.unwrap_or(3);
     if !(1..=10).contains(&count) {
-        return Err(invalid(
+        return Err(ApiError::invalid_field(
             "count",
             format!("must be between 1 and 10, got {count}"),
         ));
@@ -123,7 +116,10 @@ pub async fn predict_optimal_times(
     if let Some(power) = request.power_kw
         && !(power > 0.0 && power <= 1000.0)
     {
-        return Err(invalid("power_kw", "must be above 0 and at most 1000"));
+        return Err(ApiError::invalid_field(
+            "power_kw",
+            "must be above 0 and at most 1000",
+        ));
     }
     let tz = time_zone("time_zone", request.time_zone.as_deref(), region)?;
     let now = state.now();
@@ -145,7 +141,7 @@ pub async fn predict_optimal_times(
         Some(text) => body_instant("latest_end", text, &tz)?,
     };
     if latest_end > horizon_end {
-        return Err(invalid(
+        return Err(ApiError::invalid_field(
             "latest_end",
             format!("{latest_end} is beyond the known and forecast prices (until {horizon_end})"),
         ));
@@ -153,7 +149,7 @@ pub async fn predict_optimal_times(
     let first = ceil_to_slot(earliest);
     let run = SignedDuration::from_mins(i64::from(minutes));
     if latest_end < first + run {
-        return Err(invalid(
+        return Err(ApiError::invalid_field(
             "latest_end",
             format!("leaves less than {minutes} minutes after the earliest start {first}"),
         ));
@@ -180,14 +176,6 @@ pub async fn predict_optimal_times(
         times,
         generated_at: now,
     }))
-}
-
-/// `at`, unless it lies more than one slot in the past (then the request is wrong).
-pub fn not_past(field: &str, at: Timestamp, now: Timestamp) -> Result<Timestamp, ApiError> {
-    if at < now - SignedDuration::from_mins(i64::from(SLOT_MINUTES)) {
-        return Err(invalid(field, format!("{at} is in the past")));
-    }
-    Ok(at.max(now))
 }
 
 fn describe(

@@ -17,12 +17,12 @@ use wattline_actors::domain::schedule::{
 };
 use wattline_actors::domain::{Currency, EnergyUnit, Region};
 
-use super::optimal_times::{kind_of, not_past};
+use super::optimal_times::kind_of;
 use crate::error::ApiError;
 use crate::http::dto::ErrorResponse;
 use crate::http::extract::AppJson;
 use crate::http::horizon::{Ahead, ForecastPart, SLOT_MINUTES, Slot, ahead, ceil_to_slot};
-use crate::http::params::{body_instant, time_zone};
+use crate::http::params::{body_instant, not_past, time_zone};
 use crate::http::state::AppState;
 
 /// Most appliances in one request.
@@ -258,19 +258,12 @@ struct Planned {
     tz: jiff::tz::TimeZone,
 }
 
-fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
-    ApiError::InvalidField {
-        field: field.into(),
-        message: message.into(),
-    }
-}
-
 /// Validates the request, builds the problem on the price grid and solves it off the async
 /// threads (the exact solver may take up to its time limit).
 async fn plan(state: &AppState, request: ScheduleRequest) -> Result<Planned, ApiError> {
     let region = state.region(&request.region)?;
     if request.appliances.is_empty() || request.appliances.len() > MAX_APPLIANCES {
-        return Err(invalid(
+        return Err(ApiError::invalid_field(
             "appliances",
             format!("give between 1 and {MAX_APPLIANCES} appliances"),
         ));
@@ -278,7 +271,10 @@ async fn plan(state: &AppState, request: ScheduleRequest) -> Result<Planned, Api
     if let Some(limit) = request.power_limit_kw
         && !(limit > 0.0 && limit.is_finite())
     {
-        return Err(invalid("power_limit_kw", "must be a positive number"));
+        return Err(ApiError::invalid_field(
+            "power_limit_kw",
+            "must be a positive number",
+        ));
     }
     let tz = time_zone("time_zone", request.time_zone.as_deref(), region)?;
     let now = state.now();
@@ -298,33 +294,39 @@ async fn plan(state: &AppState, request: ScheduleRequest) -> Result<Planned, Api
         let at = |f: &str| format!("appliances[{i}].{f}");
         let name = a.name.trim();
         if name.is_empty() || name.len() > 64 {
-            return Err(invalid(at("name"), "must be 1–64 characters"));
+            return Err(ApiError::invalid_field(
+                at("name"),
+                "must be 1–64 characters",
+            ));
         }
         if names.iter().any(|n| n == name) {
-            return Err(invalid(
+            return Err(ApiError::invalid_field(
                 at("name"),
                 format!("duplicate appliance name '{name}'"),
             ));
         }
         if !(a.power_kw > 0.0 && a.power_kw <= 1000.0) {
-            return Err(invalid(at("power_kw"), "must be above 0 and at most 1000"));
+            return Err(ApiError::invalid_field(
+                at("power_kw"),
+                "must be above 0 and at most 1000",
+            ));
         }
         let slots_needed = match (a.duration_minutes, a.energy_kwh) {
             (Some(_), Some(_)) => {
-                return Err(invalid(
+                return Err(ApiError::invalid_field(
                     at("duration_minutes"),
                     "give duration_minutes or energy_kwh, not both",
                 ));
             }
             (None, None) => {
-                return Err(invalid(
+                return Err(ApiError::invalid_field(
                     at("duration_minutes"),
                     "give duration_minutes or energy_kwh",
                 ));
             }
             (Some(m), None) => {
                 if m == 0 || m > 24 * 60 || m % SLOT_MINUTES != 0 {
-                    return Err(invalid(
+                    return Err(ApiError::invalid_field(
                         at("duration_minutes"),
                         format!("must be a multiple of 15 between 15 and 1440, got {m}"),
                     ));
@@ -333,11 +335,14 @@ async fn plan(state: &AppState, request: ScheduleRequest) -> Result<Planned, Api
             }
             (None, Some(e)) => {
                 if !(e > 0.0 && e.is_finite()) {
-                    return Err(invalid(at("energy_kwh"), "must be a positive number"));
+                    return Err(ApiError::invalid_field(
+                        at("energy_kwh"),
+                        "must be a positive number",
+                    ));
                 }
                 let slots = (e / (a.power_kw * SLOT_HOURS) - 1e-9).ceil() as usize;
                 if slots > 96 {
-                    return Err(invalid(
+                    return Err(ApiError::invalid_field(
                         at("energy_kwh"),
                         "needs more than 24 hours at this power",
                     ));
@@ -359,10 +364,13 @@ async fn plan(state: &AppState, request: ScheduleRequest) -> Result<Planned, Api
             Some(text) => body_instant(&at("deadline"), text, &tz)?,
         };
         if deadline <= earliest {
-            return Err(invalid(at("deadline"), "must be after the earliest start"));
+            return Err(ApiError::invalid_field(
+                at("deadline"),
+                "must be after the earliest start",
+            ));
         }
         if deadline > horizon_end {
-            return Err(invalid(
+            return Err(ApiError::invalid_field(
                 at("deadline"),
                 format!("{deadline} is beyond the known and forecast prices (until {horizon_end})"),
             ));
@@ -370,7 +378,7 @@ async fn plan(state: &AppState, request: ScheduleRequest) -> Result<Planned, Api
         let mode = match a.mode.unwrap_or(RunModeDto::Contiguous) {
             RunModeDto::Contiguous => {
                 if a.min_run_minutes.is_some() {
-                    return Err(invalid(
+                    return Err(ApiError::invalid_field(
                         at("min_run_minutes"),
                         "only applies to splittable appliances",
                     ));
@@ -380,7 +388,7 @@ async fn plan(state: &AppState, request: ScheduleRequest) -> Result<Planned, Api
             RunModeDto::Splittable => {
                 let m = a.min_run_minutes.unwrap_or(SLOT_MINUTES);
                 if m == 0 || m % SLOT_MINUTES != 0 || (m / SLOT_MINUTES) as usize > slots_needed {
-                    return Err(invalid(
+                    return Err(ApiError::invalid_field(
                         at("min_run_minutes"),
                         "must be a multiple of 15, at most the run time",
                     ));
@@ -412,13 +420,13 @@ async fn plan(state: &AppState, request: ScheduleRequest) -> Result<Planned, Api
         match (find(a), find(b)) {
             (Some(x), Some(y)) if x != y => exclusions.push((x, y)),
             (Some(_), Some(_)) => {
-                return Err(invalid(
+                return Err(ApiError::invalid_field(
                     format!("exclusions[{i}]"),
                     "an appliance cannot exclude itself",
                 ));
             }
             _ => {
-                return Err(invalid(
+                return Err(ApiError::invalid_field(
                     format!("exclusions[{i}]"),
                     "names an appliance that is not in the request",
                 ));
