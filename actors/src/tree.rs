@@ -58,6 +58,17 @@ pub struct TreeConfig {
     pub forecaster: ForecasterConfig,
 }
 
+impl TreeConfig {
+    /// When `region`'s market publishes the next day's prices (local time): the configured
+    /// override, else the market's usual time.
+    pub fn publication_time(&self, region: Region) -> jiff::civil::Time {
+        self.publication
+            .iter()
+            .find(|(r, _)| *r == region)
+            .map_or(region.publication_time(), |(_, t)| *t)
+    }
+}
+
 impl Default for TreeConfig {
     fn default() -> Self {
         TreeConfig {
@@ -109,7 +120,7 @@ impl Tree {
             node_id: ports.node_id,
             fanout: ports.fanout,
             clock: ports.clock.clone(),
-            config: config.broadcaster,
+            config: config.broadcaster.clone(),
             meter: broadcaster_meter.clone(),
         };
         let broadcaster =
@@ -130,7 +141,11 @@ impl Tree {
                     forecasts,
                     clock: ports.clock.clone(),
                     preference: preference.clone(),
-                    regions: ports.sources.iter().map(|(r, _)| *r).collect(),
+                    regions: ports
+                        .sources
+                        .iter()
+                        .map(|(r, _)| (*r, config.publication_time(*r)))
+                        .collect(),
                     config: config.forecaster.clone(),
                     broadcaster: Some(broadcaster.clone()),
                     meter: meter.clone(),
@@ -155,11 +170,7 @@ impl Tree {
                     region,
                     sources: sources.into(),
                     config: config.fetcher.clone(),
-                    publication: config
-                        .publication
-                        .iter()
-                        .find(|(r, _)| *r == region)
-                        .map_or(region.publication_time(), |(_, t)| *t),
+                    publication: config.publication_time(region),
                 })
                 .collect(),
             writer: PriceWriterArgs {

@@ -59,6 +59,20 @@ pub fn publication_instant_at(region: Region, date: Date, time: jiff::civil::Tim
         .unwrap_or(Timestamp::MAX)
 }
 
+/// The newest local day whose prices the market has published by `now` (publishing at local
+/// `publication` the day before): tomorrow once that time has passed, else today.
+pub fn newest_published_day(
+    region: Region,
+    now: Timestamp,
+    publication: jiff::civil::Time,
+) -> Date {
+    let today = local_date(region, now);
+    match today.tomorrow() {
+        Ok(tomorrow) if now >= publication_instant_at(region, tomorrow, publication) => tomorrow,
+        _ => today,
+    }
+}
+
 /// Start instants of every market interval of local `date`, in order.
 pub fn interval_starts(region: Region, date: Date) -> impl Iterator<Item = Timestamp> {
     let (start, end) = day_bounds(region, date);
@@ -116,5 +130,20 @@ mod tests {
         assert_eq!(local_date(Region::Germany, at), date(2026, 7, 2));
         assert_eq!(local_hour(Region::Germany, at), 1);
         assert_eq!(local_date(Region::UsCa, at), date(2026, 7, 1));
+    }
+
+    #[test]
+    fn tomorrow_counts_as_published_from_its_publication_time() {
+        let noon = jiff::civil::time(12, 0, 0, 0);
+        // 12:00 in Berlin on 2026-01-15 is 11:00 UTC.
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        assert_eq!(
+            newest_published_day(Region::Germany, at("2026-01-15T10:59:59Z"), noon),
+            date(2026, 1, 15)
+        );
+        assert_eq!(
+            newest_published_day(Region::Germany, at("2026-01-15T11:00:00Z"), noon),
+            date(2026, 1, 16)
+        );
     }
 }

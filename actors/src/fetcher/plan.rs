@@ -11,7 +11,7 @@ use jiff::{SignedDuration, Timestamp};
 use crate::domain::Region;
 use jiff::civil::Time;
 
-use crate::domain::calendar::{local_date, publication_instant_at};
+use crate::domain::calendar::{local_date, newest_published_day, publication_instant_at};
 
 /// A day to fetch and whether its absence is a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,14 +38,12 @@ pub fn days_to_fetch(
             required: true,
         });
     }
-    if let Ok(tomorrow) = today.tomorrow() {
-        let published = now >= publication_instant_at(region, tomorrow, publication);
-        if published && (force || !have.contains(&tomorrow)) {
-            days.push(PlannedDay {
-                day: tomorrow,
-                required: false,
-            });
-        }
+    let newest = newest_published_day(region, now, publication);
+    if newest > today && (force || !have.contains(&newest)) {
+        days.push(PlannedDay {
+            day: newest,
+            required: false,
+        });
     }
     days
 }

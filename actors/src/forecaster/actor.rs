@@ -17,7 +17,7 @@ use super::model::{
 };
 use crate::broadcast::BroadcasterMsg;
 use crate::domain::Region;
-use crate::domain::calendar::local_date;
+use crate::domain::calendar::{day_bounds, local_date, newest_published_day};
 use crate::domain::forecast::ForecastError;
 use crate::domain::price::SourcePreference;
 use crate::mailbox::{Mailbox, Timer};
@@ -39,7 +39,8 @@ pub struct ForecasterArgs {
     pub forecasts: Arc<dyn ForecastStore>,
     pub clock: SharedClock,
     pub preference: Arc<SourcePreference>,
-    pub regions: Vec<Region>,
+    /// Each region served, with its market's publication time (local).
+    pub regions: Vec<(Region, jiff::civil::Time)>,
     pub config: ForecasterConfig,
     pub broadcaster: Option<Mailbox<BroadcasterMsg>>,
     pub meter: ActorMeter,
@@ -116,6 +117,7 @@ pub enum CalibrationError {
 
 struct Slot {
     region: Region,
+    publication: jiff::civil::Time,
     state: ModelState,
     model: Option<Arc<RegionModel>>,
     /// Served forecast (shared with callers without copying).
@@ -151,8 +153,9 @@ impl Actor for Forecaster {
         let slots = args
             .regions
             .iter()
-            .map(|region| Slot {
+            .map(|(region, publication)| Slot {
                 region: *region,
+                publication: *publication,
                 state: ModelState::Pending,
                 model: None,
                 forecast: None,
@@ -168,7 +171,7 @@ impl Actor for Forecaster {
             queue: VecDeque::new(),
             running: None,
         };
-        for region in state.args.regions.clone() {
+        for (region, _) in state.args.regions.clone() {
             state.enqueue(region);
         }
         state.start_next();
@@ -279,6 +282,7 @@ impl ForecasterState {
         let keep =
             jiff::SignedDuration::from_hours(24 * (self.args.config.accuracy_days as i64 + 1));
         let mailbox = self.mailbox.clone();
+        let now = self.args.clock.now();
         let Some(slot) = self.slot(region) else {
             return;
         };
@@ -298,8 +302,12 @@ impl ForecasterState {
                 slot.model = Some(model);
                 slot.forecast = Some(forecast.clone());
                 publish(broadcaster.as_ref(), &forecast);
+                // Only steps of days the market has not published yet are forecasts a user can
+                // be served; a model calibrated before the latest published days were stored
+                // (at start, say) also covers those, and they would count in the live accuracy.
+                let unpublished = unpublished_steps(&forecast, slot.publication, now);
                 tokio::spawn(async move {
-                    if let Err(error) = forecasts.save_forecast(&forecast).await {
+                    if let Err(error) = forecasts.save_forecast(&unpublished).await {
                         tracing::warn!(%region, %error, "Could not store the forecast; its accuracy will not be measured.");
                     }
                     let before = forecast.model.calibrated_at - keep;
@@ -365,6 +373,29 @@ impl ForecasterState {
                 model: s.forecast.as_ref().map(|f| f.model.clone()),
             })
             .collect()
+    }
+}
+
+/// The forecast without the steps of days the market has published by `now`.
+fn unpublished_steps(
+    forecast: &RegionForecast,
+    publication: jiff::civil::Time,
+    now: Timestamp,
+) -> RegionForecast {
+    let region = forecast.region;
+    let published_end = day_bounds(region, newest_published_day(region, now, publication)).1;
+    RegionForecast {
+        region,
+        model: forecast.model.clone(),
+        currency: forecast.currency,
+        unit: forecast.unit,
+        steps: forecast
+            .steps
+            .iter()
+            .filter(|s| s.start >= published_end)
+            .cloned()
+            .collect(),
+        days: Vec::new(),
     }
 }
 
