@@ -81,10 +81,7 @@ impl Ahead {
     /// is forecast, one entry per slot while the horizon lasts.
     pub fn quarter_hours(&self, from: Timestamp, to: Timestamp) -> Vec<Slot> {
         let step = SignedDuration::from_mins(i64::from(SLOT_MINUTES));
-        let per_kwh = match self.unit {
-            EnergyUnit::MWh => 1.0 / 1000.0,
-            EnergyUnit::KWh => 1.0,
-        };
+        let per_kwh = 1.0 / self.unit.kwh();
         let mut slots = Vec::new();
         let mut at = from;
         let mut intervals = self.intervals.iter().peekable();

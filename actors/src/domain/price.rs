@@ -30,6 +30,25 @@ pub enum EnergyUnit {
     MWh,
 }
 
+impl EnergyUnit {
+    /// kWh in one unit: a price per unit divided by this is a price per kWh.
+    pub fn kwh(self) -> f64 {
+        match self {
+            EnergyUnit::KWh => 1.0,
+            EnergyUnit::MWh => 1000.0,
+        }
+    }
+
+    /// Decimal places a derived price per this unit is shown with (a cent per MWh, a
+    /// thousandth of a cent per kWh: the same resolution).
+    pub fn price_decimals(self) -> u32 {
+        match self {
+            EnergyUnit::KWh => 5,
+            EnergyUnit::MWh => 2,
+        }
+    }
+}
+
 /// What a price is: a published day-ahead price, a retail tariff rate, or our own forecast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

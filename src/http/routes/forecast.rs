@@ -202,10 +202,7 @@ async fn forecast_response(
         .max()
         .filter(|end| *end > state.now());
     let beyond = published_until.unwrap_or(from);
-    let decimals = match forecast.unit {
-        EnergyUnit::MWh => 2,
-        EnergyUnit::KWh => 5,
-    };
+    let decimals = forecast.unit.price_decimals();
     let money = |v: f64| Decimal::from_f64(v).unwrap_or_default().round_dp(decimals);
     let steps = forecast
         .steps

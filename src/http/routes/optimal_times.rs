@@ -186,10 +186,7 @@ fn describe(
     power_kw: Option<f64>,
 ) -> StartTimeDto {
     let per_kwh = run.iter().map(|s| s.price_per_kwh).sum::<f64>() / run.len() as f64;
-    let (unit_factor, decimals) = match ahead.unit {
-        EnergyUnit::MWh => (1000.0, 2),
-        EnergyUnit::KWh => (1.0, 5),
-    };
+    let (unit_factor, decimals) = (ahead.unit.kwh(), ahead.unit.price_decimals());
     let hours = run.len() as f64 * f64::from(SLOT_MINUTES) / 60.0;
     let start = run[0].start;
     StartTimeDto {

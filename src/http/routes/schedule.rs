@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use wattline_actors::domain::schedule::{
     Appliance, Infeasible, Method, Problem, RunMode, Schedule, SolverStatus, runs,
 };
-use wattline_actors::domain::{Currency, EnergyUnit, Region};
+use wattline_actors::domain::{Currency, Region};
 
 use super::optimal_times::kind_of;
 use crate::error::ApiError;
@@ -398,10 +398,7 @@ async fn plan(state: &AppState, request: ScheduleRequest) -> Result<Planned, Api
                 }
             }
         };
-        let per_kwh = match ahead.unit {
-            EnergyUnit::MWh => 1.0 / 1000.0,
-            EnergyUnit::KWh => 1.0,
-        };
+        let per_kwh = 1.0 / ahead.unit.kwh();
         appliances.push(Appliance {
             power_kw: a.power_kw,
             slots: slots_needed,
@@ -496,10 +493,7 @@ impl Planned {
                 .to_string()
         };
         let clock = |t: Timestamp| t.to_zoned(self.tz.clone()).strftime("%a %H:%M").to_string();
-        let unit_factor = match self.ahead.unit {
-            EnergyUnit::MWh => 1000.0,
-            EnergyUnit::KWh => 1.0,
-        };
+        let unit_factor = self.ahead.unit.kwh();
         let appliances: Vec<AppliancePlanDto> = self
             .schedule
             .slots
