@@ -120,8 +120,6 @@ struct Slot {
     publication: jiff::civil::Time,
     state: ModelState,
     model: Option<Arc<RegionModel>>,
-    /// Served forecast (shared with callers without copying).
-    forecast: Option<Arc<RegionForecast>>,
     queued: bool,
     /// New prices arrived while calibrating: go again afterwards.
     dirty: bool,
@@ -158,7 +156,6 @@ impl Actor for Forecaster {
                 publication: *publication,
                 state: ModelState::Pending,
                 model: None,
-                forecast: None,
                 queued: false,
                 dirty: false,
                 retry: None,
@@ -290,7 +287,7 @@ impl ForecasterState {
             Ok(Calibration::Calibrated(model)) => {
                 metrics::histogram!(FORECAST_CALIBRATION_SECONDS).record(seconds);
                 let model: Arc<RegionModel> = Arc::from(model);
-                let forecast = Arc::new(model.forecast.clone());
+                let forecast = model.forecast.clone();
                 tracing::info!(
                     %region,
                     version = %forecast.model.version,
@@ -300,7 +297,6 @@ impl ForecasterState {
                 );
                 slot.state = ModelState::Ready;
                 slot.model = Some(model);
-                slot.forecast = Some(forecast.clone());
                 publish(broadcaster.as_ref(), &forecast);
                 // Only steps of days the market has not published yet are forecasts a user can
                 // be served; a model calibrated before the latest published days were stored
@@ -350,9 +346,8 @@ impl ForecasterState {
     fn lookup(&self, region: Region) -> ForecastLookup {
         match self.slots.iter().find(|s| s.region == region) {
             Some(Slot {
-                forecast: Some(forecast),
-                ..
-            }) => ForecastLookup::Ready(forecast.clone()),
+                model: Some(model), ..
+            }) => ForecastLookup::Ready(model.forecast.clone()),
             Some(slot) => ForecastLookup::NotReady(slot.state.clone()),
             None => ForecastLookup::NotReady(ModelState::Failed {
                 reason: "region not served by this forecaster".into(),
@@ -370,7 +365,7 @@ impl ForecasterState {
                 } else {
                     s.state.clone()
                 },
-                model: s.forecast.as_ref().map(|f| f.model.clone()),
+                model: s.model.as_ref().map(|m| m.forecast.model.clone()),
             })
             .collect()
     }

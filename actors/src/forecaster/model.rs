@@ -3,6 +3,7 @@
 //! conformal intervals per lead day, and measure stored past forecasts against realised prices.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -131,7 +132,8 @@ pub struct RegionForecast {
 /// A calibrated region: its forecast and the errors its intervals come from.
 #[derive(Debug, Clone)]
 pub struct RegionModel {
-    pub forecast: RegionForecast,
+    /// Served as is: callers share it without copying.
+    pub forecast: Arc<RegionForecast>,
     /// Per lead day (index 0 = lead 1).
     errors: Vec<ErrorQuantiles>,
     /// Per lead day, the newest target day already recorded.
@@ -270,14 +272,14 @@ pub fn calibrate(
         live_accuracy,
     };
     Ok(Calibration::Calibrated(Box::new(RegionModel {
-        forecast: RegionForecast {
+        forecast: Arc::new(RegionForecast {
             region,
             model,
             currency,
             unit,
             steps,
             days,
-        },
+        }),
         errors,
         recorded_through,
         combiner,
