@@ -10,8 +10,7 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::civil::Date;
 use wattline_actors::domain::Region;
-use wattline_actors::fetcher::cycle::run_cycle;
-use wattline_actors::fetcher::plan::PlannedDay;
+use wattline_actors::fetcher::cycle::fetch_day;
 use wattline_actors::ports::{PriceSource, PriceStore, SharedClock, SoleNode};
 use wattline_actors::{Ports, Tree};
 
@@ -100,16 +99,7 @@ pub async fn run(
     let sources: Arc<[Arc<dyn PriceSource>]> = sources.into();
     let timeout = Duration::from_secs(settings.prices.fetch_timeout_secs);
     for day in days {
-        let outcome = run_cycle(
-            request.region,
-            vec![PlannedDay {
-                day,
-                required: true,
-            }],
-            sources.clone(),
-            timeout,
-        )
-        .await;
+        let outcome = fetch_day(request.region, day, sources.clone(), timeout).await;
         if outcome.failed.is_empty() {
             for fetched in outcome.fetched {
                 report.points += fetched.points.len();

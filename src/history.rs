@@ -10,8 +10,7 @@ use jiff::civil::Date;
 use wattline_actors::RegionSources;
 use wattline_actors::domain::Region;
 use wattline_actors::domain::calendar::{day_bounds, expected_intervals, local_date};
-use wattline_actors::fetcher::cycle::run_cycle;
-use wattline_actors::fetcher::plan::PlannedDay;
+use wattline_actors::fetcher::cycle::fetch_day;
 use wattline_actors::forecaster::ForecastHandle;
 use wattline_actors::ports::{PriceSource, SharedClock};
 
@@ -76,16 +75,7 @@ pub async fn bootstrap_region(
     let mut report = BootstrapReport::default();
     let mut batch = Vec::new();
     for (i, day) in missing.iter().enumerate() {
-        let outcome = run_cycle(
-            region,
-            vec![PlannedDay {
-                day: *day,
-                required: true,
-            }],
-            sources.clone(),
-            fetch_timeout,
-        )
-        .await;
+        let outcome = fetch_day(region, *day, sources.clone(), fetch_timeout).await;
         if outcome.failed.is_empty() {
             report.loaded_days += 1;
             batch.extend(outcome.fetched.into_iter().flat_map(|f| f.points));

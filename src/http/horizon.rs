@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::http::state::AppState;
 
 /// Longest interval searched over (monthly retail averages are not a schedule's prices).
-const MAX_INTERVAL_MINUTES: u32 = 60;
+pub const MAX_INTERVAL_MINUTES: u32 = 60;
 /// Grid of optimal times and schedules.
 pub const SLOT_MINUTES: u32 = 15;
 

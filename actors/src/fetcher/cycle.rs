@@ -51,6 +51,20 @@ pub struct CycleOutcome {
     pub failed: Vec<Date>,
 }
 
+/// Fetches one past or present day, which must be complete (backfills and history bootstraps).
+pub async fn fetch_day(
+    region: Region,
+    day: Date,
+    sources: Arc<[Arc<dyn PriceSource>]>,
+    timeout: Duration,
+) -> CycleOutcome {
+    let planned = vec![PlannedDay {
+        day,
+        required: true,
+    }];
+    run_cycle(region, planned, sources, timeout).await
+}
+
 /// Runs one cycle over `days`.
 pub async fn run_cycle(
     region: Region,

@@ -18,6 +18,7 @@ use wattline_actors::forecaster::{ForecastLookup, ModelState, ModelSummary, Regi
 use crate::error::ApiError;
 use crate::http::dto::ErrorResponse;
 use crate::http::extract::{AppJson, AppQuery};
+use crate::http::horizon::MAX_INTERVAL_MINUTES;
 use crate::http::params::{body_instant, bounded, not_past, time_zone};
 use crate::http::state::AppState;
 
@@ -197,7 +198,7 @@ async fn forecast_response(
         .snapshot()
         .series(region)
         .iter()
-        .filter(|p| p.duration_minutes <= 60)
+        .filter(|p| p.duration_minutes <= MAX_INTERVAL_MINUTES)
         .map(|p| p.end())
         .max()
         .filter(|end| *end > state.now());
