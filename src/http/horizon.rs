@@ -114,6 +114,17 @@ pub struct Slot {
     pub forecast: bool,
 }
 
+/// The grid slots a run of `minutes` takes: a multiple of 15 from 15 minutes to 24 hours.
+pub fn run_slots(field: &str, minutes: u32) -> Result<usize, ApiError> {
+    if minutes == 0 || minutes > 24 * 60 || !minutes.is_multiple_of(SLOT_MINUTES) {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("must be a multiple of 15 between 15 and 1440, got {minutes}"),
+        ));
+    }
+    Ok((minutes / SLOT_MINUTES) as usize)
+}
+
 /// The first grid instant at or after `at`.
 pub fn ceil_to_slot(at: Timestamp) -> Timestamp {
     let step = i64::from(SLOT_MINUTES) * 60;

@@ -17,7 +17,9 @@ use wattline_actors::domain::{Currency, EnergyUnit, Region};
 use crate::error::ApiError;
 use crate::http::dto::ErrorResponse;
 use crate::http::extract::AppJson;
-use crate::http::horizon::{Ahead, ForecastPart, SLOT_MINUTES, Slot, ahead, ceil_to_slot};
+use crate::http::horizon::{
+    Ahead, ForecastPart, SLOT_MINUTES, Slot, ahead, ceil_to_slot, run_slots,
+};
 use crate::http::params::{body_instant, not_past, time_zone};
 use crate::http::state::AppState;
 
@@ -100,12 +102,7 @@ pub async fn predict_optimal_times(
 ) -> Result<Json<OptimalTimesResponse>, ApiError> {
     let region = state.region(&request.region)?;
     let minutes = request.duration_minutes;
-    if minutes == 0 || minutes > 24 * 60 || minutes % SLOT_MINUTES != 0 {
-        return Err(ApiError::invalid_field(
-            "duration_minutes",
-            format!("must be a multiple of 15 between 15 and 1440, got {minutes}"),
-        ));
-    }
+    let run_length = run_slots("duration_minutes", minutes)?;
     let count = request.count.unwrap_or(3);
     if !(1..=10).contains(&count) {
         return Err(ApiError::invalid_field(
@@ -156,7 +153,7 @@ pub async fn predict_optimal_times(
     }
     let slots = ahead.quarter_hours(first, latest_end);
     let prices: Vec<f64> = slots.iter().map(|s| s.price_per_kwh).collect();
-    let times = cheapest_runs(&prices, (minutes / SLOT_MINUTES) as usize, count as usize)
+    let times = cheapest_runs(&prices, run_length, count as usize)
         .into_iter()
         .enumerate()
         .map(|(i, run)| describe(i + 1, &slots[run.clone()], &ahead, &tz, request.power_kw))

@@ -21,7 +21,9 @@ use super::optimal_times::kind_of;
 use crate::error::ApiError;
 use crate::http::dto::ErrorResponse;
 use crate::http::extract::AppJson;
-use crate::http::horizon::{Ahead, ForecastPart, SLOT_MINUTES, Slot, ahead, ceil_to_slot};
+use crate::http::horizon::{
+    Ahead, ForecastPart, SLOT_MINUTES, Slot, ahead, ceil_to_slot, run_slots,
+};
 use crate::http::params::{body_instant, not_past, time_zone};
 use crate::http::state::AppState;
 
@@ -288,6 +290,7 @@ async fn plan(state: &AppState, request: ScheduleRequest) -> Result<Planned, Api
     let index_of = |at: Timestamp| {
         (at.duration_since(origin).as_secs().max(0) / (i64::from(SLOT_MINUTES) * 60)) as usize
     };
+    let per_kwh = 1.0 / ahead.unit.kwh();
     let mut names: Vec<String> = Vec::with_capacity(request.appliances.len());
     let mut appliances = Vec::with_capacity(request.appliances.len());
     for (i, a) in request.appliances.iter().enumerate() {
@@ -324,15 +327,7 @@ async fn plan(state: &AppState, request: ScheduleRequest) -> Result<Planned, Api
                     "give duration_minutes or energy_kwh",
                 ));
             }
-            (Some(m), None) => {
-                if m == 0 || m > 24 * 60 || m % SLOT_MINUTES != 0 {
-                    return Err(ApiError::invalid_field(
-                        at("duration_minutes"),
-                        format!("must be a multiple of 15 between 15 and 1440, got {m}"),
-                    ));
-                }
-                (m / SLOT_MINUTES) as usize
-            }
+            (Some(m), None) => run_slots(&at("duration_minutes"), m)?,
             (None, Some(e)) => {
                 if !(e > 0.0 && e.is_finite()) {
                     return Err(ApiError::invalid_field(
@@ -398,14 +393,12 @@ async fn plan(state: &AppState, request: ScheduleRequest) -> Result<Planned, Api
                 }
             }
         };
-        let per_kwh = 1.0 / ahead.unit.kwh();
         appliances.push(Appliance {
             power_kw: a.power_kw,
             slots: slots_needed,
             earliest: index_of(earliest),
-            // Whole slots only: a run must end by the deadline.
-            deadline: (deadline.duration_since(origin).as_secs().max(0)
-                / (i64::from(SLOT_MINUTES) * 60)) as usize,
+            // Whole slots only (rounded down): a run must end by the deadline.
+            deadline: index_of(deadline),
             mode,
             price_cap: a.max_price.and_then(|p| p.to_f64()).map(|p| p * per_kwh),
         });
