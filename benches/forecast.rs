@@ -110,6 +110,7 @@ fn bench_forecast_call(c: &mut Criterion) {
             node_id: "bench".into(),
             lease: Arc::new(SoleNode),
             forecasts: Some(store),
+            weather: None,
         };
         Tree::spawn(ports, TreeConfig::default())
             .await

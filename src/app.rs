@@ -11,15 +11,15 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use wattline_actors::ports::{
-    FanOut, ForecastStore, PriceStore, RegionLease, SharedClock, SoleNode,
+    EventFeed, FanOut, ForecastStore, PriceStore, RegionLease, SharedClock, SoleNode,
 };
-use wattline_actors::{Ports, Tree, TreeHandles};
+use wattline_actors::{Ports, Tree, TreeHandles, WeatherPorts};
 
 use crate::config::Settings;
 use crate::http::listener::WatchdogListener;
 use crate::http::state::{AppParts, AppState};
 use crate::storage::{self, Storage, StorageOptions};
-use crate::{cache, history, http, providers, telemetry};
+use crate::{cache, http, providers, telemetry};
 
 /// A built, bound, not yet serving application.
 pub struct App {
@@ -30,14 +30,12 @@ pub struct App {
     storage: Arc<dyn Storage>,
     shutdown_timeout: Duration,
     shutdown: watch::Sender<bool>,
-    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// What a node shares with others: nothing (single node) or Redis.
 struct Cluster {
-    fanout: Option<Arc<dyn FanOut>>,
+    fanout: Option<(Arc<dyn FanOut>, Arc<dyn EventFeed>)>,
     lease: Arc<dyn RegionLease>,
-    subscriber: Option<(fred::clients::SubscriberClient, cache::Keys)>,
     redis: Option<fred::prelude::Client>,
 }
 
@@ -49,7 +47,6 @@ async fn cluster(settings: &Settings, node_id: &str) -> anyhow::Result<Cluster> 
         return Ok(Cluster {
             fanout: None,
             lease: Arc::new(SoleNode),
-            subscriber: None,
             redis: None,
         });
     }
@@ -71,17 +68,16 @@ async fn cluster(settings: &Settings, node_id: &str) -> anyhow::Result<Cluster> 
     let ttl = Duration::from_secs(settings.cluster.lease_ttl_secs);
     tracing::info!(node = node_id, prefix = %settings.cluster.key_prefix, "Cluster mode: events and leases through Redis.");
     Ok(Cluster {
-        fanout: Some(Arc::new(cache::RedisFanOut::new(
-            client.clone(),
-            keys.clone(),
-        ))),
+        fanout: Some((
+            Arc::new(cache::RedisFanOut::new(client.clone(), keys.clone())),
+            Arc::new(cache::RedisEventFeed::new(subscriber, keys.clone())),
+        )),
         lease: Arc::new(cache::RedisLease::new(
             client.clone(),
             keys.clone(),
             node_id.to_string(),
             ttl,
         )),
-        subscriber: Some((subscriber, keys)),
         redis: Some(client),
     })
 }
@@ -114,7 +110,19 @@ impl App {
             .forecast
             .enabled
             .then(|| storage.clone() as Arc<dyn ForecastStore>);
-        let bootstrap_sources = sources.clone();
+        let weather = match providers::weather_client(&settings, clock.clone())? {
+            Some(client) => {
+                let every =
+                    Duration::from_secs(settings.providers.openweathermap.refresh_hours * 3600);
+                tracing::info!(every = ?every, "Weather forecasts from OpenWeatherMap.");
+                Some(WeatherPorts {
+                    source: Arc::new(client),
+                    store: storage.clone(),
+                    every,
+                })
+            }
+            None => None,
+        };
         let ports = Ports {
             store,
             sources,
@@ -123,39 +131,11 @@ impl App {
             node_id: node_id.clone(),
             lease: cluster.lease,
             forecasts: forecast_store,
+            weather,
         };
         let tree = Tree::spawn(ports, settings.tree_config())
             .await
             .context("starting the actor tree")?;
-        let mut background = Vec::new();
-        if settings.forecast.bootstrap_days > 0 {
-            background.push(tokio::spawn(history::bootstrap_all(
-                bootstrap_sources,
-                storage.clone(),
-                clock.clone(),
-                settings.forecast.bootstrap_days,
-                Duration::from_secs(settings.prices.fetch_timeout_secs),
-                tree.forecasts.clone(),
-            )));
-        }
-        if let Some(client) = providers::weather_client(&settings, clock.clone())? {
-            let every = Duration::from_secs(settings.providers.openweathermap.refresh_hours * 3600);
-            let regions = settings.enabled_regions();
-            tracing::info!(every = ?every, "Weather forecasts from OpenWeatherMap.");
-            background.push(tokio::spawn(providers::openweathermap::collect(
-                Arc::new(client),
-                storage.clone(),
-                regions,
-                every,
-            )));
-        }
-        if let Some((subscriber, keys)) = cluster.subscriber {
-            background.push(tokio::spawn(cache::run_subscriber(
-                subscriber,
-                keys,
-                tree.broadcast.clone(),
-            )));
-        }
         let tcp = TcpListener::bind(settings.server.bind)
             .await
             .with_context(|| {
@@ -181,7 +161,7 @@ impl App {
             preference: tree.preference.clone(),
             metrics,
             clock,
-            meters: tree.meters().to_vec(),
+            root: tree.root.clone(),
             node_id,
             shutdown: shutdown_rx,
             redis: cluster.redis,
@@ -194,13 +174,17 @@ impl App {
             storage,
             shutdown_timeout,
             shutdown,
-            background,
         })
     }
 
     /// The address the server is bound to (port 0 in settings becomes a real port here).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The actor tree's handles (tests drive actors through them; embedders may too).
+    pub fn tree(&self) -> &TreeHandles {
+        &self.tree
     }
 
     /// Serves until Ctrl-C or SIGTERM.
@@ -247,9 +231,6 @@ impl App {
             Some(error) => {
                 tracing::error!(%error, "Final writer flush failed; buffered prices were lost.")
             }
-        }
-        for task in self.background {
-            task.abort();
         }
         self.storage.close().await;
         tracing::info!("Wattline stopped.");

@@ -82,6 +82,7 @@ pub async fn run(
         node_id: "backfill".into(),
         lease: Arc::new(SoleNode),
         forecasts: None,
+        weather: None,
     };
     let tree = Tree::spawn(ports, settings.tree_config()).await?;
     let days: Vec<Date> = request
@@ -96,7 +97,7 @@ pub async fn run(
     );
     bar.set_prefix(format!("backfill {}", request.region));
     let mut report = BackfillReport::default();
-    let sources: Arc<[Arc<dyn PriceSource>]> = sources.into();
+    let sources: wattline_actors::ports::SourceList = sources.into();
     let timeout = Duration::from_secs(settings.prices.fetch_timeout_secs);
     for day in days {
         let outcome = fetch_day(request.region, day, sources.clone(), timeout).await;

@@ -12,17 +12,17 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
-use wattline_actors::TreeConfig;
 use wattline_actors::broadcast::BroadcasterConfig;
 use wattline_actors::domain::forecast::LearConfig;
 use wattline_actors::domain::forecast::lars::Criterion;
 use wattline_actors::domain::schedule::SolveLimits;
 use wattline_actors::domain::{Region, Source};
-use wattline_actors::fetcher::{FetcherConfig, SupervisionPolicy};
+use wattline_actors::fetcher::FetcherConfig;
 use wattline_actors::forecaster::ForecasterConfig;
 use wattline_actors::ports::{ScaledClock, SharedClock, SystemClock};
-use wattline_actors::supervision::BackoffPolicy;
+use wattline_actors::supervision::{BackoffPolicy, RestartPolicy};
 use wattline_actors::writer::WriterConfig;
+use wattline_actors::{BootstrapConfig, TreeConfig};
 
 /// The defaults, compiled in so the binary runs from any directory.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -752,7 +752,7 @@ impl Settings {
                 fetch_timeout: Duration::from_secs(p.fetch_timeout_secs),
                 retry_interval: Duration::from_secs(p.retry_interval_secs),
             },
-            supervision: SupervisionPolicy {
+            supervision: RestartPolicy {
                 backoff: BackoffPolicy {
                     initial: Duration::from_millis(s.backoff_initial_ms),
                     max: Duration::from_secs(s.backoff_max_secs),
@@ -778,6 +778,10 @@ impl Settings {
                 .filter_map(|r| Some((r, self.publication_for(r)?)))
                 .collect(),
             call_timeout: Duration::from_millis(p.call_timeout_ms),
+            bootstrap: BootstrapConfig {
+                days: self.forecast.bootstrap_days,
+                fetch_timeout: Duration::from_secs(p.fetch_timeout_secs),
+            },
         }
     }
 

@@ -7,7 +7,6 @@ pub mod backtest;
 pub mod cache;
 pub mod config;
 pub mod error;
-pub mod history;
 pub mod http;
 pub mod providers;
 pub mod storage;

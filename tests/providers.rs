@@ -23,7 +23,7 @@ use wattline::providers::{ProviderHttp, RetryPolicy};
 use wattline_actors::domain::calendar::day_bounds;
 use wattline_actors::domain::{EnergyUnit, PriceKind, Region, Source};
 use wattline_actors::fetcher::cycle::validate_day;
-use wattline_actors::ports::{PriceSource, SourceError, SourceRole};
+use wattline_actors::ports::{PriceSource, SourceError, SourceRole, WeatherSource};
 use wattline_actors::testing::ManualClock;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};

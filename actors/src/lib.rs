@@ -3,6 +3,7 @@
 //! This crate names no I/O crate: storage, HTTP providers and the clock come in through the
 //! traits in [`ports`], implemented by the service crate (and by fakes in tests).
 
+pub mod bootstrap;
 pub mod broadcast;
 pub mod domain;
 pub mod fetcher;
@@ -12,9 +13,13 @@ pub mod ports;
 pub mod rng;
 pub mod supervision;
 pub mod tree;
+pub mod weather;
 pub mod writer;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use tree::{Ports, RegionSources, ShutdownReport, Tree, TreeConfig, TreeHandles};
+pub use tree::{
+    BootstrapConfig, Ports, RegionSources, ShutdownReport, Tree, TreeConfig, TreeHandles,
+    WeatherPorts,
+};

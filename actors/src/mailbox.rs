@@ -1,9 +1,12 @@
 //! A typed, metered address of an actor: every send through it is counted in the actor's
 //! [`ActorMeter`], and every call has a timeout. Handles and actors talk to each other only
-//! through these.
+//! through these. The address outlives any one incarnation of the actor: its supervisor binds
+//! each restarted actor to the same mailbox, so holders never see a stale reference.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use ractor::rpc::CallResult;
 use ractor::{ActorRef, Message, RpcReplyPort};
 use tokio::task::JoinHandle;
@@ -21,9 +24,9 @@ pub enum CallError {
     Timeout(Duration),
 }
 
-/// An actor reference plus the meter that counts its mailbox.
+/// The current incarnation of an actor plus the meter that counts its mailbox.
 pub struct Mailbox<M: Message> {
-    actor: ActorRef<M>,
+    actor: Arc<ArcSwapOption<ActorRef<M>>>,
     meter: ActorMeter,
 }
 
@@ -39,7 +42,23 @@ impl<M: Message> Clone for Mailbox<M> {
 impl<M: Message> Mailbox<M> {
     /// Wraps `actor`, counting into `meter`.
     pub fn new(actor: ActorRef<M>, meter: ActorMeter) -> Self {
-        Mailbox { actor, meter }
+        let mailbox = Mailbox::unbound(meter);
+        mailbox.bind(actor);
+        mailbox
+    }
+
+    /// An address whose actor is not started yet: sends fail with [`CallError::Down`] until
+    /// [`Mailbox::bind`].
+    pub fn unbound(meter: ActorMeter) -> Self {
+        Mailbox {
+            actor: Arc::new(ArcSwapOption::empty()),
+            meter,
+        }
+    }
+
+    /// Points this address (and every clone of it) at a new incarnation of the actor.
+    pub fn bind(&self, actor: ActorRef<M>) {
+        self.actor.store(Some(Arc::new(actor)));
     }
 
     /// The actor's meter.
@@ -47,18 +66,19 @@ impl<M: Message> Mailbox<M> {
         &self.meter
     }
 
-    /// The underlying reference (for supervision bookkeeping, never for sending).
-    pub fn actor(&self) -> &ActorRef<M> {
-        &self.actor
-    }
-
     /// Sends without waiting for an answer.
     pub fn cast(&self, msg: M) -> Result<(), CallError> {
         self.meter.sent();
-        self.actor.cast(msg).map_err(|_| {
+        let sent = match self.actor.load().as_deref() {
+            Some(actor) => actor.cast(msg).is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
             self.meter.handled();
-            CallError::Down
-        })
+            Err(CallError::Down)
+        }
     }
 
     /// Sends a request and waits at most `timeout` for its answer.
@@ -67,8 +87,11 @@ impl<M: Message> Mailbox<M> {
         build: impl FnOnce(RpcReplyPort<T>) -> M,
         timeout: Duration,
     ) -> Result<T, CallError> {
+        let Some(actor) = self.actor.load_full() else {
+            return Err(CallError::Down);
+        };
         self.meter.sent();
-        match self.actor.call(build, Some(timeout)).await {
+        match actor.call(build, Some(timeout)).await {
             Ok(CallResult::Success(value)) => Ok(value),
             Ok(CallResult::Timeout) => Err(CallError::Timeout(timeout)),
             Ok(CallResult::SenderError) => Err(CallError::Down),

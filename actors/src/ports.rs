@@ -129,6 +129,9 @@ pub trait PriceSource: Send + Sync + 'static {
     async fn fetch_day(&self, region: Region, day: Date) -> Result<Vec<PricePoint>, SourceError>;
 }
 
+/// A region's sources in failover order, shared by its fetcher's incarnations.
+pub type SourceList = Arc<[Arc<dyn PriceSource>]>;
+
 /// Why storage could not take or give prices.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -234,4 +237,39 @@ impl RegionLease for SoleNode {
         // Nothing to renew; the fetchers only need to look rarely.
         Duration::from_secs(3600)
     }
+}
+
+/// A weather forecast provider (e.g. OpenWeatherMap) for the regions' reference cities.
+#[async_trait]
+pub trait WeatherSource: Send + Sync + 'static {
+    /// The forecast steps for `region`'s reference city.
+    async fn forecast(
+        &self,
+        region: Region,
+    ) -> Result<Vec<crate::domain::weather::WeatherPoint>, SourceError>;
+}
+
+/// Where the weather collector keeps forecasts for the forecaster.
+#[async_trait]
+pub trait WeatherStore: Send + Sync + 'static {
+    /// Inserts or updates (same region, source, instant) every step; returns rows written.
+    async fn upsert_weather(
+        &self,
+        points: &[crate::domain::weather::WeatherPoint],
+    ) -> Result<u64, StoreError>;
+}
+
+/// A live subscription to the cross-node event bus: events arrive on `events` in id order until
+/// the subscription ends (then the receiver closes). Dropping it unsubscribes.
+pub struct EventSubscription {
+    pub events: tokio::sync::mpsc::Receiver<crate::broadcast::IncomingEvent>,
+    /// Whatever keeps the subscription alive (a task, a connection); dropped with it.
+    pub guard: Box<dyn Send + Sync>,
+}
+
+/// The receiving side of the cross-node event bus.
+#[async_trait]
+pub trait EventFeed: Send + Sync + 'static {
+    /// Subscribes to every event of the deployment.
+    async fn subscribe(&self) -> Result<EventSubscription, FanOutError>;
 }

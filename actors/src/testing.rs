@@ -139,6 +139,7 @@ pub struct MemoryStore {
     panics_left: Mutex<u32>,
     commits: Mutex<Vec<usize>>,
     forecasts: Mutex<BTreeMap<(Region, String, Timestamp), StoredStep>>,
+    weather: Mutex<Vec<crate::domain::weather::WeatherPoint>>,
 }
 
 impl MemoryStore {
@@ -160,6 +161,11 @@ impl MemoryStore {
     /// Every stored point.
     pub fn all(&self) -> Vec<PricePoint> {
         self.rows.lock().expect("lock").values().cloned().collect()
+    }
+
+    /// Every stored weather step.
+    pub fn weather(&self) -> Vec<crate::domain::weather::WeatherPoint> {
+        self.weather.lock().expect("lock").clone()
     }
 
     /// Size of each committed batch, in order.
@@ -208,6 +214,17 @@ impl PriceStore for MemoryStore {
             .collect();
         out.sort_by_key(|p| p.start);
         Ok(out)
+    }
+}
+
+#[async_trait]
+impl crate::ports::WeatherStore for MemoryStore {
+    async fn upsert_weather(
+        &self,
+        points: &[crate::domain::weather::WeatherPoint],
+    ) -> Result<u64, StoreError> {
+        self.weather.lock().expect("lock").extend_from_slice(points);
+        Ok(points.len() as u64)
     }
 }
 
@@ -323,10 +340,10 @@ impl crate::ports::RegionLease for NodeLease {
 }
 
 /// An in-process stand-in for the Redis fan-out: assigns increasing ids and delivers every
-/// event to every registered node, in order. Can be switched off to test the local fallback.
+/// event to every subscribed node, in order. Can be switched off to test the local fallback.
 #[derive(Default)]
 pub struct LoopbackFanOut {
-    nodes: Mutex<Vec<crate::broadcast::BroadcastHandle>>,
+    subscribers: Mutex<Vec<tokio::sync::mpsc::Sender<crate::broadcast::IncomingEvent>>>,
     next_id: Mutex<u64>,
     down: Mutex<bool>,
 }
@@ -338,11 +355,6 @@ impl LoopbackFanOut {
             next_id: Mutex::new(1_000),
             ..LoopbackFanOut::default()
         })
-    }
-
-    /// Delivers to this node's broadcaster from now on.
-    pub fn register(&self, node: crate::broadcast::BroadcastHandle) {
-        self.nodes.lock().expect("lock").push(node);
     }
 
     /// Makes publishing fail (`true`) or work again.
@@ -367,15 +379,30 @@ impl crate::ports::FanOut for LoopbackFanOut {
             *next = (*next + 1).max(event.after_id + 1);
             *next
         };
-        for node in self.nodes.lock().expect("lock").iter() {
-            let _ = node.deliver(crate::broadcast::IncomingEvent {
+        self.subscribers.lock().expect("lock").retain(|node| {
+            node.try_send(crate::broadcast::IncomingEvent {
                 id,
                 region: event.region,
                 kind: event.kind,
                 origin: event.origin.clone(),
                 payload: event.payload.clone(),
-            });
-        }
+            })
+            .is_ok()
+        });
         Ok(id)
+    }
+}
+
+#[async_trait]
+impl crate::ports::EventFeed for LoopbackFanOut {
+    async fn subscribe(
+        &self,
+    ) -> Result<crate::ports::EventSubscription, crate::ports::FanOutError> {
+        let (tx, events) = tokio::sync::mpsc::channel(4096);
+        self.subscribers.lock().expect("lock").push(tx);
+        Ok(crate::ports::EventSubscription {
+            events,
+            guard: Box::new(()),
+        })
     }
 }

@@ -1,46 +1,82 @@
 //! The root of the supervision tree and the one way to start it: [`Tree::spawn`] takes the ports
-//! and configuration and returns typed handles. Start order: root, then the PriceSupervisor (which
-//! starts the writer, then the fetchers). Shutdown runs the other way: fetchers stop, the writer
-//! flushes, then the root stops.
+//! and configuration, builds one [`ChildSpec`] per top-level actor and hands them to a
+//! one-for-one [`Supervisor`], and returns typed handles. Start order: broadcaster, forecaster,
+//! the PriceSupervisor (writer, then one fetcher per region), the history bootstrap, the weather
+//! collector, the fan-out subscriber. Shutdown runs the other way: fetchers stop, the writer
+//! flushes, then the root stops its children, the last started first.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
+use ractor::{Actor, ActorRef, SpawnErr};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::broadcast::{
-    BroadcastHandle, Broadcaster, BroadcasterArgs, BroadcasterConfig, BroadcasterMsg,
-};
+use crate::bootstrap::{HistoryBootstrap, HistoryBootstrapArgs};
+use crate::broadcast::subscriber::{FanOutSubscriber, FanOutSubscriberArgs};
+use crate::broadcast::{BroadcastHandle, Broadcaster, BroadcasterArgs, BroadcasterConfig};
 use crate::domain::Region;
 use crate::domain::price::SourcePreference;
 use crate::fetcher::{
     FetcherConfig, FetcherSpec, FlushError, PriceSupervisor, PriceSupervisorArgs, PricesHandle,
-    SupervisionPolicy,
 };
 use crate::forecaster::{ForecastHandle, Forecaster, ForecasterArgs, ForecasterConfig};
 use crate::mailbox::Mailbox;
-use crate::ports::{FanOut, ForecastStore, PriceSource, PriceStore, RegionLease, SharedClock};
-use crate::supervision::ActorMeter;
+use crate::ports::{
+    EventFeed, FanOut, ForecastStore, PriceSource, PriceStore, RegionLease, SharedClock,
+    WeatherSource, WeatherStore,
+};
+use crate::supervision::{
+    ActorMeter, ChildSpec, Restart, RestartPolicy, Supervisor, SupervisorArgs, SupervisorHandle,
+};
+use crate::weather::{WeatherCollector, WeatherCollectorArgs, WeatherHandle};
 use crate::writer::{LatestPrices, LatestSnapshot, PriceWriterArgs, WriterConfig};
 
 /// Each enabled region with its sources in failover order.
 pub type RegionSources = Vec<(Region, Vec<Arc<dyn PriceSource>>)>;
+
+/// Where weather forecasts come from and go.
+pub struct WeatherPorts {
+    pub source: Arc<dyn WeatherSource>,
+    pub store: Arc<dyn WeatherStore>,
+    /// Time between collection rounds.
+    pub every: Duration,
+}
 
 /// The outside world as the tree sees it.
 pub struct Ports {
     pub store: Arc<dyn PriceStore>,
     pub sources: RegionSources,
     pub clock: SharedClock,
-    /// The cross-node event bus; `None` on a single node.
-    pub fanout: Option<Arc<dyn FanOut>>,
+    /// The cross-node event bus: publishing, and this node's subscription to it; `None` on a
+    /// single node.
+    pub fanout: Option<(Arc<dyn FanOut>, Arc<dyn EventFeed>)>,
     /// This node's name in the cluster.
     pub node_id: String,
     /// Which node fetches each region ([`SoleNode`](crate::ports::SoleNode) on a single node).
     pub lease: Arc<dyn RegionLease>,
     /// Where forecasts are kept; `None` runs the tree without a forecaster (backfill, tests).
     pub forecasts: Option<Arc<dyn ForecastStore>>,
+    /// Weather inputs for the forecaster; `None` without a weather provider.
+    pub weather: Option<WeatherPorts>,
+}
+
+/// The history bootstrap's settings.
+#[derive(Debug, Clone)]
+pub struct BootstrapConfig {
+    /// Past days each region should hold; 0 turns the bootstrap off.
+    pub days: usize,
+    /// Longest wait for one source to deliver one day.
+    pub fetch_timeout: Duration,
+}
+
+impl Default for BootstrapConfig {
+    fn default() -> Self {
+        BootstrapConfig {
+            days: 0,
+            fetch_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// Tunables of the tree.
@@ -48,7 +84,8 @@ pub struct Ports {
 pub struct TreeConfig {
     pub writer: WriterConfig,
     pub fetcher: FetcherConfig,
-    pub supervision: SupervisionPolicy,
+    /// How every supervisor restarts its children.
+    pub supervision: RestartPolicy,
     pub broadcaster: BroadcasterConfig,
     /// Publication times that differ from the markets' usual ones.
     pub publication: Vec<(Region, jiff::civil::Time)>,
@@ -56,6 +93,7 @@ pub struct TreeConfig {
     pub call_timeout: Duration,
     /// How the forecaster calibrates (it runs when the ports include a forecast store).
     pub forecaster: ForecasterConfig,
+    pub bootstrap: BootstrapConfig,
 }
 
 impl TreeConfig {
@@ -74,11 +112,12 @@ impl Default for TreeConfig {
         TreeConfig {
             writer: WriterConfig::default(),
             fetcher: FetcherConfig::default(),
-            supervision: SupervisionPolicy::default(),
+            supervision: RestartPolicy::default(),
             broadcaster: BroadcasterConfig::default(),
             publication: Vec::new(),
             call_timeout: Duration::from_secs(2),
             forecaster: ForecasterConfig::default(),
+            bootstrap: BootstrapConfig::default(),
         }
     }
 }
@@ -98,8 +137,11 @@ pub struct TreeHandles {
     pub broadcast: BroadcastHandle,
     /// Forecasts from memory; `None` without a forecast store.
     pub forecasts: Option<ForecastHandle>,
-    root: ActorRef<()>,
-    meters: Vec<(&'static str, ActorMeter)>,
+    /// The weather collector; `None` without weather ports.
+    pub weather: Option<WeatherHandle>,
+    /// The root supervisor: every top-level actor's state and restarts.
+    pub root: SupervisorHandle,
+    root_ref: ActorRef<crate::supervision::SupervisorMsg>,
     join: JoinHandle<()>,
 }
 
@@ -113,111 +155,179 @@ impl Tree {
                 .map(|(r, s)| (*r, s.iter().map(|s| s.source()).collect())),
         ));
         let (latest_tx, latest_rx) = watch::channel(Arc::new(LatestSnapshot::default()));
-        let root_meter = ActorMeter::new("root");
-        let (root, join) = Actor::spawn(None, RootSupervisor, root_meter.clone()).await?;
-        let broadcaster_meter = ActorMeter::new("broadcaster");
+        let policy = config.supervision.clone();
+        let (fanout, feed) = ports.fanout.unzip();
+        let broadcaster = Mailbox::unbound(ActorMeter::new("broadcaster"));
+        let prices = Mailbox::unbound(ActorMeter::new("prices"));
+        let forecaster = ports
+            .forecasts
+            .is_some()
+            .then(|| Mailbox::unbound(ActorMeter::new("forecaster")));
+        let mut children = Vec::new();
+
         let broadcaster_args = BroadcasterArgs {
             node_id: ports.node_id,
-            fanout: ports.fanout,
+            fanout,
             clock: ports.clock.clone(),
             config: config.broadcaster.clone(),
-            meter: broadcaster_meter.clone(),
+            meter: broadcaster.meter().clone(),
+            prices: Some(prices.clone()),
         };
-        let broadcaster =
-            match Broadcaster::spawn_linked(None, Broadcaster, broadcaster_args, root.get_cell())
-                .await
-            {
-                Ok((broadcaster, _)) => Mailbox::new(broadcaster, broadcaster_meter),
-                Err(error) => {
-                    root.stop(None);
-                    return Err(error);
-                }
+        children.push(ChildSpec::new(
+            "broadcaster",
+            Restart::Permanent,
+            policy.clone(),
+            Broadcaster,
+            move || broadcaster_args.clone(),
+            broadcaster.clone(),
+        ));
+
+        if let (Some(forecasts), Some(mailbox)) = (ports.forecasts, &forecaster) {
+            let args = ForecasterArgs {
+                store: ports.store.clone(),
+                forecasts,
+                clock: ports.clock.clone(),
+                preference: preference.clone(),
+                regions: ports
+                    .sources
+                    .iter()
+                    .map(|(r, _)| (*r, config.publication_time(*r)))
+                    .collect(),
+                config: config.forecaster.clone(),
+                broadcaster: Some(broadcaster.clone()),
+                meter: mailbox.meter().clone(),
             };
-        let forecaster = match ports.forecasts {
-            Some(forecasts) => {
-                let meter = ActorMeter::new("forecaster");
-                let args = ForecasterArgs {
-                    store: ports.store.clone(),
-                    forecasts,
-                    clock: ports.clock.clone(),
-                    preference: preference.clone(),
-                    regions: ports
-                        .sources
-                        .iter()
-                        .map(|(r, _)| (*r, config.publication_time(*r)))
-                        .collect(),
-                    config: config.forecaster.clone(),
-                    broadcaster: Some(broadcaster.clone()),
-                    meter: meter.clone(),
-                };
-                match Forecaster::spawn_linked(None, Forecaster, args, root.get_cell()).await {
-                    Ok((forecaster, _)) => Some(Mailbox::new(forecaster, meter)),
-                    Err(error) => {
-                        root.stop(None);
-                        return Err(error);
-                    }
-                }
-            }
-            None => None,
-        };
-        let prices_meter = ActorMeter::new("prices");
-        let writer_meter = ActorMeter::new("writer");
-        let args = PriceSupervisorArgs {
-            fetchers: ports
-                .sources
-                .into_iter()
+            children.push(ChildSpec::new(
+                "forecaster",
+                Restart::Permanent,
+                policy.clone(),
+                Forecaster,
+                move || args.clone(),
+                mailbox.clone(),
+            ));
+        }
+
+        let region_sources: Vec<(Region, crate::ports::SourceList)> = ports
+            .sources
+            .into_iter()
+            .map(|(region, sources)| (region, sources.into()))
+            .collect();
+        let regions: Vec<Region> = region_sources.iter().map(|(r, _)| *r).collect();
+        let prices_args = PriceSupervisorArgs {
+            fetchers: region_sources
+                .iter()
                 .map(|(region, sources)| FetcherSpec {
-                    region,
-                    sources: sources.into(),
+                    region: *region,
+                    sources: sources.clone(),
                     config: config.fetcher.clone(),
-                    publication: config.publication_time(region),
+                    publication: config.publication_time(*region),
                 })
                 .collect(),
             writer: PriceWriterArgs {
-                store: ports.store,
+                store: ports.store.clone(),
                 clock: ports.clock.clone(),
                 latest: Arc::new(latest_tx),
                 preference: preference.clone(),
-                config: config.writer,
-                meter: writer_meter.clone(),
+                config: config.writer.clone(),
+                meter: ActorMeter::new("writer"),
                 broadcaster: Some(broadcaster.clone()),
                 forecaster: forecaster.clone(),
             },
-            policy: config.supervision,
+            policy: policy.clone(),
             lease: ports.lease,
-            clock: ports.clock,
-            meter: prices_meter.clone(),
+            clock: ports.clock.clone(),
+            meter: prices.meter().clone(),
         };
-        let (prices, _) =
-            match PriceSupervisor::spawn_linked(None, PriceSupervisor, args, root.get_cell()).await
-            {
-                Ok(spawned) => spawned,
-                Err(error) => {
-                    root.stop(None);
-                    return Err(error);
-                }
+        children.push(ChildSpec::new(
+            "supervisor",
+            Restart::Permanent,
+            policy.clone(),
+            PriceSupervisor,
+            move || prices_args.clone(),
+            prices.clone(),
+        ));
+
+        if config.bootstrap.days > 0 {
+            let args = HistoryBootstrapArgs {
+                regions: region_sources,
+                store: ports.store.clone(),
+                clock: ports.clock.clone(),
+                days: config.bootstrap.days,
+                fetch_timeout: config.bootstrap.fetch_timeout,
+                forecaster: forecaster.clone(),
+                meter: ActorMeter::new("history-bootstrap"),
             };
-        let prices_meter_for_view = prices_meter.clone();
-        let broadcaster_meter_for_view = broadcaster.meter().clone();
-        let prices = Mailbox::new(prices, prices_meter);
-        let mut meters = vec![
-            ("supervisor", root_meter),
-            ("supervisor", prices_meter_for_view),
-            ("writer", writer_meter),
-            ("broadcaster", broadcaster_meter_for_view),
-        ];
-        if let Some(forecaster) = &forecaster {
-            meters.push(("forecaster", forecaster.meter().clone()));
+            let mailbox = Mailbox::unbound(args.meter.clone());
+            children.push(ChildSpec::new(
+                "bootstrap",
+                Restart::Transient,
+                policy.clone(),
+                HistoryBootstrap,
+                move || args.clone(),
+                mailbox,
+            ));
         }
-        let _ = broadcaster.cast(BroadcasterMsg::ConnectPrices(prices.clone()));
+
+        let weather = ports.weather.map(|weather| {
+            let mailbox = Mailbox::unbound(ActorMeter::new("weather-collector"));
+            let args = WeatherCollectorArgs {
+                source: weather.source,
+                store: weather.store,
+                regions,
+                every: weather.every,
+                meter: mailbox.meter().clone(),
+            };
+            children.push(ChildSpec::new(
+                "weather",
+                Restart::Permanent,
+                policy.clone(),
+                WeatherCollector,
+                move || args.clone(),
+                mailbox.clone(),
+            ));
+            WeatherHandle::new(mailbox)
+        });
+
+        if let Some(feed) = feed {
+            let args = FanOutSubscriberArgs {
+                feed,
+                broadcaster: broadcaster.clone(),
+                meter: ActorMeter::new("fanout-subscriber"),
+            };
+            let mailbox = Mailbox::unbound(args.meter.clone());
+            children.push(ChildSpec::new(
+                "subscriber",
+                Restart::Permanent,
+                policy,
+                FanOutSubscriber,
+                move || args.clone(),
+                mailbox,
+            ));
+        }
+
+        let root_meter = ActorMeter::new("root");
+        let (root_ref, join) = Actor::spawn(
+            None,
+            Supervisor,
+            SupervisorArgs {
+                children,
+                meter: root_meter.clone(),
+            },
+        )
+        .await?;
+        let root = SupervisorHandle::new(
+            Mailbox::new(root_ref.clone(), root_meter),
+            config.call_timeout,
+        );
         Ok(TreeHandles {
             prices: PricesHandle::new(prices, config.call_timeout),
             broadcast: BroadcastHandle::new(broadcaster, config.call_timeout),
             latest: LatestPrices::new(latest_rx),
             forecasts: forecaster.map(|f| ForecastHandle::new(f, config.call_timeout)),
+            weather,
             preference,
-            meters,
             root,
+            root_ref,
             join,
         })
     }
@@ -233,19 +343,15 @@ pub struct ShutdownReport {
 }
 
 impl TreeHandles {
-    /// Counters of the supervisors, the writer and the broadcaster, with their kind.
-    pub fn meters(&self) -> &[(&'static str, ActorMeter)] {
-        &self.meters
-    }
-
-    /// Resolves when the root stops: after [`TreeHandles::shutdown`], or unexpectedly when a
-    /// top-level child failed and the root escalated.
+    /// Resolves when the root stops: after [`TreeHandles::shutdown`], or unexpectedly if the
+    /// root supervisor itself failed.
     pub fn stopped(&mut self) -> &mut JoinHandle<()> {
         &mut self.join
     }
 
-    /// Orderly shutdown: stop the fetchers, flush the writer, stop the root. Each step is bounded
-    /// by `timeout`; a root that will not stop is killed.
+    /// Orderly shutdown: stop the fetchers, flush the writer, stop the other actors in reverse
+    /// start order, stop the root. Each step is bounded by `timeout`; a root that will not stop
+    /// is killed.
     pub async fn shutdown(self, timeout: Duration) -> ShutdownReport {
         if let Err(error) = self.prices.stop_fetchers(timeout).await {
             tracing::warn!(%error, "Fetchers did not stop cleanly.");
@@ -255,58 +361,21 @@ impl TreeHandles {
             Err(FlushError::Store(error)) => (0, Some(error.to_string())),
             Err(FlushError::Call(error)) => (0, Some(error.to_string())),
         };
+        if let Err(error) = self.root.stop_children(timeout).await {
+            tracing::warn!(%error, "Actors did not stop cleanly.");
+        }
         if let Err(error) = self
-            .root
+            .root_ref
             .stop_and_wait(Some("shutdown".into()), Some(timeout))
             .await
         {
             tracing::warn!(?error, "Root supervisor did not stop in time; killing it.");
-            self.root.kill();
+            self.root_ref.kill();
         }
         let _ = self.join.await;
         ShutdownReport {
             flushed_rows,
             flush_error,
         }
-    }
-}
-
-/// The root supervisor. It restarts nothing itself: a failing top-level supervisor is a bug,
-/// so it stops, and the service sees the tree end and exits non-zero for its own supervisor
-/// (systemd, Kubernetes) to restart the process.
-struct RootSupervisor;
-
-impl Actor for RootSupervisor {
-    type Msg = ();
-    type State = ActorMeter;
-    type Arguments = ActorMeter;
-
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<()>,
-        meter: ActorMeter,
-    ) -> Result<ActorMeter, ActorProcessingErr> {
-        Ok(meter)
-    }
-
-    async fn handle_supervisor_evt(
-        &self,
-        myself: ActorRef<()>,
-        event: SupervisionEvent,
-        meter: &mut ActorMeter,
-    ) -> Result<(), ActorProcessingErr> {
-        meter.handled();
-        match event {
-            SupervisionEvent::ActorStarted(_) | SupervisionEvent::ProcessGroupChanged(_) => {}
-            SupervisionEvent::ActorFailed(cell, error) => {
-                tracing::error!(actor = %cell.get_id(), %error, "Top-level supervisor failed; stopping the tree.");
-                myself.stop(Some(format!("child failed: {error}")));
-            }
-            SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                tracing::error!(actor = %cell.get_id(), ?reason, "Top-level supervisor stopped; stopping the tree.");
-                myself.stop(Some("child stopped".into()));
-            }
-        }
-        Ok(())
     }
 }

@@ -11,7 +11,7 @@ use wattline_actors::broadcast::{
 };
 use wattline_actors::domain::{Region, Source};
 use wattline_actors::fetcher::FetcherState;
-use wattline_actors::ports::{FanOut, PriceSource, RegionLease, SoleNode};
+use wattline_actors::ports::{EventFeed, FanOut, PriceSource, RegionLease, SoleNode};
 use wattline_actors::testing::{
     LoopbackFanOut, ManualClock, MemoryStore, ScriptedSource, SharedLeases, Step, wait_until,
 };
@@ -34,7 +34,7 @@ struct Node {
 async fn node(
     id: &str,
     steps: Vec<Step>,
-    fanout: Option<Arc<dyn FanOut>>,
+    fanout: Option<Arc<LoopbackFanOut>>,
     lease: Arc<dyn RegionLease>,
     broadcaster: BroadcasterConfig,
 ) -> Node {
@@ -46,10 +46,11 @@ async fn node(
             vec![source.clone() as Arc<dyn PriceSource>],
         )],
         clock: ManualClock::new(MORNING.parse().unwrap()),
-        fanout,
+        fanout: fanout.map(|bus| (bus.clone() as Arc<dyn FanOut>, bus as Arc<dyn EventFeed>)),
         node_id: id.into(),
         lease,
         forecasts: None,
+        weather: None,
     };
     let config = TreeConfig {
         broadcaster,
@@ -241,7 +242,7 @@ async fn subscriber_limits_apply_globally_and_per_address() {
         ..germany()
     };
     let b = &node.tree.broadcast;
-    b.subscribe(from(address)).await.unwrap();
+    let first = b.subscribe(from(address)).await.unwrap();
     b.subscribe(from(address)).await.unwrap();
     let refused = b.subscribe(from(address)).await.unwrap_err();
     assert_eq!(
@@ -256,7 +257,7 @@ async fn subscriber_limits_apply_globally_and_per_address() {
         full.to_string(),
         SubscribeError::ServerFull { limit: 3 }.to_string()
     );
-    b.unsubscribe(address);
+    b.unsubscribe(address, first.generation);
     b.subscribe(from(address)).await.unwrap();
     assert_eq!(b.stats().await.unwrap().subscribers, 3);
     node.tree.shutdown(Duration::from_secs(5)).await;
@@ -297,7 +298,6 @@ async fn two_nodes_share_events_and_one_fetches_until_it_stops() {
         BroadcasterConfig::default(),
     )
     .await;
-    bus.register(a.tree.broadcast.clone());
     assert!(
         wait_until(Duration::from_secs(5), || leases
             .holder(Region::Germany)
@@ -313,7 +313,6 @@ async fn two_nodes_share_events_and_one_fetches_until_it_stops() {
         BroadcasterConfig::default(),
     )
     .await;
-    bus.register(b.tree.broadcast.clone());
     wait_healthy(&a).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
@@ -374,7 +373,6 @@ async fn with_the_fan_out_down_events_are_delivered_locally_then_through_it_agai
         BroadcasterConfig::default(),
     )
     .await;
-    bus.register(n.tree.broadcast.clone());
     wait_healthy(&n).await;
     let mut sub = n.tree.broadcast.subscribe(germany()).await.unwrap();
     bus.set_down(true);

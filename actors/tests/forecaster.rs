@@ -112,6 +112,7 @@ async fn calibrates_at_start_recalibrates_on_a_new_day_and_serves_stores_and_str
         fanout: None,
         node_id: "test".into(),
         lease: Arc::new(SoleNode),
+        weather: None,
         forecasts: Some(store.clone()),
     };
     let tree = Tree::spawn(ports, config).await.expect("tree starts");
@@ -230,6 +231,7 @@ async fn a_short_history_says_how_much_is_missing() {
         fanout: None,
         node_id: "test".into(),
         lease: Arc::new(SoleNode),
+        weather: None,
         forecasts: Some(store.clone()),
     };
     let tree = Tree::spawn(ports, TreeConfig::default()).await.unwrap();

@@ -9,10 +9,10 @@ use jiff::civil::date;
 use rust_decimal::Decimal;
 use wattline_actors::domain::{Region, Source};
 use wattline_actors::fetcher::{
-    FetchError, FetcherConfig, FetcherState, RefreshError, RegionStatus, SupervisionPolicy,
+    FetchError, FetcherConfig, FetcherState, RefreshError, RegionStatus,
 };
 use wattline_actors::ports::{PriceSource, SoleNode, SourceError};
-use wattline_actors::supervision::BackoffPolicy;
+use wattline_actors::supervision::{BackoffPolicy, RestartPolicy};
 use wattline_actors::testing::{ManualClock, MemoryStore, ScriptedSource, Step, wait_until};
 use wattline_actors::writer::WriterConfig;
 use wattline_actors::{Ports, Tree, TreeConfig, TreeHandles};
@@ -31,7 +31,7 @@ fn config(max_restarts: u32) -> TreeConfig {
             fetch_timeout: Duration::from_secs(5),
             retry_interval: Duration::from_secs(300),
         },
-        supervision: SupervisionPolicy {
+        supervision: RestartPolicy {
             backoff: BackoffPolicy {
                 initial: Duration::from_secs(1),
                 max: Duration::from_secs(60),
@@ -47,6 +47,7 @@ fn config(max_restarts: u32) -> TreeConfig {
         publication: Vec::new(),
         call_timeout: Duration::from_secs(2),
         forecaster: Default::default(),
+        bootstrap: Default::default(),
     }
 }
 
@@ -65,6 +66,7 @@ async fn spawn(
             node_id: "test".into(),
             lease: Arc::new(SoleNode),
             forecasts: None,
+            weather: None,
         },
         config,
     )

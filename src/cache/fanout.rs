@@ -1,13 +1,13 @@
 //! The Redis fan-out: a Lua script hands out the event id and publishes in one atomic step, so
-//! every node receives events in id order; a subscriber task hands each received event to the
-//! local broadcaster.
+//! every node receives events in id order; the event feed hands each received event to the
+//! tree's fan-out subscriber actor.
 
 use async_trait::async_trait;
 use fred::clients::SubscriberClient;
 use fred::prelude::{Client, EventInterface, LuaInterface, PubsubInterface};
-use wattline_actors::broadcast::{BroadcastHandle, EventKind, IncomingEvent, OutgoingEvent};
+use wattline_actors::broadcast::{EventKind, IncomingEvent, OutgoingEvent};
 use wattline_actors::domain::Region;
-use wattline_actors::ports::{FanOut, FanOutError};
+use wattline_actors::ports::{EventFeed, EventSubscription, FanOut, FanOutError};
 
 use super::Keys;
 
@@ -80,40 +80,73 @@ fn parse(message: &str) -> Option<IncomingEvent> {
     })
 }
 
-/// Receives every event of the deployment and hands it to `broadcast`, until the broadcaster
-/// stops. Logs when the subscription drops and comes back (fred reconnects and re-subscribes).
-pub async fn run_subscriber(subscriber: SubscriberClient, keys: Keys, broadcast: BroadcastHandle) {
-    let _resubscriber = subscriber.manage_subscriptions();
-    let mut errors = subscriber.error_rx();
-    let mut reconnects = subscriber.reconnect_rx();
-    let mut messages = subscriber.message_rx();
-    if let Err(error) = subscriber.subscribe(keys.events_channel()).await {
-        tracing::warn!(%error, "Could not subscribe to the event channel yet; will retry on reconnect.");
+/// The receiving side of the Redis fan-out: one subscriber connection (fred re-subscribes it
+/// after reconnects) feeding every event of the deployment into the subscription's channel.
+pub struct RedisEventFeed {
+    subscriber: SubscriberClient,
+    keys: Keys,
+}
+
+impl RedisEventFeed {
+    /// A feed over `subscriber` for the channel under `keys`.
+    pub fn new(subscriber: SubscriberClient, keys: Keys) -> Self {
+        RedisEventFeed { subscriber, keys }
     }
-    loop {
-        tokio::select! {
-            received = messages.recv() => match received {
-                Ok(message) => {
-                    let Some(text) = message.value.as_str() else { continue };
-                    match parse(&text) {
-                        Some(event) => {
-                            if broadcast.deliver(event).is_err() {
-                                break;
-                            }
-                        }
-                        None => tracing::warn!(channel = %message.channel, "Ignored a malformed fan-out message."),
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::error!(missed = n, "Fan-out subscriber fell behind; events were missed.");
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-            },
-            Ok(error) = errors.recv() => tracing::warn!(error = %error.0, "Redis connection error; local delivery continues."),
-            Ok(server) = reconnects.recv() => tracing::info!(%server, "Reconnected to Redis."),
+}
+
+/// Aborts the pump task when the subscription is dropped.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
         }
     }
-    let _ = fred::prelude::ClientLike::quit(&subscriber).await;
+}
+
+#[async_trait]
+impl EventFeed for RedisEventFeed {
+    async fn subscribe(&self) -> Result<EventSubscription, FanOutError> {
+        let resubscriber = self.subscriber.manage_subscriptions();
+        let mut errors = self.subscriber.error_rx();
+        let mut reconnects = self.subscriber.reconnect_rx();
+        let mut messages = self.subscriber.message_rx();
+        if let Err(error) = self.subscriber.subscribe(self.keys.events_channel()).await {
+            // Redis is down: fred subscribes when it reconnects; until then, local delivery.
+            tracing::warn!(%error, "Could not subscribe to the event channel yet; will retry on reconnect.");
+        }
+        let (tx, events) = tokio::sync::mpsc::channel(1024);
+        let pump = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    received = messages.recv() => match received {
+                        Ok(message) => {
+                            let Some(text) = message.value.as_str() else { continue };
+                            match parse(&text) {
+                                Some(event) => {
+                                    if tx.send(event).await.is_err() {
+                                        return;
+                                    }
+                                }
+                                None => tracing::warn!(channel = %message.channel, "Ignored a malformed fan-out message."),
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::error!(missed = n, "Fan-out subscriber fell behind; events were missed.");
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    },
+                    Ok(error) = errors.recv() => tracing::warn!(error = %error.0, "Redis connection error; local delivery continues."),
+                    Ok(server) = reconnects.recv() => tracing::info!(%server, "Reconnected to Redis."),
+                }
+            }
+        });
+        Ok(EventSubscription {
+            events,
+            guard: Box::new(AbortOnDrop(vec![pump, resubscriber])),
+        })
+    }
 }
 
 #[cfg(test)]

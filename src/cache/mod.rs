@@ -11,7 +11,7 @@ use std::time::Duration;
 use fred::prelude::{Builder, ClientLike, Config, ReconnectPolicy};
 use fred::types::config::{ConnectionConfig, PerformanceConfig};
 
-pub use fanout::{RedisFanOut, run_subscriber};
+pub use fanout::{RedisEventFeed, RedisFanOut};
 pub use lease::RedisLease;
 
 /// Why Redis could not be set up.

@@ -13,7 +13,7 @@ use wattline_actors::domain::schedule::SolveLimits;
 use wattline_actors::fetcher::PricesHandle;
 use wattline_actors::forecaster::ForecastHandle;
 use wattline_actors::ports::SharedClock;
-use wattline_actors::supervision::ActorMeter;
+use wattline_actors::supervision::SupervisorHandle;
 use wattline_actors::writer::LatestPrices;
 
 use crate::config::Settings;
@@ -37,7 +37,7 @@ struct Inner {
     preference: Arc<SourcePreference>,
     metrics: PrometheusHandle,
     clock: SharedClock,
-    meters: Vec<(&'static str, ActorMeter)>,
+    root: SupervisorHandle,
     node_id: String,
     shutdown: watch::Receiver<bool>,
     redis: Option<fred::prelude::Client>,
@@ -59,8 +59,8 @@ pub struct AppParts {
     pub preference: Arc<SourcePreference>,
     pub metrics: PrometheusHandle,
     pub clock: SharedClock,
-    /// The tree's non-fetcher actors, by kind.
-    pub meters: Vec<(&'static str, ActorMeter)>,
+    /// The root supervisor (every top-level actor's state and restarts).
+    pub root: SupervisorHandle,
     pub node_id: String,
     /// Turns true when the server starts shutting down (streams end with a final event).
     pub shutdown: watch::Receiver<bool>,
@@ -87,7 +87,7 @@ impl AppState {
                 preference: parts.preference,
                 metrics: parts.metrics,
                 clock: parts.clock,
-                meters: parts.meters,
+                root: parts.root,
                 node_id: parts.node_id,
                 shutdown: parts.shutdown,
                 redis: parts.redis,
@@ -126,9 +126,9 @@ impl AppState {
         &self.inner.optimization
     }
 
-    /// Counters of the supervisors, writer and broadcaster.
-    pub fn meters(&self) -> &[(&'static str, ActorMeter)] {
-        &self.inner.meters
+    /// The root supervisor of the actor tree.
+    pub fn root(&self) -> &SupervisorHandle {
+        &self.inner.root
     }
 
     /// The Redis client, when clustered.

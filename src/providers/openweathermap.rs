@@ -1,24 +1,16 @@
 //! OpenWeatherMap 5 day / 3 hour forecasts for each region's reference city (free plan), stored
 //! as exogenous inputs for the forecaster. Temperatures in °C (`units=metric`), cloud cover in %,
-//! wind in m/s. A collector task refreshes every region on an interval when a key is configured.
+//! wind in m/s. The tree's WeatherCollector calls it on an interval when a key is configured.
 
-use std::sync::Arc;
-use std::time::Duration;
-
+use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::Deserialize;
 use wattline_actors::domain::Region;
 use wattline_actors::domain::weather::{WeatherPoint, reference_city};
-use wattline_actors::ports::{SharedClock, SourceError};
+use wattline_actors::ports::{SharedClock, SourceError, WeatherSource};
 
 use super::http::{ProviderHttp, unexpected};
 use crate::config::Secret;
-use crate::storage::Storage;
-
-/// Metric: weather steps stored, by region.
-pub const WEATHER_POINTS_TOTAL: &str = "wattline_weather_points_total";
-/// Metric: failed weather fetches, by region.
-pub const WEATHER_ERRORS_TOTAL: &str = "wattline_weather_errors_total";
 
 #[derive(Debug, Deserialize)]
 struct Forecast {
@@ -101,9 +93,12 @@ impl OpenWeatherMap {
             clock,
         }
     }
+}
 
+#[async_trait]
+impl WeatherSource for OpenWeatherMap {
     /// The forecast for `region`'s reference city.
-    pub async fn forecast(&self, region: Region) -> Result<Vec<WeatherPoint>, SourceError> {
+    async fn forecast(&self, region: Region) -> Result<Vec<WeatherPoint>, SourceError> {
         let (_, lat, lon) = reference_city(region);
         let query = [
             ("lat", lat.to_string()),
@@ -119,34 +114,6 @@ impl OpenWeatherMap {
             return Err(unexpected(&answer));
         }
         parse_forecast(&answer.body, region, self.clock.now())
-    }
-}
-
-/// Fetches and stores every region's forecast, then again every `every`, until aborted.
-pub async fn collect(
-    client: Arc<OpenWeatherMap>,
-    storage: Arc<dyn Storage>,
-    regions: Vec<Region>,
-    every: Duration,
-) {
-    let mut ticker = tokio::time::interval(every);
-    loop {
-        ticker.tick().await;
-        for &region in &regions {
-            match client.forecast(region).await {
-                Ok(points) => match storage.upsert_weather(&points).await {
-                    Ok(rows) => metrics::counter!(WEATHER_POINTS_TOTAL, "region" => region.code())
-                        .increment(rows),
-                    Err(error) => {
-                        tracing::warn!(%region, %error, "Could not store the weather forecast.")
-                    }
-                },
-                Err(error) => {
-                    metrics::counter!(WEATHER_ERRORS_TOTAL, "region" => region.code()).increment(1);
-                    tracing::warn!(%region, %error, "Weather forecast fetch failed.");
-                }
-            }
-        }
     }
 }
 

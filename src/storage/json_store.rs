@@ -88,6 +88,24 @@ macro_rules! json_backed_store {
         }
 
         #[async_trait::async_trait]
+        impl wattline_actors::ports::WeatherStore for $store {
+            async fn upsert_weather(
+                &self,
+                points: &[wattline_actors::domain::weather::WeatherPoint],
+            ) -> Result<u64, wattline_actors::ports::StoreError> {
+                if points.is_empty() {
+                    return Ok(0);
+                }
+                let result = sqlx::query($upsert_weather)
+                    .bind(super::weather_json(points))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(super::StorageError::from)?;
+                Ok(result.rows_affected())
+            }
+        }
+
+        #[async_trait::async_trait]
         impl super::Storage for $store {
             fn backend(&self) -> &'static str {
                 $backend
@@ -110,17 +128,6 @@ macro_rules! json_backed_store {
                     .fetch_one(&self.pool)
                     .await?;
                 super::points_from_json(&json)
-            }
-
-            async fn upsert_weather(
-                &self,
-                points: &[wattline_actors::domain::weather::WeatherPoint],
-            ) -> Result<u64, super::StorageError> {
-                if points.is_empty() {
-                    return Ok(0);
-                }
-                let result = sqlx::query($upsert_weather).bind(super::weather_json(points)).execute(&self.pool).await?;
-                Ok(result.rows_affected())
             }
 
             async fn weather_range(

@@ -17,7 +17,7 @@ use jiff::{SignedDuration, Timestamp};
 use wattline_actors::domain::weather::WeatherPoint;
 use wattline_actors::domain::{PricePoint, Region, Source};
 use wattline_actors::forecaster::{ForecastStep, RegionForecast, StoredStep};
-use wattline_actors::ports::{ForecastStore, PriceStore, StoreError};
+use wattline_actors::ports::{ForecastStore, PriceStore, StoreError, WeatherStore};
 
 pub use migrations::{postgres_migrations, sqlite_migrations};
 pub use postgres::PgStore;
@@ -103,7 +103,7 @@ impl RangeQuery {
 /// Everything the service reads and writes. Price writes go through the writer actor via the
 /// [`PriceStore`] port; reads come straight from the edge.
 #[async_trait]
-pub trait Storage: PriceStore + ForecastStore {
+pub trait Storage: PriceStore + ForecastStore + WeatherStore {
     /// Which backend this is (`sqlite` or `postgres`), for health output.
     fn backend(&self) -> &'static str;
 
@@ -112,9 +112,6 @@ pub trait Storage: PriceStore + ForecastStore {
 
     /// Points in the range ordered by start, then source.
     async fn price_range(&self, query: &RangeQuery) -> Result<Vec<PricePoint>, StorageError>;
-
-    /// Inserts or updates (same region, source, instant) weather steps in one statement.
-    async fn upsert_weather(&self, points: &[WeatherPoint]) -> Result<u64, StorageError>;
 
     /// Weather steps of `region` in `[from, to)`, ordered by instant, then source.
     async fn weather_range(

@@ -124,3 +124,72 @@ async fn cors_allows_only_configured_origins_and_hsts_is_configurable() {
         .unwrap();
     assert!(!other.headers().contains_key("access-control-allow-origin"));
 }
+
+#[tokio::test]
+async fn an_actor_past_its_restart_budget_makes_the_engine_degraded_not_down() {
+    let app = TestApp::spawn_with(|s| {
+        s.supervision.max_restarts = 1;
+        s.supervision.backoff_initial_ms = 10;
+    })
+    .await;
+    let forecasts = app.forecasts.clone().expect("forecasting is on by default");
+    let restarts = |app: &TestApp| {
+        let root = app.root.clone();
+        async move {
+            root.children()
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|c| c.name == "forecaster")
+                .unwrap()
+        }
+    };
+    forecasts.crash();
+    for _ in 0..500 {
+        if restarts(&app).await.state.to_string() == "running" && restarts(&app).await.restarts == 1
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let (status, _) = app.get_json("/api/v1/ml/predict/model-info").await;
+    assert_eq!(status, StatusCode::OK, "the restarted forecaster answers");
+    forecasts.crash();
+    let mut ready = serde_json::Value::Null;
+    for _ in 0..500 {
+        let (status, body) = app.get_json("/health/ready").await;
+        if body["status"] == "degraded" {
+            assert_eq!(status, StatusCode::OK, "degraded still serves: {body}");
+            ready = body;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        ready["degraded"],
+        serde_json::json!(["forecaster"]),
+        "{ready}"
+    );
+    // What does not need the forecaster keeps working; what does says so.
+    let (status, _) = app.get_json("/api/v1/prices/current?region=germany").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app
+        .get_json("/api/v1/prices/forecast?region=germany&hours=24")
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // Other tests' engines share this process's metrics, so only the series are checked here.
+    assert!(
+        metrics.contains("wattline_actor_degraded{actor=\"forecaster\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("wattline_actor_restarts_total{actor=\"forecaster\"}"));
+}

@@ -25,6 +25,10 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
+    /// The running tree's broadcaster and forecaster (tests make them fail on purpose).
+    pub broadcast: wattline_actors::broadcast::BroadcastHandle,
+    pub forecasts: Option<wattline_actors::forecaster::ForecastHandle>,
+    pub root: wattline_actors::supervision::SupervisorHandle,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
@@ -67,6 +71,9 @@ impl TestApp {
             .await
             .expect("app builds");
         let addr = app.local_addr();
+        let broadcast = app.tree().broadcast.clone();
+        let forecasts = app.tree().forecasts.clone();
+        let root = app.tree().root.clone();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(app.run_until(async {
             let _ = rx.await;
@@ -75,6 +82,9 @@ impl TestApp {
             addr,
             client: reqwest::Client::new(),
             clock,
+            broadcast,
+            forecasts,
+            root,
             shutdown: Some(tx),
             task: Some(task),
             _dir: None,

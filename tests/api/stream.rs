@@ -342,6 +342,70 @@ async fn shutdown_ends_streams_with_a_final_event() {
 }
 
 #[tokio::test]
+async fn after_a_broadcaster_panic_streams_get_reset_and_a_snapshot_then_live_prices() {
+    let app = TestApp::spawn().await;
+    let mut stream = app.stream("region=germany", None).await;
+    let snapshot = stream.next_event(WAIT).await.unwrap();
+    assert_eq!(snapshot.event, "snapshot");
+    new_day(&app, 1, "germany").await;
+    let before = stream.next_event(WAIT).await.unwrap();
+    assert_eq!(before.event, "price");
+
+    app.broadcast.crash();
+    let reset = stream.next_event(WAIT).await.unwrap();
+    assert_eq!(reset.event, "reset", "{reset:?}");
+    let fresh = stream.next_event(WAIT).await.unwrap();
+    assert_eq!(fresh.event, "snapshot");
+    assert_eq!(fresh.json()["regions"][0]["region"], "germany");
+    new_day(&app, 2, "germany").await;
+    let after = stream.next_event(WAIT).await.unwrap();
+    assert_eq!(after.event, "price");
+    assert!(
+        after.id.unwrap().parse::<u64>().unwrap() > before.id.unwrap().parse::<u64>().unwrap(),
+        "ids keep increasing across the restart"
+    );
+    // The restart is on record, the subscriber is counted once, the fetchers never noticed.
+    let response = app
+        .client
+        .get(app.url("/api/v1/admin/actors"))
+        .header("x-api-key", API_KEY)
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = response.json().await.unwrap();
+    let actor = |name: &str| {
+        body["actors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {body}"))
+            .clone()
+    };
+    assert_eq!(actor("broadcaster")["restarts"], 1);
+    assert_eq!(actor("broadcaster")["state"], "running");
+    assert_eq!(actor("fetcher:germany")["restarts"], 0);
+    assert_eq!(body["stream"]["subscribers"], 1);
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // Other tests' engines share this process's metrics: at least this restart is counted.
+    let restarts: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("wattline_actor_restarts_total{actor=\"broadcaster\"} "))
+        .expect("the restart counter")
+        .parse()
+        .unwrap();
+    assert!(restarts >= 1.0, "{metrics}");
+}
+
+#[tokio::test]
 async fn the_admin_view_lists_the_actor_tree_and_regions() {
     let app = TestApp::spawn().await;
     let (status, body) = app.get_json("/api/v1/admin/actors").await;

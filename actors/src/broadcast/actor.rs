@@ -62,7 +62,8 @@ impl Default for BroadcasterConfig {
     }
 }
 
-/// Everything the broadcaster starts with.
+/// Everything the broadcaster starts with (kept by its supervisor to restart it).
+#[derive(Clone)]
 pub struct BroadcasterArgs {
     /// This node's name in the cluster (events it produced carry it as origin).
     pub node_id: String,
@@ -71,6 +72,8 @@ pub struct BroadcasterArgs {
     pub clock: SharedClock,
     pub config: BroadcasterConfig,
     pub meter: ActorMeter,
+    /// Where fan-out events go to be merged into the latest-price cache (the price side).
+    pub prices: Option<Mailbox<PriceSupervisorMsg>>,
 }
 
 /// A new subscriber's request.
@@ -98,6 +101,9 @@ pub enum ResumeOutcome {
 /// A granted subscription.
 #[derive(Debug)]
 pub struct Subscription {
+    /// The broadcaster incarnation that granted it; the receiver closes when that incarnation
+    /// ends (the subscriber then subscribes again, resuming from its last id).
+    pub generation: u64,
     pub receiver: broadcast::Receiver<Arc<StreamEvent>>,
     /// Missed events to send first, in id order (only for `Resumed`).
     pub replay: Vec<Arc<StreamEvent>>,
@@ -142,21 +148,28 @@ pub enum BroadcasterMsg {
     /// A subscriber disconnected.
     Unsubscribe {
         address: Option<IpAddr>,
+        /// The incarnation it subscribed to; an older one's counts are already gone.
+        generation: u64,
     },
     /// A new forecast of one region (serialised payload).
     Forecast {
         region: Region,
         payload: String,
     },
-    /// Where to send fan-out events for merging into the cache (set once the price side runs).
-    ConnectPrices(Mailbox<PriceSupervisorMsg>),
     Stats(RpcReplyPort<BroadcastStats>),
     /// End every stream with a final `shutdown` event.
     EndStreams,
+    /// Fail on purpose (tests of the supervision).
+    #[cfg(any(test, feature = "testing"))]
+    Crash,
 }
 
 /// The broadcaster actor.
+#[derive(Debug, Clone, Copy)]
 pub struct Broadcaster;
+
+/// Numbers broadcaster incarnations, so a subscription knows which one it belongs to.
+static INCARNATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// The broadcaster's own data.
 pub struct BroadcasterState {
@@ -167,8 +180,8 @@ pub struct BroadcasterState {
     last_id: u64,
     subscribers: usize,
     per_address: HashMap<IpAddr, usize>,
-    prices: Option<Mailbox<PriceSupervisorMsg>>,
     fanout_up: bool,
+    generation: u64,
 }
 
 impl Actor for Broadcaster {
@@ -197,7 +210,7 @@ impl Actor for Broadcaster {
             last_id: 0,
             subscribers: 0,
             per_address: HashMap::new(),
-            prices: None,
+            generation: INCARNATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -220,8 +233,16 @@ impl Actor for Broadcaster {
             BroadcasterMsg::Subscribe { request, reply } => {
                 let _ = reply.send(state.subscribe(request));
             }
-            BroadcasterMsg::Unsubscribe { address } => state.unsubscribe(address),
-            BroadcasterMsg::ConnectPrices(prices) => state.prices = Some(prices),
+            BroadcasterMsg::Unsubscribe {
+                address,
+                generation,
+            } => {
+                if generation == state.generation {
+                    state.unsubscribe(address)
+                }
+            }
+            #[cfg(any(test, feature = "testing"))]
+            BroadcasterMsg::Crash => panic!("broadcaster crash requested by a test"),
             BroadcasterMsg::EndStreams => {
                 let _ = state.sender.send(Arc::new(StreamEvent::shutdown()));
             }
@@ -328,7 +349,7 @@ impl BroadcasterState {
                 .max(0.0);
             metrics::histogram!(FANOUT_LAG_SECONDS).record(lag);
         }
-        match &self.prices {
+        match &self.args.prices {
             // Only prices go into the latest-price cache.
             Some(prices) if event.kind == EventKind::Price => {
                 let merge = event.origin != self.args.node_id;
@@ -393,6 +414,7 @@ impl BroadcasterState {
             metrics::counter!(SSE_RESUMES_TOTAL, "outcome" => label).increment(1);
         }
         Ok(Subscription {
+            generation: self.generation,
             receiver,
             replay,
             outcome,

@@ -45,9 +45,18 @@ impl BroadcastHandle {
             .await??)
     }
 
-    /// Ends a subscription started from `address`.
-    pub fn unsubscribe(&self, address: Option<IpAddr>) {
-        let _ = self.mailbox.cast(BroadcasterMsg::Unsubscribe { address });
+    /// Ends a subscription started from `address` with the incarnation `generation`.
+    pub fn unsubscribe(&self, address: Option<IpAddr>, generation: u64) {
+        let _ = self.mailbox.cast(BroadcasterMsg::Unsubscribe {
+            address,
+            generation,
+        });
+    }
+
+    /// Makes the broadcaster fail (tests of the supervision).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn crash(&self) {
+        let _ = self.mailbox.cast(BroadcasterMsg::Crash);
     }
 
     /// Hands an event from the fan-out to this node's broadcaster.

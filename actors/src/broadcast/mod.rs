@@ -4,6 +4,7 @@ mod actor;
 pub mod buffer;
 pub mod event;
 mod handle;
+pub mod subscriber;
 
 pub use actor::{
     BroadcastStats, Broadcaster, BroadcasterArgs, BroadcasterConfig, BroadcasterMsg,

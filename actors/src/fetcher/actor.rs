@@ -16,7 +16,7 @@ use super::plan::{days_to_fetch, next_wake, prune};
 use super::supervisor::PriceSupervisorMsg;
 use crate::domain::{Region, Source};
 use crate::mailbox::{Mailbox, Timer};
-use crate::ports::{LeaseError, PriceSource, RegionLease, SharedClock};
+use crate::ports::{LeaseError, RegionLease, SharedClock, SourceList};
 use crate::supervision::ActorMeter;
 
 /// Timing of a region's fetcher.
@@ -42,7 +42,7 @@ impl Default for FetcherConfig {
 pub struct PriceFetcherArgs {
     pub region: Region,
     /// Sources in failover order.
-    pub sources: Arc<[Arc<dyn PriceSource>]>,
+    pub sources: SourceList,
     pub clock: SharedClock,
     pub config: FetcherConfig,
     pub supervisor: Mailbox<PriceSupervisorMsg>,

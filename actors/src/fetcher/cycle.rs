@@ -55,7 +55,7 @@ pub struct CycleOutcome {
 pub async fn fetch_day(
     region: Region,
     day: Date,
-    sources: Arc<[Arc<dyn PriceSource>]>,
+    sources: crate::ports::SourceList,
     timeout: Duration,
 ) -> CycleOutcome {
     let planned = vec![PlannedDay {
@@ -69,7 +69,7 @@ pub async fn fetch_day(
 pub async fn run_cycle(
     region: Region,
     days: Vec<PlannedDay>,
-    sources: Arc<[Arc<dyn PriceSource>]>,
+    sources: crate::ports::SourceList,
     timeout: Duration,
 ) -> CycleOutcome {
     let mut outcome = CycleOutcome::default();

@@ -66,6 +66,13 @@ impl PricesHandle {
             .await
     }
 
+    /// The writer's state and counters.
+    pub async fn writer_status(&self) -> Result<crate::supervision::ChildStatus, CallError> {
+        self.mailbox
+            .call(PriceSupervisorMsg::WriterStatus, self.call_timeout)
+            .await
+    }
+
     /// Queues points for the writer, as fetched points are (used by backfill).
     pub fn write(&self, points: Vec<crate::domain::PricePoint>) -> Result<(), CallError> {
         self.mailbox.cast(PriceSupervisorMsg::Write(points))

@@ -13,5 +13,5 @@ pub use actor::{
 pub use handle::{FlushError, PricesHandle, RefreshError};
 pub use supervisor::{
     FETCHER_RESTARTS_TOTAL, FetcherSpec, PriceSupervisor, PriceSupervisorArgs, PriceSupervisorMsg,
-    REGION_DEGRADED, RegionStatus, SupervisionPolicy,
+    REGION_DEGRADED, RegionStatus,
 };

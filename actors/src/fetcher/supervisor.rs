@@ -1,7 +1,7 @@
 //! The PriceSupervisor: parent of one PriceFetcher per region and of the PriceWriter. It restarts
-//! failed fetchers after an exponential backoff, marks a region `degraded` once its restart budget
-//! is spent (probing it again only rarely), forwards fetched days to the writer, and keeps each
-//! region's status for readiness and operators.
+//! failed fetchers by the shared [`ChildRestarts`] rules (backoff, budget, a `degraded` region
+//! probed only rarely), forwards fetched days to the writer, and keeps each region's status for
+//! readiness and operators.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -22,38 +22,16 @@ use crate::broadcast::{BroadcasterMsg, IncomingEvent};
 use crate::domain::{Region, Source};
 use crate::mailbox::{Mailbox, Timer};
 use crate::ports::{SharedClock, StoreError};
-use crate::supervision::{ActorMeter, Backoff, BackoffPolicy, RestartBudget};
+use crate::supervision::supervisor::rounded;
+use crate::supervision::{
+    ActorMeter, ChildRestarts, ChildState, ChildStatus, Decision, Restart, RestartPolicy,
+};
 use crate::writer::{PriceWriter, PriceWriterArgs, PriceWriterMsg};
 
 /// Metric: fetcher restarts by region.
 pub const FETCHER_RESTARTS_TOTAL: &str = "wattline_fetcher_restarts_total";
 /// Metric: 1 while a region is degraded.
 pub const REGION_DEGRADED: &str = "wattline_region_degraded";
-
-/// How failed fetchers are restarted.
-#[derive(Debug, Clone)]
-pub struct SupervisionPolicy {
-    pub backoff: BackoffPolicy,
-    /// Restarts allowed within `window` before the region is degraded.
-    pub max_restarts: u32,
-    pub window: Duration,
-    /// Delay between restart probes of a degraded region.
-    pub degraded_retry: Duration,
-    /// A fetcher that ran this long before failing starts its backoff from the beginning.
-    pub healthy_after: Duration,
-}
-
-impl Default for SupervisionPolicy {
-    fn default() -> Self {
-        SupervisionPolicy {
-            backoff: BackoffPolicy::default(),
-            max_restarts: 5,
-            window: Duration::from_secs(600),
-            degraded_retry: Duration::from_secs(900),
-            healthy_after: Duration::from_secs(600),
-        }
-    }
-}
 
 /// What the supervisor knows about one region's fetcher.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -73,12 +51,13 @@ pub struct RegionStatus {
     pub leader: bool,
 }
 
-/// Everything the supervisor starts with.
+/// Everything the supervisor starts with (kept by its own supervisor to restart it).
+#[derive(Clone)]
 pub struct PriceSupervisorArgs {
     /// One entry per enabled region. The `supervisor` field is filled in by the supervisor.
     pub fetchers: Vec<FetcherSpec>,
     pub writer: PriceWriterArgs,
-    pub policy: SupervisionPolicy,
+    pub policy: RestartPolicy,
     pub clock: SharedClock,
     pub meter: ActorMeter,
     /// The cluster lease deciding which node fetches each region.
@@ -89,7 +68,7 @@ pub struct PriceSupervisorArgs {
 #[derive(Clone)]
 pub struct FetcherSpec {
     pub region: Region,
-    pub sources: Arc<[Arc<dyn crate::ports::PriceSource>]>,
+    pub sources: crate::ports::SourceList,
     pub config: super::actor::FetcherConfig,
     /// Local publication time of the next day.
     pub publication: jiff::civil::Time,
@@ -114,6 +93,8 @@ pub enum PriceSupervisorMsg {
     },
     /// Report every region's status.
     Status(RpcReplyPort<Vec<RegionStatus>>),
+    /// Report the writer's state and counters.
+    WriterStatus(RpcReplyPort<ChildStatus>),
     /// Commit everything the writer buffers.
     Flush(RpcReplyPort<Result<u64, StoreError>>),
     /// Stop every fetcher (shutdown); answers when they have stopped.
@@ -131,15 +112,14 @@ pub enum PriceSupervisorMsg {
 }
 
 /// The supervisor actor.
+#[derive(Debug, Clone, Copy)]
 pub struct PriceSupervisor;
 
 struct Child {
     args: PriceFetcherArgs,
     actor: Option<ActorRef<PriceFetcherMsg>>,
     status: RegionStatus,
-    backoff: Backoff,
-    budget: RestartBudget,
-    started_at: Instant,
+    restarts: ChildRestarts,
     timer: Option<Timer>,
 }
 
@@ -150,7 +130,8 @@ pub struct PriceSupervisorState {
     writer: Option<ActorRef<PriceWriterMsg>>,
     writer_args: PriceWriterArgs,
     writer_timer: Option<Timer>,
-    policy: SupervisionPolicy,
+    writer_restarts: ChildRestarts,
+    policy: RestartPolicy,
     clock: SharedClock,
     mailbox: Mailbox<PriceSupervisorMsg>,
     stopping: bool,
@@ -176,11 +157,13 @@ impl Actor for PriceSupervisor {
             writer: Some(writer),
             writer_args: args.writer,
             writer_timer: None,
+            writer_restarts: ChildRestarts::new(args.policy.clone(), Restart::Permanent, 0x57_17e4),
             policy: args.policy,
             clock: args.clock.clone(),
             mailbox,
             stopping: false,
         };
+        state.writer_restarts.set_state(ChildState::Running);
         for (i, spec) in args.fetchers.into_iter().enumerate() {
             let region = spec.region;
             let fetcher_args = PriceFetcherArgs {
@@ -208,9 +191,11 @@ impl Actor for PriceSupervisor {
                 },
                 args: fetcher_args,
                 actor: None,
-                backoff: Backoff::new(state.policy.backoff, 0xfe7c_4e00 + i as u64),
-                budget: RestartBudget::new(state.policy.max_restarts, state.policy.window),
-                started_at: Instant::now(),
+                restarts: ChildRestarts::new(
+                    state.policy.clone(),
+                    Restart::Permanent,
+                    0xfe7c_4e00 + i as u64,
+                ),
                 timer: None,
             };
             metrics::gauge!(REGION_DEGRADED, "region" => region.code()).set(0.0);
@@ -248,11 +233,26 @@ impl Actor for PriceSupervisor {
                     )
                     .await?;
                     state.writer = Some(writer);
+                    state.writer_restarts.started(Instant::now());
+                    state.writer_restarts.set_state(ChildState::Running);
                 }
             }
             PriceSupervisorMsg::Refresh { region, reply } => state.refresh(region, reply),
             PriceSupervisorMsg::Status(reply) => {
                 let _ = reply.send(state.statuses());
+            }
+            PriceSupervisorMsg::WriterStatus(reply) => {
+                let r = &state.writer_restarts;
+                let meter = &state.writer_args.meter;
+                let _ = reply.send(ChildStatus {
+                    name: meter.name().to_string(),
+                    kind: "writer",
+                    state: r.state(),
+                    restarts: r.restarts(),
+                    last_error: r.last_error().map(str::to_string),
+                    mailbox_length: meter.mailbox_length(),
+                    messages_handled: meter.messages_handled(),
+                });
             }
             PriceSupervisorMsg::Flush(reply) => match &state.writer {
                 Some(writer) => {
@@ -352,7 +352,7 @@ impl PriceSupervisorState {
                 .await?;
         self.by_id.insert(actor.get_id(), region);
         child.actor = Some(actor);
-        child.started_at = Instant::now();
+        child.restarts.started(Instant::now());
         if child.status.state != FetcherState::Degraded {
             child.status.state = if child.status.last_success_at.is_some() {
                 FetcherState::Healthy
@@ -390,23 +390,20 @@ impl PriceSupervisorState {
             child.status.last_source = last_source;
         }
         if cycle_ok {
-            if child.status.consecutive_failures > 0 || child.status.state == FetcherState::Degraded
-            {
+            let was_failing = child.restarts.consecutive_failures() > 0
+                || child.restarts.state() == ChildState::Degraded;
+            if child.restarts.healthy() {
+                tracing::info!(%region, "Region recovered from degraded.");
+                metrics::gauge!(REGION_DEGRADED, "region" => region.code()).set(0.0);
+            }
+            child.status.state = FetcherState::Healthy;
+            child.status.last_success_at = Some(self.clock.now());
+            if was_failing {
                 self.tell_writer(PriceWriterMsg::RegionHealth {
                     region,
                     failing: false,
                 });
             }
-            let child = self.children.get_mut(&region).expect("checked above");
-            if child.status.state == FetcherState::Degraded {
-                tracing::info!(%region, "Region recovered from degraded.");
-                metrics::gauge!(REGION_DEGRADED, "region" => region.code()).set(0.0);
-                child.budget.reset();
-                child.backoff.reset();
-            }
-            child.status.state = FetcherState::Healthy;
-            child.status.consecutive_failures = 0;
-            child.status.last_success_at = Some(self.clock.now());
         }
     }
 
@@ -416,12 +413,21 @@ impl PriceSupervisorState {
             .as_ref()
             .is_some_and(|w| w.get_id() == cell.get_id())
         {
-            tracing::error!(error = %why, "Price writer died; restarting it.");
             self.writer = None;
             // Its buffered points are lost; the fetchers' next cycles refetch them.
-            self.writer_timer = Some(self.mailbox.send_after(Duration::from_millis(100), || {
-                PriceSupervisorMsg::RestartWriter
-            }));
+            let delay = match self
+                .writer_restarts
+                .exited(Instant::now(), true, why.clone())
+            {
+                Decision::Restart { after } => after,
+                Decision::Degrade { after, .. } => after,
+                Decision::Finish => return,
+            };
+            tracing::error!(error = %why, restart_in = ?rounded(delay), "Price writer died; restarting it.");
+            self.writer_timer = Some(
+                self.mailbox
+                    .send_after(delay, || PriceSupervisorMsg::RestartWriter),
+            );
             return;
         }
         let Some(region) = self.by_id.remove(&cell.get_id()) else {
@@ -437,26 +443,24 @@ impl PriceSupervisorState {
             return;
         };
         child.actor = None;
-        child.status.consecutive_failures = child.status.consecutive_failures.saturating_add(1);
-        child.status.last_error = Some(why.clone());
-        if child.started_at.elapsed() >= self.policy.healthy_after {
-            child.backoff.reset();
-        }
-        let (delay, state) = if child.status.state != FetcherState::Degraded
-            && child.budget.try_acquire(Instant::now())
-        {
-            (child.backoff.next_delay(), FetcherState::Restarting)
-        } else {
-            metrics::gauge!(REGION_DEGRADED, "region" => region.code()).set(1.0);
-            (self.policy.degraded_retry, FetcherState::Degraded)
+        let (delay, state) = match child.restarts.exited(Instant::now(), true, why.clone()) {
+            Decision::Restart { after } => {
+                tracing::warn!(%region, error = %why, restart_in = ?rounded(after), "Fetcher failed; restarting after backoff.");
+                (after, FetcherState::Restarting)
+            }
+            Decision::Degrade { after, newly } => {
+                if newly {
+                    tracing::error!(%region, error = %why, retry_in = ?rounded(after), "Fetcher exhausted its restart budget; region degraded.");
+                    metrics::gauge!(REGION_DEGRADED, "region" => region.code()).set(1.0);
+                } else {
+                    tracing::warn!(%region, error = %why, "Degraded fetcher failed again.");
+                }
+                (after, FetcherState::Degraded)
+            }
+            // Fetchers are permanent: they never finish.
+            Decision::Finish => return,
         };
-        if state == FetcherState::Degraded && child.status.state != FetcherState::Degraded {
-            tracing::error!(%region, error = %why, retry_in = ?delay, "Fetcher exhausted its restart budget; region degraded.");
-        } else {
-            tracing::warn!(%region, error = %why, restart_in = ?delay, "Fetcher failed; restarting after backoff.");
-        }
         child.status.state = state;
-        child.status.restarts += 1;
         metrics::counter!(FETCHER_RESTARTS_TOTAL, "region" => region.code()).increment(1);
         // Restart through a timer, never inline: the delay is the backoff, and it also lets the
         // dead actor finish leaving ractor's registry.
@@ -506,6 +510,9 @@ impl PriceSupervisorState {
         self.children
             .values()
             .map(|c| RegionStatus {
+                restarts: c.restarts.restarts(),
+                consecutive_failures: c.restarts.consecutive_failures(),
+                last_error: c.restarts.last_error().map(str::to_string),
                 mailbox_length: c.args.meter.mailbox_length(),
                 messages_handled: c.args.meter.messages_handled(),
                 ..c.status.clone()

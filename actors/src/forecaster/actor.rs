@@ -102,6 +102,9 @@ pub enum ForecasterMsg {
     },
     /// Every region's model state.
     Status(RpcReplyPort<Vec<RegionModelStatus>>),
+    /// Fail on purpose (tests of the supervision).
+    #[cfg(any(test, feature = "testing"))]
+    Crash,
 }
 
 /// Why a calibration did not produce a model.
@@ -127,6 +130,7 @@ struct Slot {
 }
 
 /// The forecaster actor.
+#[derive(Debug, Clone, Copy)]
 pub struct Forecaster;
 
 /// The forecaster's own data.
@@ -198,6 +202,8 @@ impl Actor for Forecaster {
             ForecasterMsg::Status(reply) => {
                 let _ = reply.send(state.status());
             }
+            #[cfg(any(test, feature = "testing"))]
+            ForecasterMsg::Crash => panic!("forecaster crash requested by a test"),
         }
         state.start_next();
         Ok(())

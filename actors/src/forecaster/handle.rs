@@ -44,6 +44,12 @@ impl ForecastHandle {
         self.mailbox.cast(ForecasterMsg::Recalibrate(region))
     }
 
+    /// Makes the forecaster fail (tests of the supervision).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn crash(&self) {
+        let _ = self.mailbox.cast(ForecasterMsg::Crash);
+    }
+
     /// The forecaster's mailbox counters.
     pub fn meter(&self) -> &ActorMeter {
         self.mailbox.meter()

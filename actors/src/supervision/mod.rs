@@ -1,10 +1,18 @@
-//! Restart policy pieces the supervisors share. ractor has no built-in backoff or restart
-//! intensity, so these are ours: pure, unit-tested, no actors.
+//! Restart policy pieces every supervisor shares. ractor has no built-in backoff, restart
+//! intensity or child specs, so these are ours: the pure pieces (backoff, budget, per-child
+//! restart bookkeeping) and the one-for-one [`Supervisor`] built from [`ChildSpec`]s.
 
 pub mod backoff;
 pub mod budget;
+pub mod child;
 pub mod meter;
+pub mod supervisor;
 
 pub use backoff::{Backoff, BackoffPolicy};
 pub use budget::RestartBudget;
+pub use child::{ChildRestarts, ChildState, Decision, Restart, RestartPolicy};
 pub use meter::ActorMeter;
+pub use supervisor::{
+    ACTOR_DEGRADED, ACTOR_RESTARTS_TOTAL, ChildSpec, ChildStatus, Supervisor, SupervisorArgs,
+    SupervisorHandle, SupervisorMsg,
+};

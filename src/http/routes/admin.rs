@@ -26,9 +26,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ActorView {
     name: String,
-    /// `supervisor`, `fetcher`, `writer` or `broadcaster`.
+    /// `supervisor`, `broadcaster`, `forecaster`, `writer`, `fetcher`, `bootstrap`, `weather` or
+    /// `subscriber`.
     kind: &'static str,
-    /// `running`, or a fetcher's state (`starting`, `healthy`, `restarting`, `degraded`, `standby`).
+    /// `starting`, `running`, `restarting`, `degraded`, `finished` or `stopped`; a fetcher's
+    /// own states (`healthy`, `standby`) for fetchers.
     state: String,
     restarts: u64,
     last_error: Option<String>,
@@ -75,19 +77,27 @@ pub async fn list_actors(
     require_api_key(&state, &headers)?;
     let statuses = state.prices().status().await?;
     let stream = state.broadcast().stats().await?;
-    let mut actors: Vec<ActorView> = state
-        .meters()
-        .iter()
-        .map(|(kind, meter)| ActorView {
-            name: meter.name().to_string(),
-            kind,
-            state: "running".into(),
-            restarts: 0,
-            last_error: None,
-            mailbox_length: meter.mailbox_length(),
-            messages_handled: meter.messages_handled(),
-        })
-        .collect();
+    let root = state.root();
+    let mut actors = vec![ActorView {
+        name: root.meter().name().to_string(),
+        kind: "supervisor",
+        state: "running".into(),
+        restarts: 0,
+        last_error: None,
+        mailbox_length: root.meter().mailbox_length(),
+        messages_handled: root.meter().messages_handled(),
+    }];
+    let children = root.children().await?;
+    let writer = state.prices().writer_status().await?;
+    actors.extend(children.into_iter().chain([writer]).map(|c| ActorView {
+        name: c.name,
+        kind: c.kind,
+        state: c.state.to_string(),
+        restarts: c.restarts,
+        last_error: c.last_error,
+        mailbox_length: c.mailbox_length,
+        messages_handled: c.messages_handled,
+    }));
     let now = state.now();
     let snapshot = state.latest().snapshot();
     let mut regions = Vec::with_capacity(statuses.len());

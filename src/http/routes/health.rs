@@ -14,6 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wattline_actors::domain::{Region, Source};
 use wattline_actors::fetcher::FetcherState;
+use wattline_actors::supervision::ChildState;
 
 use crate::http::state::AppState;
 use crate::telemetry::{PRICE_HORIZON_SECONDS, PRICE_NEWEST_AGE_SECONDS};
@@ -104,15 +105,18 @@ pub struct RegionReadiness {
 /// Readiness: ready when storage answers, the tree answers and no region is still starting.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReadinessResponse {
-    /// `ready` or `not_ready`.
+    /// `ready`, `degraded` (serving, but some actor or region spent its restart budget) or
+    /// `not_ready`.
     status: &'static str,
     checks: Checks,
+    /// Actors and regions that spent their restart budget (`fetcher:<region>` for regions).
+    degraded: Vec<String>,
     regions: Vec<RegionReadiness>,
 }
 
 /// Readiness probe: 503 until storage and the actor tree answer and every region has finished
-/// its first fetch and stored it. A degraded region is reported but does not make the server unready: its last
-/// good prices are still served.
+/// its first fetch and stored it. A degraded actor or region is reported (`status: degraded`)
+/// but does not make the server unready: it keeps serving what it can.
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses((status = 200, body = ReadinessResponse), (status = 503, body = ReadinessResponse)))]
 pub async fn get_readiness(State(state): State<AppState>) -> impl IntoResponse {
@@ -126,12 +130,23 @@ pub async fn get_readiness(State(state): State<AppState>) -> impl IntoResponse {
     };
     let started = Instant::now();
     let statuses = state.prices().status().await;
+    let children = state.root().children().await;
     let actors = Check {
-        ok: statuses.is_ok(),
+        ok: statuses.is_ok() && children.is_ok(),
         backend: None,
         latency_ms: millis(started),
-        error: statuses.as_ref().err().map(|e| e.to_string()),
+        error: statuses
+            .as_ref()
+            .err()
+            .or(children.as_ref().err())
+            .map(|e| e.to_string()),
     };
+    let mut degraded: Vec<String> = children
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c.state == ChildState::Degraded)
+        .map(|c| c.name)
+        .collect();
     let redis = state.redis().map(|client| {
         let connected = fred::prelude::ClientLike::is_connected(client);
         Check {
@@ -165,6 +180,12 @@ pub async fn get_readiness(State(state): State<AppState>) -> impl IntoResponse {
         FetcherState::Healthy => r.horizon_end.is_some(),
         _ => true,
     });
+    degraded.extend(
+        regions
+            .iter()
+            .filter(|r| r.state == FetcherState::Degraded)
+            .map(|r| format!("fetcher:{}", r.region)),
+    );
     let ready = storage.ok && actors.ok && warm;
     let status = if ready {
         StatusCode::OK
@@ -172,7 +193,12 @@ pub async fn get_readiness(State(state): State<AppState>) -> impl IntoResponse {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let body = ReadinessResponse {
-        status: if ready { "ready" } else { "not_ready" },
+        status: match (ready, degraded.is_empty()) {
+            (false, _) => "not_ready",
+            (true, true) => "ready",
+            (true, false) => "degraded",
+        },
+        degraded,
         checks: Checks {
             storage,
             actors,

@@ -24,7 +24,9 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wattline_actors::broadcast::event::frame;
-use wattline_actors::broadcast::{BroadcastHandle, ResumeOutcome, StreamEvent, SubscribeRequest};
+use wattline_actors::broadcast::{
+    BroadcastHandle, ResumeOutcome, StreamError, StreamEvent, SubscribeRequest, Subscription,
+};
 use wattline_actors::domain::{Currency, EnergyUnit, PricePoint, Region};
 use wattline_actors::writer::LatestSnapshot;
 
@@ -97,43 +99,42 @@ pub async fn stream_prices(
             address: Some(address),
         })
         .await?;
-    // From here on the guard owns the subscription slot, whatever happens to the stream.
-    let guard = Guard { broadcast, address };
     let settings = &state.settings().stream;
-    let mut initial = VecDeque::new();
-    initial.push_back(Bytes::from(format!("retry: {}\n\n", settings.retry_ms)));
-    match subscription.outcome {
-        ResumeOutcome::Resumed => {
-            initial.extend(subscription.replay.iter().map(|e| e.frame.clone()))
-        }
-        outcome => {
-            if outcome == ResumeOutcome::Reset {
-                initial.push_back(frame(
-                    None,
-                    "reset",
-                    r#"{"reason":"missed events are no longer available"}"#,
-                ));
-            }
-            let snapshot = snapshot_json(&state.latest().snapshot(), &regions, state.now());
-            let id = (subscription.last_id > 0).then_some(subscription.last_id);
-            initial.push_back(frame(id, "snapshot", &snapshot));
-        }
-    }
     let heartbeat = Duration::from_secs(settings.heartbeat_secs);
     let mut ticker = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let stream = Subscriber {
+    let mut initial = VecDeque::new();
+    initial.push_back(Bytes::from(format!("retry: {}\n\n", settings.retry_ms)));
+    let Subscription {
+        generation,
+        receiver,
+        replay,
+        outcome,
+        last_id,
+    } = subscription;
+    let mut stream = Subscriber {
         initial,
-        receiver: subscription.receiver,
+        receiver,
         regions: region_set(&regions),
         heartbeat: ticker,
         throttle,
         next_send: Instant::now(),
         pending: Vec::new(),
         done: false,
+        last_id: 0,
         sent: metrics::counter!(SSE_EVENTS_SENT_TOTAL),
-        _guard: guard,
+        // From here on the guard owns the subscription slot, whatever happens to the stream.
+        guard: Guard {
+            broadcast,
+            address,
+            generation,
+        },
+        origin: Origin {
+            state: state.clone(),
+            regions,
+        },
     };
+    stream.begin(outcome, &replay, last_id);
     let body = Body::from_stream(futures_util::stream::unfold(stream, Subscriber::next));
     let mut response = Response::new(body);
     let headers = response.headers_mut();
@@ -218,13 +219,25 @@ pub fn snapshot_json(latest: &LatestSnapshot, regions: &[Region], now: Timestamp
 struct Guard {
     broadcast: BroadcastHandle,
     address: IpAddr,
+    /// The broadcaster incarnation that holds the slot.
+    generation: u64,
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        self.broadcast.unsubscribe(Some(self.address));
+        self.broadcast
+            .unsubscribe(Some(self.address), self.generation);
     }
 }
+
+/// What a stream needs to subscribe again after its broadcaster was restarted.
+struct Origin {
+    state: AppState,
+    regions: Vec<Region>,
+}
+
+/// Attempts (200 ms apart) to reach a restarted broadcaster before the stream gives up.
+const RESUBSCRIBE_ATTEMPTS: u32 = 50;
 
 /// One subscriber's stream state.
 struct Subscriber {
@@ -236,8 +249,11 @@ struct Subscriber {
     next_send: Instant,
     pending: Vec<Bytes>,
     done: bool,
+    /// Id of the newest event written (where a resume starts).
+    last_id: u64,
     sent: metrics::Counter,
-    _guard: Guard,
+    guard: Guard,
+    origin: Origin,
 }
 
 type Item = Result<Bytes, Infallible>;
@@ -248,9 +264,73 @@ enum Received {
     Write(Bytes),
     /// Nothing to write yet (another region's event, or held back by the interval).
     Nothing,
+    /// The broadcaster's incarnation ended without a `shutdown` event: it is being restarted.
+    Orphaned,
 }
 
 impl Subscriber {
+    /// Queues what a (re)started subscription begins with: the missed events, or a snapshot
+    /// (after a `reset` when the missed events are gone).
+    fn begin(&mut self, outcome: ResumeOutcome, replay: &[Arc<StreamEvent>], last_id: u64) {
+        match outcome {
+            ResumeOutcome::Resumed => {
+                for event in replay {
+                    self.last_id = self.last_id.max(event.id);
+                    self.initial.push_back(event.frame.clone());
+                }
+            }
+            outcome => {
+                if outcome == ResumeOutcome::Reset {
+                    self.initial.push_back(frame(
+                        None,
+                        "reset",
+                        r#"{"reason":"missed events are no longer available"}"#,
+                    ));
+                }
+                let state = &self.origin.state;
+                let snapshot = snapshot_json(
+                    &state.latest().snapshot(),
+                    &self.origin.regions,
+                    state.now(),
+                );
+                self.last_id = last_id;
+                let id = (last_id > 0).then_some(last_id);
+                self.initial.push_back(frame(id, "snapshot", &snapshot));
+            }
+        }
+    }
+
+    /// Subscribes to the restarted broadcaster, resuming after the last event written; `false`
+    /// when the server is shutting down or the broadcaster does not come back.
+    async fn resubscribe(&mut self) -> bool {
+        let state = self.origin.state.clone();
+        for _ in 0..RESUBSCRIBE_ATTEMPTS {
+            if *state.shutdown_signal().borrow() {
+                return false;
+            }
+            let request = SubscribeRequest {
+                regions: self.origin.regions.clone(),
+                last_event_id: (self.last_id > 0).then_some(self.last_id),
+                address: Some(self.guard.address),
+            };
+            match state.broadcast().subscribe(request).await {
+                Ok(subscription) => {
+                    self.guard.generation = subscription.generation;
+                    self.receiver = subscription.receiver;
+                    self.begin(
+                        subscription.outcome,
+                        &subscription.replay,
+                        subscription.last_id,
+                    );
+                    return true;
+                }
+                Err(StreamError::Call(_)) => tokio::time::sleep(Duration::from_millis(200)).await,
+                Err(StreamError::Refused(_)) => return false,
+            }
+        }
+        false
+    }
+
     async fn next(mut self) -> Option<(Item, Self)> {
         if self.done {
             return None;
@@ -281,8 +361,21 @@ impl Subscriber {
                     _ = self.heartbeat.tick() => return Bytes::from_static(b": heartbeat\n\n"),
                 }
             };
-            if let Received::Write(chunk) = self.on_received(received) {
-                return chunk;
+            match self.on_received(received) {
+                Received::Write(chunk) => return chunk,
+                Received::Nothing => {}
+                Received::Orphaned => {
+                    if self.resubscribe().await
+                        && let Some(first) = self.initial.pop_front()
+                    {
+                        return first;
+                    }
+                    return self.finish(frame(
+                        None,
+                        "shutdown",
+                        r#"{"reason":"server shutting down"}"#,
+                    ));
+                }
             }
         }
     }
@@ -292,6 +385,7 @@ impl Subscriber {
             Ok(event) if event.terminal => Received::Write(self.finish(event.frame.clone())),
             Ok(event) if self.regions[event.region.index()] => {
                 self.sent.increment(1);
+                self.last_id = self.last_id.max(event.id);
                 match self.throttle {
                     None => Received::Write(event.frame.clone()),
                     Some(period) if self.pending.is_empty() && Instant::now() >= self.next_send => {
@@ -310,11 +404,7 @@ impl Subscriber {
                 let data = format!(r#"{{"reason":"fell behind the stream","missed":{missed}}}"#);
                 Received::Write(self.finish(frame(None, "lagged", &data)))
             }
-            Err(RecvError::Closed) => Received::Write(self.finish(frame(
-                None,
-                "shutdown",
-                r#"{"reason":"server shutting down"}"#,
-            ))),
+            Err(RecvError::Closed) => Received::Orphaned,
         }
     }
 
