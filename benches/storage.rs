@@ -8,8 +8,9 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use jiff::{SignedDuration, Timestamp};
 use rust_decimal::Decimal;
-use wattline::storage::{PgStore, RangeQuery, SqliteStore, Storage, StorageOptions};
+use wattline::storage::{RangeQuery, Storage, StorageOptions};
 use wattline_actors::domain::{EnergyUnit, PriceKind, PricePoint, Region, Source};
+use wattline_actors::ports::PriceStore;
 
 const BATCH: usize = 10_000;
 
@@ -34,30 +35,30 @@ fn batch(offset_days: i64) -> Vec<PricePoint> {
 
 fn stores(
     runtime: &tokio::runtime::Runtime,
-) -> Vec<(&'static str, Arc<dyn Storage>, Option<tempfile::TempDir>)> {
+) -> Vec<(&'static str, Arc<Storage>, Option<tempfile::TempDir>)> {
     let options = StorageOptions {
         max_connections: 4,
         acquire_timeout: Duration::from_secs(10),
     };
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/bench.sqlite3", dir.path().display());
-    let sqlite: Arc<dyn Storage> =
-        Arc::new(runtime.block_on(SqliteStore::open(&url, &options)).unwrap());
+    let sqlite: Arc<Storage> = Arc::new(
+        runtime
+            .block_on(Storage::open_sqlite(&url, &options))
+            .unwrap(),
+    );
     let mut out = vec![("sqlite", sqlite, Some(dir))];
     if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
         // One fixed schema, emptied at the start of each run.
         let schema = "wattline_bench";
         let stale = runtime
-            .block_on(PgStore::open(&url, &options, Some(schema)))
+            .block_on(Storage::open_postgres(&url, &options, Some(schema)))
             .unwrap();
-        let drop = format!("DROP SCHEMA \"{schema}\" CASCADE");
-        runtime
-            .block_on(sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(stale.pool()))
-            .unwrap();
+        runtime.block_on(stale.drop_schema(schema)).unwrap();
         runtime.block_on(stale.close());
-        let pg: Arc<dyn Storage> = Arc::new(
+        let pg: Arc<Storage> = Arc::new(
             runtime
-                .block_on(PgStore::open(&url, &options, Some(schema)))
+                .block_on(Storage::open_postgres(&url, &options, Some(schema)))
                 .unwrap(),
         );
         out.push(("postgres", pg, None));

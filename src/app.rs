@@ -27,7 +27,7 @@ pub struct App {
     local_addr: SocketAddr,
     router: axum::Router,
     tree: TreeHandles,
-    storage: Arc<dyn Storage>,
+    storage: Arc<Storage>,
     shutdown_timeout: Duration,
     shutdown: watch::Sender<bool>,
 }
@@ -94,9 +94,11 @@ impl App {
         // The recorder must exist before the tree creates its metric handles.
         let metrics = telemetry::prometheus();
         let url = &settings.storage.database_url;
-        let storage = storage::open(url, &storage_options(&settings))
-            .await
-            .with_context(|| format!("opening storage {}", storage::redact(url)))?;
+        let storage = Arc::new(
+            Storage::open(url, &storage_options(&settings))
+                .await
+                .with_context(|| format!("opening storage {}", storage::redact(url)))?,
+        );
         tracing::info!(backend = storage.backend(), url = %storage::redact(url), "Storage ready.");
         let sources = providers::build_sources(&settings, clock.clone())?;
         for (region, list) in &sources {

@@ -67,11 +67,13 @@ pub async fn run(
                 )
             })?,
     };
-    let store = storage::open(
-        &settings.storage.database_url,
-        &app::storage_options(settings),
-    )
-    .await?;
+    let store = Arc::new(
+        storage::Storage::open(
+            &settings.storage.database_url,
+            &app::storage_options(settings),
+        )
+        .await?,
+    );
     let writer_store: Arc<dyn PriceStore> = store.clone();
     // A tree without fetchers: only its writer is used.
     let ports = Ports {

@@ -135,7 +135,7 @@ fn main() -> ExitCode {
 }
 
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let store = storage::open(
+    let store = storage::Storage::open(
         &settings.storage.database_url,
         &app::storage_options(settings),
     )

@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use rust_decimal::Decimal;
-use wattline::storage::{PgStore, RangeQuery, SqliteStore, Storage, StorageOptions};
+use wattline::storage::jobs::{COMPLETE_JOB, JOBS_OF_QUEUE, JobRow};
+use wattline::storage::{NewJob, RangeQuery, Storage, StorageError, StorageOptions, UnitOfWork};
 use wattline_actors::domain::{Currency, EnergyUnit, PriceKind, PricePoint, Region, Source};
 use wattline_actors::forecaster::{ForecastStep, ModelSummary, RegionForecast};
+use wattline_actors::ports::{ForecastStore, PriceStore, WeatherStore};
 
 fn options() -> StorageOptions {
     StorageOptions {
@@ -55,7 +57,7 @@ fn all(region: Region) -> RangeQuery {
     }
 }
 
-async fn exact_decimals_and_timestamps_round_trip(store: Arc<dyn Storage>) {
+async fn exact_decimals_and_timestamps_round_trip(store: Arc<Storage>) {
     let mut points = vec![
         point(
             Region::Uk,
@@ -89,7 +91,7 @@ async fn exact_decimals_and_timestamps_round_trip(store: Arc<dyn Storage>) {
     assert_eq!(texts, vec!["0.2731", "-12.50", "123456789.123456"]);
 }
 
-async fn same_key_updates_in_place(store: Arc<dyn Storage>) {
+async fn same_key_updates_in_place(store: Arc<Storage>) {
     let first = hours(
         Region::Germany,
         "2026-01-15T00:00:00Z",
@@ -129,7 +131,7 @@ async fn same_key_updates_in_place(store: Arc<dyn Storage>) {
     );
 }
 
-async fn duplicate_keys_in_one_batch_keep_the_last(store: Arc<dyn Storage>) {
+async fn duplicate_keys_in_one_batch_keep_the_last(store: Arc<Storage>) {
     let a = point(
         Region::France,
         "2026-01-15T00:00:00Z",
@@ -145,7 +147,7 @@ async fn duplicate_keys_in_one_batch_keep_the_last(store: Arc<dyn Storage>) {
     assert_eq!(stored[0].price, Decimal::from(20));
 }
 
-async fn range_reads_filter_and_order(store: Arc<dyn Storage>) {
+async fn range_reads_filter_and_order(store: Arc<Storage>) {
     let mut batch = hours(Region::Spain, "2026-01-15T00:00:00Z", 48, Source::Simulated);
     batch.extend(hours(
         Region::Spain,
@@ -189,7 +191,7 @@ async fn range_reads_filter_and_order(store: Arc<dyn Storage>) {
     assert!(only.iter().all(|p| p.source == Source::Entsoe));
 }
 
-async fn prices_since_includes_running_intervals(store: Arc<dyn Storage>) {
+async fn prices_since_includes_running_intervals(store: Arc<Storage>) {
     let mut monthly = point(
         Region::UsCa,
         "2026-01-01T08:00:00Z",
@@ -213,7 +215,7 @@ async fn prices_since_includes_running_intervals(store: Arc<dyn Storage>) {
     assert!(got.iter().all(|p| p.end() > since));
 }
 
-async fn large_batches_commit_in_one_call(store: Arc<dyn Storage>) {
+async fn large_batches_commit_in_one_call(store: Arc<Storage>) {
     let t0: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
     let batch: Vec<PricePoint> = (0..20_000)
         .map(|i| {
@@ -240,7 +242,7 @@ async fn large_batches_commit_in_one_call(store: Arc<dyn Storage>) {
     assert_eq!(store.upsert_prices(&[]).await.unwrap(), 0);
 }
 
-async fn ping_and_backend(store: Arc<dyn Storage>) {
+async fn ping_and_backend(store: Arc<Storage>) {
     store.ping().await.unwrap();
     assert!(["sqlite", "postgres"].contains(&store.backend()));
 }
@@ -248,14 +250,14 @@ async fn ping_and_backend(store: Arc<dyn Storage>) {
 /// A fresh SQLite file (kept alive by the returned directory).
 async fn with_sqlite<F, Fut>(case: F)
 where
-    F: FnOnce(Arc<dyn Storage>) -> Fut,
+    F: FnOnce(Arc<Storage>) -> Fut,
     Fut: Future<Output = ()>,
 {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/contract.sqlite3", dir.path().display());
-    let store = Arc::new(SqliteStore::open(&url, &options()).await.unwrap());
+    let store = Arc::new(Storage::open_sqlite(&url, &options()).await.unwrap());
     // Opening again must find the migrations applied.
-    SqliteStore::open(&url, &options()).await.unwrap();
+    Storage::open_sqlite(&url, &options()).await.unwrap();
     case(store.clone()).await;
     store.close().await;
 }
@@ -264,7 +266,7 @@ where
 /// fails without it when CI is set.
 async fn with_postgres<F, Fut>(case: F)
 where
-    F: FnOnce(Arc<dyn Storage>) -> Fut,
+    F: FnOnce(Arc<Storage>) -> Fut,
     Fut: Future<Output = ()>,
 {
     let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
@@ -277,22 +279,17 @@ where
     };
     let schema = format!("wattline_test_{}", uuid::Uuid::new_v4().simple());
     let store = Arc::new(
-        PgStore::open(&url, &options(), Some(&schema))
+        Storage::open_postgres(&url, &options(), Some(&schema))
             .await
             .expect("test PostgreSQL reachable"),
     );
-    PgStore::open(&url, &options(), Some(&schema))
+    Storage::open_postgres(&url, &options(), Some(&schema))
         .await
         .unwrap()
-        .pool()
         .close()
         .await;
     case(store.clone()).await;
-    let drop = format!("DROP SCHEMA \"{schema}\" CASCADE");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-        .execute(store.pool())
-        .await
-        .unwrap();
+    store.drop_schema(&schema).await.unwrap();
     store.close().await;
 }
 
@@ -317,9 +314,103 @@ contract!(
     ping_and_backend,
     weather_steps_round_trip_and_update_in_place,
     forecasts_are_kept_per_model_version_and_replaced_in_place,
+    a_unit_of_work_commits_a_change_and_its_job_together,
+    a_unit_of_work_that_fails_leaves_nothing_behind,
+    a_job_key_is_queued_once,
 );
 
-async fn weather_steps_round_trip_and_update_in_place(store: Arc<dyn Storage>) {
+fn job(key: &str) -> NewJob {
+    NewJob {
+        queue: "email".into(),
+        kind: "welcome".into(),
+        payload: serde_json::json!({"to": "a@example.com", "n": 1}),
+        idempotency_key: key.into(),
+        user_id: Some("user-1".into()),
+        run_at: "2026-01-15T12:00:00.250Z".parse().unwrap(),
+    }
+}
+
+async fn queued(store: &Storage) -> Vec<JobRow> {
+    store
+        .rows(&JOBS_OF_QUEUE, &serde_json::json!({"queue": "email"}))
+        .await
+        .unwrap()
+}
+
+async fn a_unit_of_work_commits_a_change_and_its_job_together(store: Arc<Storage>) {
+    let points = hours(Region::France, "2026-01-15T00:00:00Z", 3, Source::Simulated);
+    let mut unit = UnitOfWork::new();
+    unit.upsert_prices(&points).enqueue(job("signup:1"));
+    assert_eq!(store.commit(unit).await.unwrap(), vec![3, 1]);
+    assert_eq!(
+        store.price_range(&all(Region::France)).await.unwrap(),
+        points
+    );
+    let jobs = queued(&store).await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].status, "queued");
+    assert_eq!(
+        jobs[0].payload,
+        serde_json::json!({"to": "a@example.com", "n": 1})
+    );
+    assert_eq!(jobs[0].user_id.as_deref(), Some("user-1"));
+    assert_eq!(
+        jobs[0].run_at,
+        "2026-01-15T12:00:00.250Z".parse::<Timestamp>().unwrap()
+    );
+    assert_eq!(jobs[0].locked_until, None);
+}
+
+async fn a_unit_of_work_that_fails_leaves_nothing_behind(store: Arc<Storage>) {
+    let points = hours(Region::Spain, "2026-01-15T00:00:00Z", 2, Source::Simulated);
+    // A compare-and-set that finds nothing to change rolls the whole unit back...
+    let mut unit = UnitOfWork::new();
+    unit.upsert_prices(&points)
+        .enqueue(job("a"))
+        .push_expecting(
+            &COMPLETE_JOB,
+            &serde_json::json!({"id": "no-such-job", "now": "2026-01-15T12:00:00Z"}),
+            1,
+        );
+    let error = store.commit(unit).await.unwrap_err();
+    assert!(matches!(error, StorageError::Conflict(_)), "{error}");
+    // ...and so does a statement the database refuses (an interval of no length breaks the
+    // table's CHECK), after the job and the good prices were written in the same transaction.
+    let mut bad = points[0].clone();
+    bad.start = "2026-01-16T00:00:00Z".parse().unwrap();
+    bad.duration_minutes = 0;
+    let mut unit2 = UnitOfWork::new();
+    unit2
+        .enqueue(job("c"))
+        .upsert_prices(&points)
+        .upsert_prices(&[bad]);
+    let error = store.commit(unit2).await.unwrap_err();
+    assert!(matches!(error, StorageError::Rejected(_)), "{error}");
+    assert!(
+        store
+            .price_range(&all(Region::Spain))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(queued(&store).await.is_empty());
+}
+
+async fn a_job_key_is_queued_once(store: Arc<Storage>) {
+    let mut unit = UnitOfWork::new();
+    unit.enqueue(job("same"));
+    assert_eq!(store.commit(unit).await.unwrap(), vec![1]);
+    let mut again = UnitOfWork::new();
+    again.enqueue(job("same"));
+    assert_eq!(
+        store.commit(again).await.unwrap(),
+        vec![0],
+        "a retry queues nothing"
+    );
+    assert_eq!(queued(&store).await.len(), 1);
+}
+
+async fn weather_steps_round_trip_and_update_in_place(store: Arc<Storage>) {
     use wattline_actors::domain::weather::WeatherPoint;
     let step = |at: &str, temperature_c: f64| WeatherPoint {
         region: Region::Uk,
@@ -394,7 +485,7 @@ fn forecast(version: &str, calibrated_at: &str, steps: &[(&str, f64)]) -> Region
     }
 }
 
-async fn forecasts_are_kept_per_model_version_and_replaced_in_place(store: Arc<dyn Storage>) {
+async fn forecasts_are_kept_per_model_version_and_replaced_in_place(store: Arc<Storage>) {
     let first = forecast(
         "lear-v1",
         "2026-01-15T12:00:00.125Z",
@@ -504,4 +595,47 @@ async fn forecasts_are_kept_per_model_version_and_replaced_in_place(store: Arc<d
         .unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].step.start, cut);
+}
+
+/// A SQLite file written before instants were widened to milliseconds (whole-second text) is
+/// migrated in place: its rows are found by range reads and kept on re-fetch, not duplicated.
+#[tokio::test]
+async fn an_older_sqlite_file_is_migrated_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/old.sqlite3", dir.path().display());
+    {
+        let connect = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
+            .unwrap()
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(connect).await.unwrap();
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        let all = sqlx::migrate::Migrator::new(folder).await.unwrap();
+        let old: Vec<_> = all.iter().filter(|m| m.version <= 3).cloned().collect();
+        sqlx::migrate::Migrator::with_migrations(old)
+            .run(&pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO price_points VALUES ('germany', 'simulated', '2026-01-15T10:00:00Z', 60, \
+             '42.5', 'EUR', 'MWh', 'day_ahead', '2026-01-15T09:00:00Z', 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+    let store = Storage::open_sqlite(&url, &options()).await.unwrap();
+    let mut range = all(Region::Germany);
+    range.from = "2026-01-15T10:00:00Z".parse().unwrap();
+    range.to = "2026-01-15T10:00:00.001Z".parse().unwrap();
+    let found = store.price_range(&range).await.unwrap();
+    assert_eq!(found.len(), 1, "the old row is in range");
+    assert_eq!(found[0].price.to_string(), "42.5");
+    let mut again = found[0].clone();
+    again.price = Decimal::from(43);
+    store.upsert_prices(&[again]).await.unwrap();
+    let all_rows = store.price_range(&all(Region::Germany)).await.unwrap();
+    assert_eq!(all_rows.len(), 1, "a re-fetch updates the migrated row");
+    assert_eq!(all_rows[0].price, Decimal::from(43));
+    store.close().await;
 }

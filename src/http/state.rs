@@ -28,7 +28,7 @@ pub struct AppState {
 
 struct Inner {
     settings: Settings,
-    storage: Arc<dyn Storage>,
+    storage: Arc<Storage>,
     prices: PricesHandle,
     broadcast: BroadcastHandle,
     forecasts: Option<ForecastHandle>,
@@ -48,7 +48,7 @@ struct Inner {
 /// The parts [`AppState`] is made of.
 pub struct AppParts {
     pub settings: Settings,
-    pub storage: Arc<dyn Storage>,
+    pub storage: Arc<Storage>,
     pub prices: PricesHandle,
     pub broadcast: BroadcastHandle,
     /// The forecaster; `None` when forecasting is disabled.
@@ -101,7 +101,7 @@ impl AppState {
         &self.inner.settings
     }
 
-    pub fn storage(&self) -> &dyn Storage {
+    pub fn storage(&self) -> &Storage {
         self.inner.storage.as_ref()
     }
 

@@ -1,27 +1,28 @@
-//! Storage behind one interface with two implementations: SQLite (the embedded default, a file
-//! created on first start) and PostgreSQL (production, multi-node). Both run the same contract
-//! tests (`tests/storage_contract.rs`). Only `app.rs` (and the CLI) open a backend.
+//! Storage: one [`Storage`] over either SQLite (the embedded default, a file created on first
+//! start) or PostgreSQL (production, multi-node). Every statement is written once as a template
+//! and rendered per dialect (`sql.rs`); rows travel as JSON objects named by column (`rows.rs`);
+//! several writes commit together through a [`UnitOfWork`]. Both backends run the same contract
+//! tests (`tests/storage_contract.rs`). Only `app.rs` (and the CLI) open one.
 
-mod migrations;
-#[macro_use]
-mod json_store;
-mod postgres;
-mod sqlite;
+mod db;
+pub mod jobs;
+mod open;
+mod prices;
+pub mod rows;
+pub mod sql;
+mod unit;
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
-use wattline_actors::domain::weather::WeatherPoint;
-use wattline_actors::domain::{PricePoint, Region, Source};
-use wattline_actors::forecaster::{ForecastStep, RegionForecast, StoredStep};
-use wattline_actors::ports::{ForecastStore, PriceStore, StoreError, WeatherStore};
+use serde::de::DeserializeOwned;
+use wattline_actors::domain::{Region, Source};
+use wattline_actors::ports::StoreError;
 
-pub use migrations::{postgres_migrations, sqlite_migrations};
-pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use db::{Pool, Tx};
+pub use jobs::NewJob;
+pub use sql::{Dialect, Statement};
+pub use unit::UnitOfWork;
 
 /// Why storage failed. Mapped to HTTP only in `error.rs`.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +36,10 @@ pub enum StorageError {
     /// The database refused a write (constraint, encoding).
     #[error("database rejected the data: {0}")]
     Rejected(String),
+    /// A write that had to change a given number of rows changed another (someone else changed
+    /// the row first); the whole unit of work was rolled back.
+    #[error("conflicting change: {0}")]
+    Conflict(String),
     /// A stored row could not be read back into the domain.
     #[error("stored row is corrupt: {0}")]
     Corrupt(String),
@@ -64,7 +69,9 @@ impl From<sqlx::migrate::MigrateError> for StorageError {
 impl From<StorageError> for StoreError {
     fn from(error: StorageError) -> Self {
         match error {
-            StorageError::Rejected(m) | StorageError::Corrupt(m) => StoreError::Rejected(m),
+            StorageError::Rejected(m) | StorageError::Corrupt(m) | StorageError::Conflict(m) => {
+                StoreError::Rejected(m)
+            }
             other => StoreError::Unavailable(other.to_string()),
         }
     }
@@ -100,31 +107,6 @@ impl RangeQuery {
     }
 }
 
-/// Everything the service reads and writes. Price writes go through the writer actor via the
-/// [`PriceStore`] port; reads come straight from the edge.
-#[async_trait]
-pub trait Storage: PriceStore + ForecastStore + WeatherStore {
-    /// Which backend this is (`sqlite` or `postgres`), for health output.
-    fn backend(&self) -> &'static str;
-
-    /// Checks the database answers.
-    async fn ping(&self) -> Result<(), StorageError>;
-
-    /// Points in the range ordered by start, then source.
-    async fn price_range(&self, query: &RangeQuery) -> Result<Vec<PricePoint>, StorageError>;
-
-    /// Weather steps of `region` in `[from, to)`, ordered by instant, then source.
-    async fn weather_range(
-        &self,
-        region: Region,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<Vec<WeatherPoint>, StorageError>;
-
-    /// Closes the pool (waits for checked-out connections).
-    async fn close(&self);
-}
-
 /// Connection settings shared by both backends.
 #[derive(Debug, Clone)]
 pub struct StorageOptions {
@@ -132,16 +114,89 @@ pub struct StorageOptions {
     pub acquire_timeout: Duration,
 }
 
-/// Opens the database named by `url` (`sqlite://path` or `postgres://…`) and applies pending
-/// migrations.
-pub async fn open(url: &str, options: &StorageOptions) -> Result<Arc<dyn Storage>, StorageError> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url, options).await?))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::open(url, options, None).await?))
-    } else {
-        Err(StorageError::InvalidUrl(redact(url)))
+/// The database of the service. Price writes go through the writer actor via the
+/// [`PriceStore`](wattline_actors::ports::PriceStore) port; reads come straight from the edge.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    pool: Pool,
+}
+
+impl Storage {
+    /// Which backend this is (`sqlite` or `postgres`), for health output.
+    pub fn backend(&self) -> &'static str {
+        match self.pool.dialect() {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
     }
+
+    /// The pool, for the modules that run statements.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Checks the database answers.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        self.pool.ping().await
+    }
+
+    /// Closes the pool (waits for checked-out connections).
+    pub async fn close(&self) {
+        self.pool.close().await
+    }
+
+    /// Runs a select statement and decodes its JSON array of rows.
+    pub async fn rows<T: DeserializeOwned>(
+        &self,
+        stmt: &'static Statement,
+        params: &impl serde::Serialize,
+    ) -> Result<Vec<T>, StorageError> {
+        let json = self.pool.fetch_json(stmt, &to_json(params)).await?;
+        decode_rows(json.as_deref())
+    }
+
+    /// Runs a statement that changes rows; returns how many.
+    pub async fn execute(
+        &self,
+        stmt: &'static Statement,
+        params: &impl serde::Serialize,
+    ) -> Result<u64, StorageError> {
+        self.pool.execute(stmt, &to_json(params)).await
+    }
+
+    /// Starts a transaction (for reads and writes that must see each other).
+    pub async fn begin(&self) -> Result<Tx, StorageError> {
+        self.pool.begin().await
+    }
+
+    /// Commits every step of `unit` in one transaction, or none of them; returns the rows each
+    /// step changed.
+    pub async fn commit(&self, unit: UnitOfWork) -> Result<Vec<u64>, StorageError> {
+        unit.run(&self.pool).await
+    }
+}
+
+/// Parameters as the one JSON text a statement binds.
+pub(crate) fn to_json(params: &impl serde::Serialize) -> String {
+    serde_json::to_string(params).expect("statement parameters serialise to JSON")
+}
+
+/// Decodes the JSON array a select returns (no row at all reads as empty).
+pub(crate) fn decode_rows<T: DeserializeOwned>(json: Option<&str>) -> Result<Vec<T>, StorageError> {
+    match json {
+        None => Ok(Vec::new()),
+        Some(json) => serde_json::from_str(json).map_err(|e| StorageError::Corrupt(e.to_string())),
+    }
+}
+
+/// A range bound as an instant PostgreSQL can take: open bounds are clamped to 1900..9999.
+pub(crate) fn bound(at: Timestamp) -> Timestamp {
+    const YEAR_1900: i64 = -2_208_988_800;
+    const YEAR_9999: i64 = 253_402_300_799;
+    at.clamp(
+        Timestamp::from_second(YEAR_1900).unwrap_or(Timestamp::UNIX_EPOCH),
+        Timestamp::from_second(YEAR_9999).unwrap_or(Timestamp::MAX),
+    )
 }
 
 /// The URL with any password replaced, for messages.
@@ -153,237 +208,6 @@ pub fn redact(url: &str) -> String {
         }
         _ => url.to_string(),
     }
-}
-
-/// One price point as both backends exchange it with the database: a JSON array of
-/// `[region, source, start, duration_min, price, currency, unit, kind, fetched_at, estimated]`
-/// with the price as decimal text and instants as RFC 3339 UTC. Writes bind a whole batch as one
-/// JSON array and reads aggregate a whole range into one, so a batch or a range costs one
-/// round trip (sqlx's SQLite driver otherwise hands over every row through a thread wake-up).
-type JsonRow<'a> = (
-    &'a str,
-    &'a str,
-    String,
-    u32,
-    String,
-    &'a str,
-    &'a str,
-    &'a str,
-    String,
-    bool,
-);
-
-/// The batch as the JSON array of rows the upsert statements unpack; keeps the last point per
-/// key, so one statement never touches a row twice (PostgreSQL refuses that).
-fn batch_json(points: &[PricePoint]) -> String {
-    let rows: Vec<JsonRow<'_>> = dedupe_by_key(points)
-        .into_iter()
-        .map(|p| {
-            (
-                p.region.code(),
-                p.source.as_str(),
-                start_text(p.start),
-                p.duration_minutes,
-                p.price.to_string(),
-                p.currency.as_str(),
-                p.unit.as_str(),
-                p.kind.as_str(),
-                p.fetched_at.to_string(),
-                p.estimated,
-            )
-        })
-        .collect();
-    serde_json::to_string(&rows).expect("rows of strings and numbers serialise")
-}
-
-/// RFC 3339 UTC with whole seconds: fixed width, so text order is time order.
-fn start_text(at: Timestamp) -> String {
-    at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-/// A range bound as text; open bounds are clamped to 1900, as PostgreSQL cannot take the
-/// years of `Timestamp::MIN`.
-fn bound_text(at: Timestamp) -> String {
-    const YEAR_1900: i64 = -2_208_988_800;
-    start_text(at.max(Timestamp::from_second(YEAR_1900).unwrap_or(Timestamp::UNIX_EPOCH)))
-}
-
-/// A stored value as it comes back inside a JSON row (SQLite gives 0/1 for booleans).
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum Flag {
-    Bool(bool),
-    Int(i64),
-}
-
-/// Decodes the JSON array of rows a range read returns.
-fn points_from_json(json: &str) -> Result<Vec<PricePoint>, StorageError> {
-    type Raw<'a> = (
-        &'a str,
-        &'a str,
-        &'a str,
-        u32,
-        &'a str,
-        &'a str,
-        &'a str,
-        &'a str,
-        &'a str,
-        Flag,
-    );
-    let rows: Vec<Raw<'_>> =
-        serde_json::from_str(json).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-    let corrupt =
-        |col: &str, e: &dyn std::fmt::Display| StorageError::Corrupt(format!("{col}: {e}"));
-    rows.into_iter()
-        .map(
-            |(region, source, start, minutes, price, currency, unit, kind, fetched, estimated)| {
-                Ok(PricePoint {
-                    region: Region::parse(region).map_err(|e| corrupt("region", &e))?,
-                    start: start.parse().map_err(|e| corrupt("start_at", &e))?,
-                    duration_minutes: minutes,
-                    price: price.parse().map_err(|e| corrupt("price", &e))?,
-                    currency: currency.parse().map_err(|e| corrupt("currency", &e))?,
-                    unit: unit.parse().map_err(|e| corrupt("unit", &e))?,
-                    kind: kind.parse().map_err(|e| corrupt("kind", &e))?,
-                    source: source.parse().map_err(|e| corrupt("source", &e))?,
-                    fetched_at: fetched.parse().map_err(|e| corrupt("fetched_at", &e))?,
-                    estimated: match estimated {
-                        Flag::Bool(b) => b,
-                        Flag::Int(i) => i != 0,
-                    },
-                })
-            },
-        )
-        .collect()
-}
-
-/// Weather steps as one JSON array of `[region, source, at, temperature_c, cloud_cover_pct,
-/// wind_speed_ms, fetched_at]` rows (the last per key wins).
-fn weather_json(points: &[WeatherPoint]) -> String {
-    let mut seen = std::collections::HashMap::new();
-    let mut rows: Vec<(&str, &str, String, f64, f64, f64, String)> = Vec::new();
-    for p in points {
-        let row = (
-            p.region.code(),
-            p.source.as_str(),
-            start_text(p.at),
-            p.temperature_c,
-            p.cloud_cover_pct,
-            p.wind_speed_ms,
-            p.fetched_at.to_string(),
-        );
-        match seen.get(&(p.region, p.source.clone(), p.at)) {
-            Some(&i) => rows[i] = row,
-            None => {
-                seen.insert((p.region, p.source.clone(), p.at), rows.len());
-                rows.push(row);
-            }
-        }
-    }
-    serde_json::to_string(&rows).expect("rows of strings and numbers serialise")
-}
-
-/// Decodes the JSON array of weather rows a range read returns.
-fn weather_from_json(json: &str) -> Result<Vec<WeatherPoint>, StorageError> {
-    type Raw<'a> = (&'a str, &'a str, &'a str, f64, f64, f64, &'a str);
-    let rows: Vec<Raw<'_>> =
-        serde_json::from_str(json).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-    rows.into_iter()
-        .map(
-            |(region, source, at, temperature_c, cloud_cover_pct, wind_speed_ms, fetched)| {
-                Ok(WeatherPoint {
-                    region: Region::parse(region)
-                        .map_err(|e| StorageError::Corrupt(e.to_string()))?,
-                    at: at
-                        .parse()
-                        .map_err(|e: jiff::Error| StorageError::Corrupt(e.to_string()))?,
-                    temperature_c,
-                    cloud_cover_pct,
-                    wind_speed_ms,
-                    source: source.to_string(),
-                    fetched_at: fetched
-                        .parse()
-                        .map_err(|e: jiff::Error| StorageError::Corrupt(e.to_string()))?,
-                })
-            },
-        )
-        .collect()
-}
-
-/// A forecast's steps as one JSON array of `[region, model_version, start, duration_min, made_at,
-/// predicted, lower, upper, lead_days]` rows.
-fn forecast_json(forecast: &RegionForecast) -> String {
-    let made_at = start_text(forecast.model.calibrated_at);
-    let rows: Vec<_> = forecast
-        .steps
-        .iter()
-        .map(|s| {
-            (
-                forecast.region.code(),
-                forecast.model.version.as_str(),
-                start_text(s.start),
-                s.duration_minutes,
-                made_at.as_str(),
-                s.predicted,
-                s.lower,
-                s.upper,
-                s.lead_days,
-            )
-        })
-        .collect();
-    serde_json::to_string(&rows).expect("rows of strings and numbers serialise")
-}
-
-/// Decodes the JSON array of forecast rows a range read returns.
-fn forecast_steps_from_json(json: &str) -> Result<Vec<StoredStep>, StorageError> {
-    type Raw<'a> = (&'a str, String, &'a str, u32, &'a str, f64, f64, f64, u32);
-    let rows: Vec<Raw<'_>> =
-        serde_json::from_str(json).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-    let corrupt = |e: jiff::Error| StorageError::Corrupt(e.to_string());
-    rows.into_iter()
-        .map(
-            |(
-                _,
-                model_version,
-                start,
-                duration_minutes,
-                made_at,
-                predicted,
-                lower,
-                upper,
-                lead_days,
-            )| {
-                Ok(StoredStep {
-                    model_version,
-                    made_at: made_at.parse().map_err(corrupt)?,
-                    step: ForecastStep {
-                        start: start.parse().map_err(corrupt)?,
-                        duration_minutes,
-                        predicted,
-                        lower,
-                        upper,
-                        lead_days,
-                    },
-                })
-            },
-        )
-        .collect()
-}
-
-/// Keeps the last point per storage key.
-fn dedupe_by_key(points: &[PricePoint]) -> Vec<&PricePoint> {
-    let mut index: HashMap<_, usize> = HashMap::with_capacity(points.len());
-    let mut out: Vec<&PricePoint> = Vec::with_capacity(points.len());
-    for p in points {
-        match index.get(&p.key()) {
-            Some(&i) => out[i] = p,
-            None => {
-                index.insert(p.key(), out.len());
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use jiff::civil::date;
 use jiff::{SignedDuration, Timestamp};
 use wattline::backfill::{BackfillRequest, run};
-use wattline::storage::{RangeQuery, SqliteStore, Storage, StorageOptions};
+use wattline::storage::{RangeQuery, Storage, StorageOptions};
 use wattline_actors::domain::{Region, Source};
 use wattline_actors::ports::SystemClock;
 
@@ -42,7 +42,7 @@ async fn stored(url: &str) -> Vec<wattline_actors::domain::PricePoint> {
         max_connections: 1,
         acquire_timeout: std::time::Duration::from_secs(5),
     };
-    let store = SqliteStore::open(url, &options).await.unwrap();
+    let store = Storage::open_sqlite(url, &options).await.unwrap();
     let query = RangeQuery {
         region: Region::Germany,
         from: Timestamp::MIN,

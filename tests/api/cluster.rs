@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use wattline::Settings;
-use wattline::storage::{PgStore, StorageOptions};
+use wattline::storage::{Storage, StorageOptions};
 
 use crate::helpers::{API_KEY, NOW, TestApp, test_settings};
 
@@ -42,10 +42,9 @@ async fn shared_database(dir: &Path) -> String {
                 max_connections: 1,
                 acquire_timeout: Duration::from_secs(10),
             };
-            PgStore::open(&url, &options, Some(&schema))
+            Storage::open_postgres(&url, &options, Some(&schema))
                 .await
                 .expect("test PostgreSQL")
-                .pool()
                 .close()
                 .await;
             let separator = if url.contains('?') { '&' } else { '?' };

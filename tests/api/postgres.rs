@@ -1,7 +1,7 @@
 //! The whole application on PostgreSQL instead of the embedded default.
 
 use reqwest::StatusCode;
-use wattline::storage::{PgStore, StorageOptions};
+use wattline::storage::{RangeQuery, Storage, StorageOptions};
 
 use crate::helpers::{NOW, TestApp, test_settings};
 
@@ -19,7 +19,7 @@ async fn serves_and_persists_prices_on_postgres() {
         max_connections: 2,
         acquire_timeout: std::time::Duration::from_secs(10),
     };
-    let admin = PgStore::open(&url, &options, Some(&schema))
+    let admin = Storage::open_postgres(&url, &options, Some(&schema))
         .await
         .expect("test PostgreSQL reachable");
     let dir = tempfile::tempdir().unwrap();
@@ -35,15 +35,15 @@ async fn serves_and_persists_prices_on_postgres() {
     assert_eq!(status, StatusCode::OK, "{history}");
     assert_eq!(history["count"], 192);
     app.stop().await.unwrap();
-    let count: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM price_points WHERE region = 'belgium'")
-            .fetch_one(admin.pool())
-            .await
-            .unwrap();
-    assert_eq!(count, 192);
-    let drop = format!("DROP SCHEMA \"{schema}\" CASCADE");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-        .execute(admin.pool())
+    let stored = admin
+        .price_range(&RangeQuery {
+            region: wattline_actors::domain::Region::Belgium,
+            from: "2000-01-01T00:00:00Z".parse().unwrap(),
+            to: "2100-01-01T00:00:00Z".parse().unwrap(),
+            source: None,
+        })
         .await
         .unwrap();
+    assert_eq!(stored.len(), 192);
+    admin.drop_schema(&schema).await.unwrap();
 }
