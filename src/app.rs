@@ -42,15 +42,14 @@ struct Cluster {
 /// Connects to Redis when configured. An unreachable Redis does not stop the start: its clients
 /// keep reconnecting, and until then the fan-out and leases fall back to this node alone.
 async fn cluster(settings: &Settings, node_id: &str) -> anyhow::Result<Cluster> {
-    let url = &settings.cluster.redis_url;
-    if url.is_empty() {
+    let Some(url) = settings.cluster.redis_url.as_deref() else {
         return Ok(Cluster {
             fanout: None,
             lease: Arc::new(SoleNode),
             redis: None,
         });
-    }
-    let keys = cache::Keys::new(&settings.cluster.key_prefix);
+    };
+    let keys = cache::Keys::new(settings.cluster.key_prefix.as_str());
     let client = cache::connect(url)
         .await
         .with_context(|| "configuration key `cluster.redis_url`".to_string());
@@ -65,7 +64,7 @@ async fn cluster(settings: &Settings, node_id: &str) -> anyhow::Result<Cluster> 
         Ok(subscriber) => subscriber,
         Err(_) => cache::connect_subscriber_lazily(url)?,
     };
-    let ttl = Duration::from_secs(settings.cluster.lease_ttl_secs);
+    let ttl = settings.cluster.lease_ttl;
     tracing::info!(node = node_id, prefix = %settings.cluster.key_prefix, "Cluster mode: events and leases through Redis.");
     Ok(Cluster {
         fanout: Some((
@@ -114,8 +113,7 @@ impl App {
             .then(|| storage.clone() as Arc<dyn ForecastStore>);
         let weather = match providers::weather_client(&settings, clock.clone())? {
             Some(client) => {
-                let every =
-                    Duration::from_secs(settings.providers.openweathermap.refresh_hours * 3600);
+                let every = settings.providers.openweathermap.refresh;
                 tracing::info!(every = ?every, "Weather forecasts from OpenWeatherMap.");
                 Some(WeatherPorts {
                     source: Arc::new(client),
@@ -147,9 +145,8 @@ impl App {
                 )
             })?;
         let local_addr = tcp.local_addr()?;
-        let listener =
-            WatchdogListener::new(tcp, Duration::from_secs(settings.stream.write_timeout_secs));
-        let shutdown_timeout = Duration::from_secs(settings.server.shutdown_timeout_secs);
+        let listener = WatchdogListener::new(tcp, settings.stream.write_timeout);
+        let shutdown_timeout = settings.server.shutdown_timeout;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let optimization = settings.optimization.limits();
         let state = AppState::new(AppParts {
@@ -243,8 +240,8 @@ impl App {
 /// Pool settings from the configuration.
 pub fn storage_options(settings: &Settings) -> StorageOptions {
     StorageOptions {
-        max_connections: settings.storage.max_connections,
-        acquire_timeout: Duration::from_millis(settings.storage.acquire_timeout_ms),
+        max_connections: settings.storage.max_connections.get(),
+        acquire_timeout: settings.storage.acquire_timeout,
     }
 }
 

@@ -100,7 +100,7 @@ pub async fn run(
     bar.set_prefix(format!("backfill {}", request.region));
     let mut report = BackfillReport::default();
     let sources: wattline_actors::ports::SourceList = sources.into();
-    let timeout = Duration::from_secs(settings.prices.fetch_timeout_secs);
+    let timeout = settings.prices.fetch_timeout;
     for day in days {
         let outcome = fetch_day(request.region, day, sources.clone(), timeout).await;
         if outcome.failed.is_empty() {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use rust_decimal::Decimal;
-use wattline::storage::jobs::{COMPLETE_JOB, JOBS_OF_QUEUE, JobRow};
+use wattline::storage::jobs::{COMPLETE_JOB, INSERT_JOB, JOBS_OF_QUEUE, JobRow};
 use wattline::storage::{NewJob, RangeQuery, Storage, StorageError, StorageOptions, UnitOfWork};
 use wattline_actors::domain::{Currency, EnergyUnit, PriceKind, PricePoint, Region, Source};
 use wattline_actors::forecaster::{ForecastStep, ModelSummary, RegionForecast};
@@ -330,6 +330,35 @@ fn job(key: &str) -> NewJob {
     }
 }
 
+fn weather(region: Region, n: i64) -> Vec<wattline_actors::domain::weather::WeatherPoint> {
+    (0..n)
+        .map(|i| wattline_actors::domain::weather::WeatherPoint {
+            region,
+            at: "2026-01-15T00:00:00Z".parse::<Timestamp>().unwrap()
+                + SignedDuration::from_hours(3 * i),
+            temperature_c: 1.5 + i as f64,
+            cloud_cover_pct: 40.0,
+            wind_speed_ms: 3.25,
+            source: "openweathermap".into(),
+            fetched_at: "2026-01-15T00:00:00Z".parse().unwrap(),
+        })
+        .collect()
+}
+
+async fn weather_of(
+    store: &Storage,
+    region: Region,
+) -> Vec<wattline_actors::domain::weather::WeatherPoint> {
+    store
+        .weather_range(
+            region,
+            "2000-01-01T00:00:00Z".parse().unwrap(),
+            "2100-01-01T00:00:00Z".parse().unwrap(),
+        )
+        .await
+        .unwrap()
+}
+
 async fn queued(store: &Storage) -> Vec<JobRow> {
     store
         .rows(&JOBS_OF_QUEUE, &serde_json::json!({"queue": "email"}))
@@ -338,14 +367,11 @@ async fn queued(store: &Storage) -> Vec<JobRow> {
 }
 
 async fn a_unit_of_work_commits_a_change_and_its_job_together(store: Arc<Storage>) {
-    let points = hours(Region::France, "2026-01-15T00:00:00Z", 3, Source::Simulated);
+    let points = weather(Region::France, 3);
     let mut unit = UnitOfWork::new();
-    unit.upsert_prices(&points).enqueue(job("signup:1"));
+    unit.upsert_weather(&points).enqueue(job("signup:1"));
     assert_eq!(store.commit(unit).await.unwrap(), vec![3, 1]);
-    assert_eq!(
-        store.price_range(&all(Region::France)).await.unwrap(),
-        points
-    );
+    assert_eq!(weather_of(&store, Region::France).await, points);
     let jobs = queued(&store).await;
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].status, "queued");
@@ -362,10 +388,10 @@ async fn a_unit_of_work_commits_a_change_and_its_job_together(store: Arc<Storage
 }
 
 async fn a_unit_of_work_that_fails_leaves_nothing_behind(store: Arc<Storage>) {
-    let points = hours(Region::Spain, "2026-01-15T00:00:00Z", 2, Source::Simulated);
+    let points = weather(Region::Spain, 2);
     // A compare-and-set that finds nothing to change rolls the whole unit back...
     let mut unit = UnitOfWork::new();
-    unit.upsert_prices(&points)
+    unit.upsert_weather(&points)
         .enqueue(job("a"))
         .push_expecting(
             &COMPLETE_JOB,
@@ -374,25 +400,16 @@ async fn a_unit_of_work_that_fails_leaves_nothing_behind(store: Arc<Storage>) {
         );
     let error = store.commit(unit).await.unwrap_err();
     assert!(matches!(error, StorageError::Conflict(_)), "{error}");
-    // ...and so does a statement the database refuses (an interval of no length breaks the
-    // table's CHECK), after the job and the good prices were written in the same transaction.
-    let mut bad = points[0].clone();
-    bad.start = "2026-01-16T00:00:00Z".parse().unwrap();
-    bad.duration_minutes = 0;
-    let mut unit2 = UnitOfWork::new();
-    unit2
-        .enqueue(job("c"))
-        .upsert_prices(&points)
-        .upsert_prices(&[bad]);
-    let error = store.commit(unit2).await.unwrap_err();
-    assert!(matches!(error, StorageError::Rejected(_)), "{error}");
-    assert!(
-        store
-            .price_range(&all(Region::Spain))
-            .await
-            .unwrap()
-            .is_empty()
+    // ...and so does a statement the database refuses (a job without a queue breaks the
+    // table's NOT NULL), after the weather and a good job were written in the same transaction.
+    let mut refused = UnitOfWork::new();
+    refused.enqueue(job("c")).upsert_weather(&points).push(
+        &INSERT_JOB,
+        &serde_json::json!({"rows": [{"id": "x", "idempotency_key": "d"}]}),
     );
+    let error = store.commit(refused).await.unwrap_err();
+    assert!(matches!(error, StorageError::Rejected(_)), "{error}");
+    assert!(weather_of(&store, Region::Spain).await.is_empty());
     assert!(queued(&store).await.is_empty());
 }
 

@@ -14,6 +14,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::domain::Region;
 use crate::domain::calendar::{day_bounds, expected_intervals, local_date};
+use crate::fetcher::PriceSupervisorMsg;
 use crate::fetcher::cycle::fetch_day;
 use crate::forecaster::ForecasterMsg;
 use crate::mailbox::Mailbox;
@@ -35,6 +36,8 @@ pub struct HistoryBootstrapArgs {
     /// Longest wait for one source to deliver one day.
     pub fetch_timeout: Duration,
     pub forecaster: Option<Mailbox<ForecasterMsg>>,
+    /// The price side, told to reload a region's cache after its history was written.
+    pub prices: Option<Mailbox<PriceSupervisorMsg>>,
     pub meter: ActorMeter,
 }
 
@@ -90,6 +93,9 @@ impl Actor for HistoryBootstrap {
             .await?;
             if report.loaded_days > 0 || report.failed_days > 0 {
                 tracing::info!(%region, loaded = report.loaded_days, failed = report.failed_days, "History bootstrap done.");
+                if let Some(prices) = &args.prices {
+                    let _ = prices.cast(PriceSupervisorMsg::Reload(*region));
+                }
                 if let Some(forecaster) = &args.forecaster {
                     let _ = forecaster.cast(ForecasterMsg::Recalibrate(*region));
                 }

@@ -255,6 +255,7 @@ impl Tree {
                 days: config.bootstrap.days,
                 fetch_timeout: config.bootstrap.fetch_timeout,
                 forecaster: forecaster.clone(),
+                prices: Some(prices.clone()),
                 meter: ActorMeter::new("history-bootstrap"),
             };
             let mailbox = Mailbox::unbound(args.meter.clone());

@@ -81,7 +81,18 @@ impl Provenance {
             }
         }
         let fetched_at = points.iter().map(|p| p.fetched_at).min();
-        let stale = (failing && !points.is_empty())
+        Provenance::from_parts(sources, fetched_at, now, freshness, failing)
+    }
+
+    /// Provenance of prices known by their sources and oldest fetch time.
+    pub fn from_parts(
+        sources: Vec<Source>,
+        fetched_at: Option<Timestamp>,
+        now: Timestamp,
+        freshness: jiff::SignedDuration,
+        failing: bool,
+    ) -> Self {
+        let stale = (failing && fetched_at.is_some())
             || fetched_at.is_some_and(|f| now.duration_since(f) > freshness);
         Provenance {
             sources,

@@ -8,6 +8,7 @@ pub mod listener;
 pub mod middleware;
 pub mod params;
 pub mod routes;
+pub mod series;
 pub mod state;
 
 use std::sync::Arc;
@@ -74,9 +75,9 @@ pub fn router(state: AppState) -> Router {
     )
     .fallback(|| async { ApiError::RouteNotFound })
     .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-    .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
+    .layer(DefaultBodyLimit::max(settings.body_limit_bytes.get()))
     .layer(axum::middleware::from_fn_with_state(
-        Duration::from_millis(settings.request_timeout_ms),
+        settings.request_timeout,
         middleware::deadline,
     ))
     .layer(cors(&settings.cors_allowed_origins))

@@ -5,7 +5,7 @@ use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use wattline_actors::domain::calendar::day_start;
+use wattline_actors::domain::calendar::{day_start, parse_rfc3339};
 use wattline_actors::domain::{Region, Source};
 
 use crate::error::ApiError;
@@ -25,7 +25,7 @@ pub fn bounded(name: &'static str, value: u32, min: u32, max: u32) -> Result<u32
 /// An instant: RFC 3339 with offset (`2026-01-01T00:00:00Z`), or a plain date meaning the start
 /// of that local day in `region`.
 pub fn instant(name: &'static str, text: &str, region: Region) -> Result<Timestamp, ApiError> {
-    if let Ok(at) = text.parse::<Timestamp>() {
+    if let Ok(at) = parse_rfc3339(text) {
         return Ok(at);
     }
     // Exactly YYYY-MM-DD: a datetime without offset is ambiguous, not a date.
@@ -62,20 +62,24 @@ pub fn time_zone(
 }
 
 /// An instant in a request body: RFC 3339 with offset (`2026-01-16T06:00:00+01:00`), or a local
-/// date-time (`2026-01-16T06:00`) in `tz`.
+/// date-time without offset (`2026-01-16T06:00` or `2026-01-16T06:00:00`) in `tz`.
 pub fn body_instant(
     field: &str,
     text: &str,
     tz: &jiff::tz::TimeZone,
 ) -> Result<Timestamp, ApiError> {
-    if let Ok(at) = text.parse::<Timestamp>() {
+    if let Ok(at) = parse_rfc3339(text) {
         return Ok(at);
     }
-    if let Ok(zoned) = text.parse::<jiff::Zoned>() {
-        return Ok(zoned.timestamp());
-    }
-    text.parse::<jiff::civil::DateTime>()
-        .ok()
+    // A local date-time: exactly YYYY-MM-DDTHH:MM[:SS], nothing after (no offset, no zone).
+    let local_shape = matches!(text.len(), 16 | 19)
+        && text.as_bytes().get(10) == Some(&b'T')
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"-T:".contains(&b));
+    local_shape
+        .then(|| text.parse::<jiff::civil::DateTime>().ok())
+        .flatten()
         .and_then(|local| local.to_zoned(tz.clone()).ok())
         .map(|zoned| zoned.timestamp())
         .ok_or_else(|| {

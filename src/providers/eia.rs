@@ -16,6 +16,51 @@ use wattline_actors::ports::{PriceSource, SharedClock, SourceError, SourceRole};
 use super::http::{ProviderHttp, unexpected};
 use crate::config::Secret;
 
+/// `[providers.eia]`: EIA API v2 retail prices.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EiaSettings {
+    pub base_url: String,
+    /// Sector (default RES).
+    pub sector: String,
+    /// API key (environment only).
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+}
+
+/// EIA in the provider registry: the `us_*` regions, with a key.
+pub struct EiaProvider;
+
+impl super::Provider for EiaProvider {
+    fn source(&self) -> Source {
+        Source::Eia
+    }
+
+    fn covers(&self, region: Region, _settings: &super::ProviderSettings) -> Result<(), String> {
+        state(region)
+            .map(|_| ())
+            .ok_or_else(|| "EIA covers only the us_* regions".into())
+    }
+
+    fn build(
+        &self,
+        _region: Region,
+        cx: &super::Build<'_>,
+    ) -> Result<super::Built, super::ProviderError> {
+        let s = &cx.settings.eia;
+        Ok(match &s.api_key {
+            Some(key) => super::Built::Ready(std::sync::Arc::new(Eia::new(
+                cx.http.clone(),
+                s.base_url.clone(),
+                key.clone(),
+                s.sector.clone(),
+                cx.clock.clone(),
+            ))),
+            None => super::Built::LeftOut("WATTLINE_PROVIDERS__EIA__API_KEY is not set".into()),
+        })
+    }
+}
+
 /// The state of each `us_*` region.
 pub fn state(region: Region) -> Option<&'static str> {
     Some(match region {

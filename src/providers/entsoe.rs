@@ -17,6 +17,51 @@ use wattline_actors::ports::{PriceSource, SharedClock, SourceError};
 use super::http::{Answer, ProviderHttp};
 use crate::config::Secret;
 
+/// `[providers.entsoe]`: the ENTSO-E Transparency Platform.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntsoeSettings {
+    pub base_url: String,
+    /// Bidding zone of `italy` (default North, 10Y1001A1001A73I).
+    pub italy_zone: String,
+    /// Security token (environment only).
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+}
+
+/// ENTSO-E in the provider registry: the EU regions, with a key.
+pub struct EntsoeProvider;
+
+impl super::Provider for EntsoeProvider {
+    fn source(&self) -> Source {
+        Source::Entsoe
+    }
+
+    fn covers(&self, region: Region, settings: &super::ProviderSettings) -> Result<(), String> {
+        zone(region, &settings.entsoe.italy_zone)
+            .map(|_| ())
+            .ok_or_else(|| "ENTSO-E covers only the EU regions".into())
+    }
+
+    fn build(
+        &self,
+        _region: Region,
+        cx: &super::Build<'_>,
+    ) -> Result<super::Built, super::ProviderError> {
+        let s = &cx.settings.entsoe;
+        Ok(match &s.api_key {
+            Some(key) => super::Built::Ready(std::sync::Arc::new(Entsoe::new(
+                cx.http.clone(),
+                s.base_url.clone(),
+                key.clone(),
+                s.italy_zone.clone(),
+                cx.clock.clone(),
+            ))),
+            None => super::Built::LeftOut("WATTLINE_PROVIDERS__ENTSOE__API_KEY is not set".into()),
+        })
+    }
+}
+
 /// The bidding zone (EIC code) of each region ENTSO-E covers.
 pub fn zone(region: Region, italy_zone: &str) -> Option<String> {
     let eic = match region {

@@ -19,6 +19,54 @@ use wattline_actors::ports::{PriceSource, SharedClock, SourceError};
 use super::http::{ProviderHttp, unexpected};
 use crate::config::Secret;
 
+/// `[providers.flatpeak]`: a customer's tariff rates via Flatpeak.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlatpeakSettings {
+    pub base_url: String,
+    pub account_id: String,
+    pub location_id: String,
+    /// API key (environment only).
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+}
+
+/// Flatpeak in the provider registry: any region, with a key, an account and a location.
+pub struct FlatpeakProvider;
+
+impl super::Provider for FlatpeakProvider {
+    fn source(&self) -> Source {
+        Source::Flatpeak
+    }
+
+    fn covers(&self, _region: Region, _settings: &super::ProviderSettings) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn build(
+        &self,
+        _region: Region,
+        cx: &super::Build<'_>,
+    ) -> Result<super::Built, super::ProviderError> {
+        let s = &cx.settings.flatpeak;
+        Ok(match &s.api_key {
+            Some(key) if !s.account_id.is_empty() && !s.location_id.is_empty() => {
+                super::Built::Ready(std::sync::Arc::new(Flatpeak::new(
+                    cx.http.clone(),
+                    s.base_url.clone(),
+                    s.account_id.clone(),
+                    key.clone(),
+                    s.location_id.clone(),
+                    cx.clock.clone(),
+                )))
+            }
+            _ => super::Built::LeftOut(
+                "needs WATTLINE_PROVIDERS__FLATPEAK__API_KEY, account_id and location_id".into(),
+            ),
+        })
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct Login {
     bearer_token: String,

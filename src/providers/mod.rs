@@ -1,7 +1,8 @@
-//! Price sources the fetchers use, built from configuration: the built-in simulator (always
-//! available), real HTTP clients (ENTSO-E, Octopus Agile, EIA, Flatpeak), the CSV replay, and
-//! the OpenWeatherMap forecast collector. A source that needs an API key is left out (with a
-//! warning) when the key is not set.
+//! Price sources the fetchers use, built from configuration through one registry
+//! ([`PROVIDERS`]): the built-in simulator (always available), real HTTP clients (ENTSO-E,
+//! Octopus Agile, EIA, Flatpeak) and the CSV replay; plus the OpenWeatherMap client of the
+//! weather collector. Each provider module owns its settings, its construction and the regions
+//! it covers. A source that needs an API key is left out (with a warning) when it is not set.
 
 pub mod eia;
 pub mod entsoe;
@@ -12,9 +13,11 @@ pub mod openweathermap;
 pub mod replay;
 pub mod simulator;
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Deserialize;
 use wattline_actors::RegionSources;
 use wattline_actors::domain::{Region, Source};
 use wattline_actors::ports::{PriceSource, SharedClock};
@@ -49,13 +52,86 @@ pub enum ProviderError {
     Http(String),
 }
 
+/// `[providers]`: the HTTP clients' limits and each provider's own section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSettings {
+    /// Per-request timeout (default 20s).
+    #[serde(deserialize_with = "crate::config::human::positive_duration")]
+    pub timeout: Duration,
+    /// Tries per call (default 3).
+    pub attempts: NonZeroU32,
+    pub entsoe: entsoe::EntsoeSettings,
+    pub octopus: octopus::OctopusSettings,
+    pub eia: eia::EiaSettings,
+    pub flatpeak: flatpeak::FlatpeakSettings,
+    pub openweathermap: openweathermap::WeatherSettings,
+    pub replay: replay::ReplaySettings,
+}
+
+impl ProviderSettings {
+    /// Every secret key of the providers and whether it is set.
+    pub fn secrets(&self) -> [(&'static str, bool); 4] {
+        [
+            ("providers.entsoe.api_key", self.entsoe.api_key.is_some()),
+            ("providers.eia.api_key", self.eia.api_key.is_some()),
+            (
+                "providers.flatpeak.api_key",
+                self.flatpeak.api_key.is_some(),
+            ),
+            (
+                "providers.openweathermap.api_key",
+                self.openweathermap.api_key.is_some(),
+            ),
+        ]
+    }
+}
+
+/// What building a region's source needs.
+pub struct Build<'a> {
+    pub settings: &'a ProviderSettings,
+    pub http: &'a ProviderHttp,
+    pub clock: &'a SharedClock,
+    pub simulator_seed: u64,
+}
+
+/// A built source, or why it was left out (a key that is not set).
+pub enum Built {
+    Ready(Arc<dyn PriceSource>),
+    LeftOut(String),
+}
+
+/// A kind of price source: the regions it covers and how its client is made. Adding a
+/// provider is a module with its settings and one of these, a line in [`PROVIDERS`] and its
+/// section in `config/default.toml`.
+pub trait Provider: Sync {
+    /// The source its points carry.
+    fn source(&self) -> Source;
+
+    /// `Err(why)` when it cannot serve `region` at all (configuring it there is an error).
+    fn covers(&self, region: Region, settings: &ProviderSettings) -> Result<(), String>;
+
+    /// The client for `region` (which it covers).
+    fn build(&self, region: Region, cx: &Build<'_>) -> Result<Built, ProviderError>;
+}
+
+/// Every provider.
+pub static PROVIDERS: &[&dyn Provider] = &[
+    &simulator::SimulatorProvider,
+    &entsoe::EntsoeProvider,
+    &octopus::OctopusProvider,
+    &eia::EiaProvider,
+    &flatpeak::FlatpeakProvider,
+    &replay::ReplayProvider,
+];
+
 /// The shared HTTP client of the providers, as configured.
 pub fn provider_http(settings: &Settings) -> Result<ProviderHttp, ProviderError> {
     let retry = RetryPolicy {
-        attempts: settings.providers.attempts,
+        attempts: settings.providers.attempts.get(),
         ..RetryPolicy::default()
     };
-    ProviderHttp::new(Duration::from_secs(settings.providers.timeout_secs), retry)
+    ProviderHttp::new(settings.providers.timeout, retry)
         .map_err(|e| ProviderError::Http(e.to_string()))
 }
 
@@ -65,114 +141,31 @@ pub fn build_sources(
     clock: SharedClock,
 ) -> Result<RegionSources, ProviderError> {
     let http = provider_http(settings)?;
-    let p = &settings.providers;
-    let simulator: Arc<dyn PriceSource> =
-        Arc::new(Simulator::new(settings.simulator.seed, clock.clone()));
-    let entsoe: Option<Arc<dyn PriceSource>> = p.entsoe.api_key.clone().map(|key| {
-        Arc::new(entsoe::Entsoe::new(
-            http.clone(),
-            p.entsoe.base_url.clone(),
-            key,
-            p.entsoe.italy_zone.clone(),
-            clock.clone(),
-        )) as Arc<dyn PriceSource>
-    });
-    let octopus: Arc<dyn PriceSource> = Arc::new(octopus::Octopus::new(
-        http.clone(),
-        p.octopus.base_url.clone(),
-        p.octopus.product.clone(),
-        p.octopus.region_letter.clone(),
-        clock.clone(),
-    ));
-    let eia: Option<Arc<dyn PriceSource>> = p.eia.api_key.clone().map(|key| {
-        Arc::new(eia::Eia::new(
-            http.clone(),
-            p.eia.base_url.clone(),
-            key,
-            p.eia.sector.clone(),
-            clock.clone(),
-        )) as Arc<dyn PriceSource>
-    });
-    let flatpeak_ready = !p.flatpeak.account_id.is_empty() && !p.flatpeak.location_id.is_empty();
-    let flatpeak: Option<Arc<dyn PriceSource>> = p
-        .flatpeak
-        .api_key
-        .clone()
-        .filter(|_| flatpeak_ready)
-        .map(|key| {
-            Arc::new(flatpeak::Flatpeak::new(
-                http.clone(),
-                p.flatpeak.base_url.clone(),
-                p.flatpeak.account_id.clone(),
-                key,
-                p.flatpeak.location_id.clone(),
-                clock.clone(),
-            )) as Arc<dyn PriceSource>
-        });
+    let cx = Build {
+        settings: &settings.providers,
+        http: &http,
+        clock: &clock,
+        simulator_seed: settings.simulator.seed,
+    };
     let mut regions = Vec::new();
     for region in settings.enabled_regions() {
         let mut sources: Vec<Arc<dyn PriceSource>> = Vec::new();
         let mut left_out = Vec::new();
         for source in settings.sources_for(region) {
-            let (built, why) = match source {
-                Source::Simulated => (Some(simulator.clone()), ""),
-                Source::Entsoe if entsoe::zone(region, &p.entsoe.italy_zone).is_none() => {
-                    return Err(unavailable(
-                        region,
-                        source,
-                        "ENTSO-E covers only the EU regions",
-                    ));
-                }
-                Source::Entsoe => (
-                    entsoe.clone(),
-                    "WATTLINE_PROVIDERS__ENTSOE__API_KEY is not set",
-                ),
-                Source::Octopus if region != Region::Uk => {
-                    return Err(unavailable(region, source, "Agile covers only uk"));
-                }
-                Source::Octopus => (Some(octopus.clone()), ""),
-                Source::Eia if eia::state(region).is_none() => {
-                    return Err(unavailable(
-                        region,
-                        source,
-                        "EIA covers only the us_* regions",
-                    ));
-                }
-                Source::Eia => (eia.clone(), "WATTLINE_PROVIDERS__EIA__API_KEY is not set"),
-                Source::Flatpeak => (
-                    flatpeak.clone(),
-                    "needs WATTLINE_PROVIDERS__FLATPEAK__API_KEY, account_id and location_id",
-                ),
-                Source::Replay => match p.replay.files.get(region.code()) {
-                    Some(path) => {
-                        let series = replay::ReplaySeries::load(path)
-                            .map_err(|error| ProviderError::Replay { region, error })?;
-                        (
-                            Some(Arc::new(replay::Replay::new(region, series, clock.clone()))
-                                as Arc<dyn PriceSource>),
-                            "",
-                        )
-                    }
-                    None => {
-                        return Err(unavailable(
-                            region,
-                            source,
-                            "no file in providers.replay.files for this region",
-                        ));
-                    }
-                },
-                Source::Forecast => {
-                    return Err(unavailable(
-                        region,
-                        source,
-                        "forecasts are made here, not fetched",
-                    ));
-                }
+            let Some(provider) = PROVIDERS.iter().find(|p| p.source() == source) else {
+                return Err(unavailable(
+                    region,
+                    source,
+                    "forecasts are made here, not fetched",
+                ));
             };
-            match built {
-                Some(s) => sources.push(s),
-                None => {
-                    tracing::warn!(%region, %source, reason = why, "Price source left out.");
+            provider
+                .covers(region, &settings.providers)
+                .map_err(|why| unavailable(region, source, &why))?;
+            match provider.build(region, &cx)? {
+                Built::Ready(built) => sources.push(built),
+                Built::LeftOut(why) => {
+                    tracing::warn!(%region, %source, reason = %why, "Price source left out.");
                     left_out.push(format!("{source}: {why}"));
                 }
             }

@@ -16,6 +16,60 @@ use wattline_actors::ports::{PriceSource, SharedClock, SourceError};
 
 use super::http::{ProviderHttp, unexpected};
 
+/// `[providers.octopus]`: Octopus Energy Agile (no key needed for tariff rates).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OctopusSettings {
+    pub base_url: String,
+    /// Agile product code (default AGILE-24-10-01).
+    pub product: String,
+    /// GB region letter, A–P without I and O (default C, London).
+    #[serde(deserialize_with = "region_letter")]
+    pub region_letter: String,
+}
+
+fn region_letter<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let letter = <String as serde::Deserialize>::deserialize(deserializer)?;
+    if letter.len() != 1 || !"ABCDEFGHJKLMNP".contains(letter.as_str()) {
+        return Err(serde::de::Error::custom(
+            "must be one GB region letter A-P (no I or O)",
+        ));
+    }
+    Ok(letter)
+}
+
+/// Octopus Agile in the provider registry: `uk` only.
+pub struct OctopusProvider;
+
+impl super::Provider for OctopusProvider {
+    fn source(&self) -> Source {
+        Source::Octopus
+    }
+
+    fn covers(&self, region: Region, _settings: &super::ProviderSettings) -> Result<(), String> {
+        if region == Region::Uk {
+            Ok(())
+        } else {
+            Err("Agile covers only uk".into())
+        }
+    }
+
+    fn build(
+        &self,
+        _region: Region,
+        cx: &super::Build<'_>,
+    ) -> Result<super::Built, super::ProviderError> {
+        let s = &cx.settings.octopus;
+        Ok(super::Built::Ready(std::sync::Arc::new(Octopus::new(
+            cx.http.clone(),
+            s.base_url.clone(),
+            s.product.clone(),
+            s.region_letter.clone(),
+            cx.clock.clone(),
+        ))))
+    }
+}
+
 /// One page of the standard-unit-rates listing.
 #[derive(Debug, Deserialize)]
 pub struct Page {

@@ -12,6 +12,19 @@ use wattline_actors::ports::{SharedClock, SourceError, WeatherSource};
 use super::http::{ProviderHttp, unexpected};
 use crate::config::Secret;
 
+/// `[providers.openweathermap]`: weather forecasts for the forecaster.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeatherSettings {
+    pub base_url: String,
+    /// Time between fetches (default 3h).
+    #[serde(deserialize_with = "crate::config::human::positive_duration")]
+    pub refresh: std::time::Duration,
+    /// API key (environment only).
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+}
+
 #[derive(Debug, Deserialize)]
 struct Forecast {
     list: Vec<Step>,

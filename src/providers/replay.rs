@@ -20,6 +20,46 @@ use wattline_actors::domain::calendar::{day_bounds, publication_instant};
 use wattline_actors::domain::{Currency, EnergyUnit, PriceKind, PricePoint, Region, Source};
 use wattline_actors::ports::{PriceSource, SharedClock, SourceError};
 
+/// `[providers.replay]`: CSV replays.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaySettings {
+    /// Region → CSV path.
+    pub files: std::collections::BTreeMap<Region, std::path::PathBuf>,
+}
+
+/// The CSV replay in the provider registry: any region with a file.
+pub struct ReplayProvider;
+
+impl super::Provider for ReplayProvider {
+    fn source(&self) -> Source {
+        Source::Replay
+    }
+
+    fn covers(&self, region: Region, settings: &super::ProviderSettings) -> Result<(), String> {
+        if settings.replay.files.contains_key(&region) {
+            Ok(())
+        } else {
+            Err("no file in providers.replay.files for this region".into())
+        }
+    }
+
+    fn build(
+        &self,
+        region: Region,
+        cx: &super::Build<'_>,
+    ) -> Result<super::Built, super::ProviderError> {
+        let path = &cx.settings.replay.files[&region];
+        let series = ReplaySeries::load(path)
+            .map_err(|error| super::ProviderError::Replay { region, error })?;
+        Ok(super::Built::Ready(std::sync::Arc::new(Replay::new(
+            region,
+            series,
+            cx.clock.clone(),
+        ))))
+    }
+}
+
 /// A price series loaded from a CSV.
 #[derive(Debug, Clone)]
 pub struct ReplaySeries {

@@ -19,6 +19,30 @@ use wattline_actors::domain::{EnergyUnit, PriceKind, PricePoint, Region, Source}
 use wattline_actors::ports::{PriceSource, SharedClock, SourceError};
 use wattline_actors::rng::SplitMix64;
 
+/// The simulator in the provider registry: every region, always.
+pub struct SimulatorProvider;
+
+impl super::Provider for SimulatorProvider {
+    fn source(&self) -> Source {
+        Source::Simulated
+    }
+
+    fn covers(&self, _region: Region, _settings: &super::ProviderSettings) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn build(
+        &self,
+        _region: Region,
+        cx: &super::Build<'_>,
+    ) -> Result<super::Built, super::ProviderError> {
+        Ok(super::Built::Ready(std::sync::Arc::new(Simulator::new(
+            cx.simulator_seed,
+            cx.clock.clone(),
+        ))))
+    }
+}
+
 /// How one region's simulated market behaves.
 #[derive(Debug, Clone, Copy)]
 struct Profile {

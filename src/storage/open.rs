@@ -52,9 +52,11 @@ impl Storage {
             .connect_with(connect)
             .await?;
         SQLITE_MIGRATIONS.run(&pool).await?;
-        Ok(Storage {
+        let storage = Storage {
             pool: Pool::Sqlite(pool),
-        })
+        };
+        storage.build_missing_days().await?;
+        Ok(storage)
     }
 
     /// Connects to `url` and migrates. With `schema`, every connection works inside that schema
@@ -85,9 +87,11 @@ impl Storage {
                 .await?;
         }
         POSTGRES_MIGRATIONS.run(&pool).await?;
-        Ok(Storage {
+        let storage = Storage {
             pool: Pool::Postgres(pool),
-        })
+        };
+        storage.build_missing_days().await?;
+        Ok(storage)
     }
 
     /// Drops a PostgreSQL schema and everything in it (test helpers clean up with it).

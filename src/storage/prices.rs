@@ -17,11 +17,34 @@ use super::{RangeQuery, Storage, StorageError, UnitOfWork, bound};
 
 static UPSERT_PRICES: Statement =
     Statement::new(|d: Dialect| PRICE_POINTS.insert(d, "rows", OnConflict::Update));
-static SELECT_PRICES: Statement = Statement::new(|d: Dialect| {
+pub(crate) static SELECT_PRICES: Statement = Statement::new(|d: Dialect| {
     PRICE_POINTS.select(
         d,
         "region = {region} AND start_at >= {from:time} AND start_at < {to:time} \
          AND ({source} IS NULL OR source = {source})",
+        "start_at, source",
+        "",
+    )
+});
+static SELECT_PAGE: Statement = Statement::new(|d: Dialect| {
+    let filter = "region = {region} AND start_at >= {from:time} AND start_at < {to:time} \
+         AND ({source} IS NULL OR source = {source}) \
+         AND ({after} IS NULL OR start_at > {after:time})";
+    PRICE_POINTS.select(
+        d,
+        &format!(
+            "{filter} AND start_at IN (SELECT DISTINCT start_at FROM price_points WHERE {filter} \
+             ORDER BY start_at LIMIT {{starts:int}})"
+        ),
+        "start_at, source",
+        "",
+    )
+});
+static SELECT_LONG: Statement = Statement::new(|d: Dialect| {
+    PRICE_POINTS.select(
+        d,
+        "region = {region} AND start_at >= {from:time} AND start_at < {to:time} \
+         AND duration_min > 1440",
         "start_at, source",
         "",
     )
@@ -85,6 +108,53 @@ impl Storage {
         Ok(rows.into_iter().map(PricePoint::from).collect())
     }
 
+    /// The points of the first `starts` distinct interval starts of the range after `after`
+    /// (every source's, or `query.source`'s), ordered by start, then source: a page of history
+    /// without reading the rest of the range.
+    pub async fn price_page(
+        &self,
+        query: &RangeQuery,
+        after: Option<Timestamp>,
+        starts: usize,
+    ) -> Result<Vec<PricePoint>, StorageError> {
+        let rows: Vec<PriceRow> = self
+            .rows(
+                &SELECT_PAGE,
+                &serde_json::json!({
+                    "region": query.region,
+                    "from": bound(query.from),
+                    "to": bound(query.to),
+                    "source": query.source,
+                    "after": after.map(bound),
+                    "starts": starts,
+                }),
+            )
+            .await?;
+        Ok(rows.into_iter().map(PricePoint::from).collect())
+    }
+
+    /// The points longer than a day (monthly retail references) of `region` starting in
+    /// `[from, to)`: what per-day statistics leave out.
+    pub async fn long_points(
+        &self,
+        region: Region,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<PricePoint>, StorageError> {
+        let rows: Vec<PriceRow> = self
+            .rows(
+                &SELECT_LONG,
+                &Range {
+                    region,
+                    from: bound(from),
+                    to: bound(to),
+                    source: None,
+                },
+            )
+            .await?;
+        Ok(rows.into_iter().map(PricePoint::from).collect())
+    }
+
     /// Weather steps of `region` in `[from, to)`, ordered by instant, then source.
     pub async fn weather_range(
         &self,
@@ -106,12 +176,12 @@ impl Storage {
 }
 
 impl UnitOfWork {
-    /// Adds an upsert of `points` (the same as [`PriceStore::upsert_prices`]) to the unit.
-    pub fn upsert_prices(&mut self, points: &[PricePoint]) -> &mut Self {
+    /// Adds an upsert of weather steps (as [`WeatherStore::upsert_weather`]) to the unit.
+    pub fn upsert_weather(&mut self, points: &[WeatherPoint]) -> &mut Self {
         self.push(
-            &UPSERT_PRICES,
+            &UPSERT_WEATHER,
             &Rows {
-                rows: dedupe_by_key(points),
+                rows: last_per_key(points),
             },
         )
     }
@@ -119,19 +189,35 @@ impl UnitOfWork {
 
 /// Keeps the last point per storage key, so one statement never touches a row twice
 /// (PostgreSQL refuses that).
-fn dedupe_by_key(points: &[PricePoint]) -> Vec<PriceRow> {
+fn dedupe_by_key(points: &[PricePoint]) -> Vec<&PricePoint> {
     let mut index = std::collections::HashMap::with_capacity(points.len());
-    let mut out: Vec<PriceRow> = Vec::with_capacity(points.len());
+    let mut out: Vec<&PricePoint> = Vec::with_capacity(points.len());
     for p in points {
         match index.get(&p.key()) {
-            Some(&i) => out[i] = PriceRow::from(p),
+            Some(&i) => out[i] = p,
             None => {
                 index.insert(p.key(), out.len());
-                out.push(PriceRow::from(p));
+                out.push(p);
             }
         }
     }
     out
+}
+
+/// The last weather step per (region, source, instant).
+fn last_per_key(points: &[WeatherPoint]) -> Vec<&WeatherRow> {
+    let mut rows: Vec<&WeatherRow> = Vec::with_capacity(points.len());
+    let mut index = std::collections::HashMap::new();
+    for p in points {
+        match index.get(&(p.region, p.source.as_str(), p.at)) {
+            Some(&i) => rows[i] = p,
+            None => {
+                index.insert((p.region, p.source.as_str(), p.at), rows.len());
+                rows.push(p);
+            }
+        }
+    }
+    rows
 }
 
 #[async_trait]
@@ -140,8 +226,16 @@ impl PriceStore for Storage {
         if points.is_empty() {
             return Ok(0);
         }
-        let rows = dedupe_by_key(points);
-        Ok(self.execute(&UPSERT_PRICES, &Rows { rows }).await?)
+        let points: Vec<PricePoint> = dedupe_by_key(points).into_iter().cloned().collect();
+        let rows: Vec<PriceRow> = points.iter().map(PriceRow::from).collect();
+        // The points and their day statistics commit together.
+        let mut tx = self.begin().await?;
+        let written = tx
+            .execute(&UPSERT_PRICES, &super::to_json(&Rows { rows }))
+            .await?;
+        super::days::refresh(&mut tx, &points).await?;
+        tx.commit().await?;
+        Ok(written)
     }
 
     async fn prices_since(
@@ -163,18 +257,7 @@ impl WeatherStore for Storage {
         if points.is_empty() {
             return Ok(0);
         }
-        // The last step per key wins.
-        let mut rows: Vec<&WeatherRow> = Vec::with_capacity(points.len());
-        let mut index = std::collections::HashMap::new();
-        for p in points {
-            match index.get(&(p.region, p.source.as_str(), p.at)) {
-                Some(&i) => rows[i] = p,
-                None => {
-                    index.insert((p.region, p.source.as_str(), p.at), rows.len());
-                    rows.push(p);
-                }
-            }
-        }
+        let rows = last_per_key(points);
         Ok(self.execute(&UPSERT_WEATHER, &Rows { rows }).await?)
     }
 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use wattline::Settings;
+use wattline::config::human::Word;
 use wattline::storage::{Storage, StorageOptions};
 
 use crate::helpers::{API_KEY, NOW, TestApp, test_settings};
@@ -63,10 +64,10 @@ async fn shared_database(dir: &Path) -> String {
 fn node_settings(dir: &Path, database: &str, redis: &str, prefix: &str, node: &str) -> Settings {
     let mut settings = test_settings(dir);
     settings.storage.database_url = database.to_string();
-    settings.cluster.redis_url = redis.to_string();
-    settings.cluster.key_prefix = prefix.to_string();
-    settings.cluster.node_id = node.to_string();
-    settings.cluster.lease_ttl_secs = 1;
+    settings.cluster.redis_url = Some(redis.to_string());
+    settings.cluster.key_prefix = Word::new(prefix).unwrap();
+    settings.cluster.node_id = Word::new(node).unwrap();
+    settings.cluster.lease_ttl = Duration::from_secs(1);
     settings
 }
 

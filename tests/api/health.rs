@@ -129,7 +129,7 @@ async fn cors_allows_only_configured_origins_and_hsts_is_configurable() {
 async fn an_actor_past_its_restart_budget_makes_the_engine_degraded_not_down() {
     let app = TestApp::spawn_with(|s| {
         s.supervision.max_restarts = 1;
-        s.supervision.backoff_initial_ms = 10;
+        s.supervision.backoff_initial = std::time::Duration::from_millis(10);
     })
     .await;
     let forecasts = app.forecasts.clone().expect("forecasting is on by default");

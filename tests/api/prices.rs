@@ -57,7 +57,9 @@ async fn prices_older_than_the_freshness_limit_are_marked_stale() {
     let (status, body) = app.get_json("/api/v1/prices/current?region=germany").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_error(&body, "price_unavailable");
-    let app = TestApp::spawn_with(|s| s.prices.freshness_limit_hours = 1).await;
+    let app =
+        TestApp::spawn_with(|s| s.prices.freshness_limit = std::time::Duration::from_secs(3600))
+            .await;
     app.clock.set(now() + SignedDuration::from_hours(2));
     let (_, body) = app.get_json("/api/v1/prices/current?region=germany").await;
     assert_eq!(body["stale"], true, "{body}");
@@ -294,4 +296,68 @@ async fn disabled_regions_are_404() {
     assert_error(&body, "region_disabled");
     let (status, _) = app.get_json("/api/v1/prices/current?region=uk").await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// Recent ranges are answered from the cache, long ones from the per-day statistics in storage:
+/// an engine that reads everything from memory and one that reads everything from storage give
+/// the same answers, over the same stored history (40 days of Germany and the UK).
+#[tokio::test]
+async fn ranges_answer_the_same_from_memory_and_from_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = |memory: &str| {
+        let mut settings = crate::helpers::test_settings(dir.path());
+        settings.regions.enabled = vec![
+            wattline_actors::domain::Region::Germany,
+            wattline_actors::domain::Region::Uk,
+        ];
+        settings.forecast.enabled = false;
+        settings.forecast.bootstrap_days = 40;
+        settings.prices.memory = wattline::config::human::parse_duration(memory).unwrap();
+        TestApp::start(settings, now())
+    };
+    let queries = [
+        "/api/v1/prices/statistics?region=germany&days=1",
+        "/api/v1/prices/statistics?region=germany&days=7",
+        "/api/v1/prices/statistics?region=germany&days=35",
+        "/api/v1/prices/statistics?region=uk&days=30",
+        "/api/v1/prices/history?region=germany&days=7&limit=100",
+        "/api/v1/prices/history?region=germany&days=35&limit=50",
+        "/api/v1/prices/history?region=germany&start=2025-12-20&end=2026-01-10&limit=30&cursor=2025-12-21T10:00:00Z",
+        "/api/v1/prices/history?region=uk&days=20&source=simulated&limit=10",
+        "/api/v1/prices/trends?region=germany&days=30",
+        "/api/v1/prices/peak-hours?region=uk&days=30",
+        "/api/v1/prices/compare?region=germany&days=3",
+    ];
+    let mut answers = Vec::new();
+    for memory in ["60d", "0s"] {
+        let app = start(memory).await;
+        // Wait for the history load to finish (and the cache to have reloaded it).
+        for _ in 0..500 {
+            let children = app.root.children().await.unwrap();
+            if children
+                .iter()
+                .any(|c| c.name == "history-bootstrap" && c.state.to_string() == "finished")
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let mut these = Vec::new();
+        for query in queries {
+            let (status, mut body) = app.get_json(query).await;
+            assert_eq!(status, StatusCode::OK, "{query}: {body}");
+            if let Some(map) = body.as_object_mut() {
+                map.remove("generated_at");
+            }
+            these.push(body);
+        }
+        answers.push(these);
+        app.stop().await.unwrap();
+    }
+    for (i, query) in queries.iter().enumerate() {
+        assert_eq!(answers[0][i], answers[1][i], "{query}");
+    }
+    // The long range really covers the history: 35 days of quarter-hours.
+    assert!(answers[0][2]["statistics"]["count"].as_u64().unwrap() > 33 * 96);
 }

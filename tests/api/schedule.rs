@@ -300,7 +300,7 @@ async fn a_binding_power_limit_still_gives_the_cheapest_plan() {
 async fn a_heuristic_answer_says_so_and_still_holds() {
     let app = TestApp::spawn_with(|s| {
         germany_only(s);
-        s.optimization.max_exact_binaries = 10;
+        s.optimization.max_exact_binaries = std::num::NonZeroUsize::new(10).unwrap();
     })
     .await;
     let prices = prices(&app).await;

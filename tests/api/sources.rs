@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use jiff::civil::{Date, date};
 use reqwest::StatusCode;
-use wattline::config::Secret;
+use wattline::config::{Secret, Sources, SourcesFor};
 use wattline_actors::domain::calendar::day_bounds;
 use wattline_actors::domain::{Region, Source};
 use wiremock::matchers::{method, path, query_param};
@@ -108,26 +108,30 @@ async fn regions_use_their_primary_source_fail_over_recover_and_go_stale() {
             Region::UsCa,
             Region::Netherlands,
         ];
-        s.regions
-            .sources
-            .insert("germany".into(), vec![Source::Entsoe, Source::Simulated]);
-        s.regions
-            .sources
-            .insert("uk".into(), vec![Source::Octopus, Source::Simulated]);
-        s.regions
-            .sources
-            .insert("us_ca".into(), vec![Source::Simulated, Source::Eia]);
-        s.regions
-            .sources
-            .insert("netherlands".into(), vec![Source::Entsoe]);
+        s.regions.sources.insert(
+            SourcesFor::Region(Region::parse("germany").unwrap()),
+            Sources(vec![Source::Entsoe, Source::Simulated]),
+        );
+        s.regions.sources.insert(
+            SourcesFor::Region(Region::parse("uk").unwrap()),
+            Sources(vec![Source::Octopus, Source::Simulated]),
+        );
+        s.regions.sources.insert(
+            SourcesFor::Region(Region::parse("us_ca").unwrap()),
+            Sources(vec![Source::Simulated, Source::Eia]),
+        );
+        s.regions.sources.insert(
+            SourcesFor::Region(Region::parse("netherlands").unwrap()),
+            Sources(vec![Source::Entsoe]),
+        );
         s.providers.entsoe.base_url = format!("{}/api", entsoe.uri());
         s.providers.entsoe.api_key = Some(Secret::new("test-token"));
         s.providers.octopus.base_url = format!("{}/v1", octopus.uri());
         s.providers.eia.base_url = format!("{}/v2", eia.uri());
         s.providers.eia.api_key = Some(Secret::new("eia-key"));
-        s.providers.attempts = 1;
-        s.providers.timeout_secs = 2;
-        s.supervision.backoff_initial_ms = 50;
+        s.providers.attempts = std::num::NonZeroU32::MIN;
+        s.providers.timeout = std::time::Duration::from_secs(2);
+        s.supervision.backoff_initial = std::time::Duration::from_millis(50);
     })
     .await;
 

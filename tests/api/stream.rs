@@ -150,7 +150,8 @@ async fn reconnecting_with_last_event_id_replays_exactly_what_was_missed() {
 
 #[tokio::test]
 async fn an_unknown_or_evicted_id_gets_reset_and_a_fresh_snapshot() {
-    let app = TestApp::spawn_with(|s| s.stream.replay_per_region = 1).await;
+    let app =
+        TestApp::spawn_with(|s| s.stream.replay_per_region = std::num::NonZeroUsize::MIN).await;
     let mut first = app.stream("region=germany", None).await;
     let snapshot = first.next_event(WAIT).await.unwrap();
     drop(first);
@@ -221,7 +222,7 @@ async fn bad_stream_requests_are_refused_before_the_stream_starts() {
 
 #[tokio::test]
 async fn idle_streams_get_heartbeats() {
-    let app = TestApp::spawn_with(|s| s.stream.heartbeat_secs = 1).await;
+    let app = TestApp::spawn_with(|s| s.stream.heartbeat = Duration::from_secs(1)).await;
     let mut stream = app.stream("region=japan", None).await;
     stream.next_event(WAIT).await.unwrap();
     let beat = stream.next(Duration::from_secs(3)).await.unwrap();
@@ -293,7 +294,7 @@ async fn clients_that_leave_mid_stream_free_their_slot() {
 
 #[tokio::test]
 async fn a_client_that_never_reads_is_cut_off_without_slowing_the_others() {
-    let app = TestApp::spawn_with(|s| s.stream.write_timeout_secs = 1).await;
+    let app = TestApp::spawn_with(|s| s.stream.write_timeout = Duration::from_secs(1)).await;
     let mut reader = app.stream("region=germany", None).await;
     reader.next_event(WAIT).await.unwrap();
     // A tiny receive window so the server's writes stall quickly.

@@ -147,3 +147,102 @@ mod tests {
         );
     }
 }
+
+/// Why a timestamp is not strict RFC 3339.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "not an RFC 3339 timestamp (YYYY-MM-DDTHH:MM:SS[.fraction] and Z or an offset within ±23:59)"
+)]
+pub struct Rfc3339Error;
+
+/// Parses an instant written strictly as RFC 3339 (section 5.6): a full date, `T`, a full time
+/// with optional fraction, and `Z` or a numeric offset of at most ±23:59. Looser forms that a
+/// general parser would take (no seconds, offsets past a day, zone annotations) are refused.
+pub fn parse_rfc3339(text: &str) -> Result<Timestamp, Rfc3339Error> {
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| {
+        b.get(range.clone())
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+            .then(|| {
+                text[range]
+                    .bytes()
+                    .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+            })
+    };
+    let shape = b.len() >= 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && matches!(b[10], b'T' | b't')
+        && b[13] == b':'
+        && b[16] == b':'
+        && digits(0..4).is_some()
+        && digits(5..7).is_some()
+        && digits(8..10).is_some()
+        && digits(11..13).is_some()
+        && digits(14..16).is_some()
+        && digits(17..19).is_some();
+    if !shape {
+        return Err(Rfc3339Error);
+    }
+    let mut i = 19;
+    if b[i] == b'.' {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start || i - start > 9 {
+            return Err(Rfc3339Error);
+        }
+    }
+    let offset_ok = match &b[i..] {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', _, _, b':', _, _] => {
+            matches!(digits(i + 1..i + 3), Some(h) if h <= 23)
+                && matches!(digits(i + 4..i + 6), Some(m) if m <= 59)
+        }
+        _ => false,
+    };
+    if !offset_ok {
+        return Err(Rfc3339Error);
+    }
+    text.parse().map_err(|_| Rfc3339Error)
+}
+
+#[cfg(test)]
+mod rfc3339_tests {
+    use super::*;
+
+    #[test]
+    fn strict_rfc3339_takes_full_timestamps_with_sane_offsets_only() {
+        let utc = |s: &str| s.parse::<Timestamp>().unwrap();
+        assert_eq!(
+            parse_rfc3339("2026-11-01T00:00:00Z"),
+            Ok(utc("2026-11-01T00:00:00Z"))
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-01T00:00:00.123456+23:59"),
+            Ok(utc("2026-11-01T00:00:00.123456+23:59"))
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-01t01:00:00-05:30"),
+            Ok(utc("2026-11-01T06:30:00Z"))
+        );
+        for bad in [
+            "2026-11-01T00:00:00+25:00",
+            "2026-11-01T00:00:00+24:00",
+            "2026-11-01T00:00:00+05:60",
+            "2026-11-01T00:00Z",
+            "2026-11-01 00:00:00Z",
+            "2026-11-01T00:00:00",
+            "2026-11-01T00:00:00+0100",
+            "2026-11-01T00:00:00Z[Europe/Paris]",
+            "2026-11-01T00:00:00.Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-01T00:00:00.1234567890Z",
+            "",
+        ] {
+            assert_eq!(parse_rfc3339(bad), Err(Rfc3339Error), "{bad}");
+        }
+    }
+}

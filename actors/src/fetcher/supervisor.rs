@@ -101,6 +101,8 @@ pub enum PriceSupervisorMsg {
     StopFetchers(RpcReplyPort<()>),
     /// Points to store that no fetcher fetched (backfill).
     Write(Vec<crate::domain::PricePoint>),
+    /// Points of a region were stored past the writer (history bootstrap): reload its cache.
+    Reload(Region),
     /// A fetcher became leader or standby for its region.
     RoleChanged { region: Region, leader: bool },
     /// Forward a fan-out event to the writer for caching (see `PriceWriterMsg::MergeEvent`).
@@ -272,6 +274,7 @@ impl Actor for PriceSupervisor {
                 }
             },
             PriceSupervisorMsg::Write(points) => state.tell_writer(PriceWriterMsg::Write(points)),
+            PriceSupervisorMsg::Reload(region) => state.tell_writer(PriceWriterMsg::Reload(region)),
             PriceSupervisorMsg::RoleChanged { region, leader } => {
                 if let Some(child) = state.children.get_mut(&region)
                     && child.status.state != FetcherState::Degraded

@@ -9,7 +9,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::latest::{CACHE_LOOKBACK, LatestSnapshot};
+use super::latest::{ANNOUNCE_LOOKBACK, LatestSnapshot};
 use crate::broadcast::{BroadcasterMsg, IncomingEvent, PricePayload};
 use crate::domain::price::SourcePreference;
 use crate::domain::{PricePoint, Region};
@@ -38,6 +38,9 @@ pub struct WriterConfig {
     pub max_buffered: usize,
     /// Retry delays after a failed commit.
     pub retry: BackoffPolicy,
+    /// How far back the latest-price cache holds every stored point (recent ranges are read
+    /// from it instead of storage).
+    pub memory: std::time::Duration,
 }
 
 impl Default for WriterConfig {
@@ -52,6 +55,7 @@ impl Default for WriterConfig {
                 multiplier: 2,
                 jitter: 0.1,
             },
+            memory: std::time::Duration::from_secs(31 * 24 * 3600),
         }
     }
 }
@@ -83,6 +87,8 @@ pub enum PriceWriterMsg {
     Flush(RpcReplyPort<Result<u64, StoreError>>),
     /// A region's fetcher started (`true`) or stopped (`false`) failing; served prices say so.
     RegionHealth { region: Region, failing: bool },
+    /// Points of `region` were stored past the writer (a history load): read its window again.
+    Reload(Region),
     /// A fan-out event: merge its prices into the cache when `merge` (another node stored them),
     /// then hand it back to the broadcaster, keeping cache and stream in one order.
     MergeEvent {
@@ -151,6 +157,7 @@ impl Actor for PriceWriter {
                 let result = state.flush().await;
                 let _ = reply.send(result);
             }
+            PriceWriterMsg::Reload(region) => load_region(&state.args, region).await,
             PriceWriterMsg::RegionHealth { region, failing } => {
                 let current = state.args.latest.borrow().clone();
                 if current.is_failing(region) != failing {
@@ -182,24 +189,33 @@ impl Actor for PriceWriter {
     }
 }
 
-/// Loads each region's recent prices so `current` answers right after a restart.
+/// Loads each region's window so `current` and recent ranges answer from memory right after a
+/// (re)start.
 async fn warm_cache(args: &PriceWriterArgs) {
-    let since = args.clock.now() - CACHE_LOOKBACK;
-    let mut points = Vec::new();
     for region in Region::ALL {
-        match args.store.prices_since(region, since).await {
-            Ok(mut stored) => points.append(&mut stored),
-            Err(error) => {
-                tracing::warn!(%region, %error, "Could not warm the latest-price cache from storage.")
-            }
+        load_region(args, region).await;
+    }
+}
+
+/// Loads `region`'s window from storage into the cache. On failure the region keeps being read
+/// from storage (the cache does not claim a window it could not load).
+async fn load_region(args: &PriceWriterArgs, region: Region) {
+    let since = args.clock.now() - memory(args);
+    match args.store.prices_since(region, since).await {
+        Ok(stored) => {
+            let current = args.latest.borrow().clone();
+            let loaded = current.loaded(region, &stored, &args.preference, since);
+            args.latest.send_replace(Arc::new(loaded));
+        }
+        Err(error) => {
+            tracing::warn!(%region, %error, "Could not load the latest-price cache from storage.")
         }
     }
-    if points.is_empty() {
-        return;
-    }
-    let current = args.latest.borrow().clone();
-    let merged = current.merged(&points, &args.preference, since);
-    args.latest.send_replace(Arc::new(merged));
+}
+
+/// The cache window as a span.
+fn memory(args: &PriceWriterArgs) -> jiff::SignedDuration {
+    jiff::SignedDuration::try_from(args.config.memory).unwrap_or(jiff::SignedDuration::ZERO)
 }
 
 impl PriceWriterState {
@@ -275,10 +291,14 @@ impl PriceWriterState {
 
     /// Merges points into the latest-price cache; returns what changed per region.
     fn update_cache(&self, points: &[PricePoint]) -> Vec<(Region, Vec<PricePoint>)> {
-        let keep_since = self.args.clock.now() - CACHE_LOOKBACK;
+        let now = self.args.clock.now();
         let current = self.args.latest.borrow().clone();
-        let (merged, changes) =
-            current.merged_with_changes(points, &self.args.preference, keep_since);
+        let (merged, changes) = current.merged_with_changes(
+            points,
+            &self.args.preference,
+            now - memory(&self.args),
+            now - ANNOUNCE_LOOKBACK,
+        );
         self.args.latest.send_replace(Arc::new(merged));
         changes
     }

@@ -1,7 +1,8 @@
-//! The latest-price cache: per region, the points from a little before now to the end of the
-//! known horizon. The writer owns it and publishes an immutable snapshot after every committed
-//! batch; readers (the `current` endpoint, metrics) take the newest snapshot without locking or
-//! touching storage.
+//! The latest-price cache: per region, the points of the last `memory` days (31 by default) to
+//! the end of the known horizon, as the served series (preferred source per interval) and as
+//! stored (every source). The writer owns it and publishes an immutable snapshot after every
+//! committed batch; readers (`current`, the recent ranges of history, statistics, trends, peak
+//! hours and compare, metrics) take the newest snapshot without locking or touching storage.
 
 use std::sync::Arc;
 
@@ -17,16 +18,24 @@ pub type RegionSeries = Arc<[PricePoint]>;
 /// An immutable view of every region's recent and upcoming prices.
 #[derive(Debug, Clone)]
 pub struct LatestSnapshot {
+    /// Per region: the served series, one point per start.
     regions: Vec<RegionSeries>,
+    /// Per region: every stored point (monthly references too), by start then source.
+    sources: Vec<RegionSeries>,
     /// Per region: its fetcher is failing, so what is served is the last good data.
     failing: Vec<bool>,
+    /// Per region: the cache holds every stored point that ends after this instant
+    /// (`Timestamp::MAX` until the region was loaded from storage).
+    complete_since: Vec<Timestamp>,
 }
 
 impl Default for LatestSnapshot {
     fn default() -> Self {
         LatestSnapshot {
             regions: vec![Arc::from(Vec::new()); Region::ALL.len()],
+            sources: vec![Arc::from(Vec::new()); Region::ALL.len()],
             failing: vec![false; Region::ALL.len()],
+            complete_since: vec![Timestamp::MAX; Region::ALL.len()],
         }
     }
 }
@@ -47,6 +56,43 @@ impl LatestSnapshot {
     /// Every cached point of `region`, sorted by start.
     pub fn series(&self, region: Region) -> &[PricePoint] {
         &self.regions[region.index()]
+    }
+
+    /// The served points of `region` starting in `[from, to)`, when the cache holds every stored
+    /// one (`from` inside its window); `None` sends the reader to storage.
+    pub fn window(&self, region: Region, from: Timestamp, to: Timestamp) -> Option<&[PricePoint]> {
+        self.covered(region, from)
+            .then(|| between(self.series(region), from, to))
+    }
+
+    /// Like [`LatestSnapshot::window`], with every source's points (by start, then source).
+    pub fn window_all_sources(
+        &self,
+        region: Region,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Option<&[PricePoint]> {
+        self.covered(region, from)
+            .then(|| between(&self.sources[region.index()], from, to))
+    }
+
+    fn covered(&self, region: Region, from: Timestamp) -> bool {
+        from >= self.complete_since[region.index()]
+    }
+
+    /// The same snapshot with `region` loaded from storage: `stored` is every stored point that
+    /// ends after `since`, merged over what the cache holds; from now on the cache answers for
+    /// the region from `since` on.
+    pub fn loaded(
+        &self,
+        region: Region,
+        stored: &[PricePoint],
+        preference: &SourcePreference,
+        since: Timestamp,
+    ) -> Self {
+        let (mut next, _) = self.merged_with_changes(stored, preference, since, Timestamp::MAX);
+        next.complete_since[region.index()] = since;
+        next
     }
 
     /// Index of the point covering `at`, if one does.
@@ -85,37 +131,57 @@ impl LatestSnapshot {
         preference: &SourcePreference,
         keep_since: Timestamp,
     ) -> Self {
-        self.merged_with_changes(batch, preference, keep_since).0
+        self.merged_with_changes(batch, preference, keep_since, keep_since)
+            .0
     }
 
-    /// Like [`LatestSnapshot::merged`], also returning per region the points of `batch` that are
-    /// now served and were not before (new intervals, or a different price, source or kind):
-    /// what subscribers need to hear about. A refetch that changes nothing yields nothing.
+    /// Like [`LatestSnapshot::merged`], also returning per region the served points ending after
+    /// `announce_since` that are new or changed (new intervals, or a different price, source or
+    /// kind): what subscribers need to hear about. A refetch that changes nothing yields nothing.
     pub fn merged_with_changes(
         &self,
         batch: &[PricePoint],
         preference: &SourcePreference,
         keep_since: Timestamp,
+        announce_since: Timestamp,
     ) -> (Self, Vec<(Region, Vec<PricePoint>)>) {
-        let mut regions = self.regions.clone();
+        let mut next = self.clone();
         let mut changes = Vec::new();
         for region in Region::ALL {
             let mut incoming = batch.iter().filter(|p| p.region == region).peekable();
             if incoming.peek().is_none() {
                 continue;
             }
-            let before = &self.regions[region.index()]; // Only intraday prices are cached: a monthly retail reference is history, not "now".
-            let mut points: Vec<PricePoint> = before
+            let i = region.index();
+            // Every source as stored: the batch replaces points of the same key.
+            let mut stored: Vec<PricePoint> = self.sources[i]
                 .iter()
                 .chain(incoming)
-                .filter(|p| p.end() > keep_since && p.duration_minutes <= 24 * 60)
+                .filter(|p| p.end() > keep_since)
                 .cloned()
                 .collect();
-            points.sort_by_key(|p| p.start);
+            // Stable: for equal keys the incoming point (later) comes last and wins.
+            stored.sort_by_key(|p| (p.start, p.source, p.duration_minutes));
+            stored.dedup_by(|later, earlier| {
+                let same = later.key() == earlier.key();
+                if same {
+                    std::mem::swap(later, earlier);
+                }
+                same
+            });
+            let before = &self.regions[i];
+            // Only intraday prices are served from the cache: a monthly retail reference is
+            // history, not "now" (it stays in the every-source series).
+            let intraday: Vec<PricePoint> = stored
+                .iter()
+                .filter(|p| p.duration_minutes <= 24 * 60)
+                .cloned()
+                .collect();
             let after: RegionSeries =
-                harmonize_units(prefer_sources(points, preference.for_region(region))).into();
+                harmonize_units(prefer_sources(intraday, preference.for_region(region))).into();
             let changed: Vec<PricePoint> = after
                 .iter()
+                .filter(|p| p.end() > announce_since)
                 .filter(|p| {
                     let old = before
                         .binary_search_by_key(&p.start, |o| o.start)
@@ -128,16 +194,21 @@ impl LatestSnapshot {
             if !changed.is_empty() {
                 changes.push((region, changed));
             }
-            regions[region.index()] = after;
+            next.regions[i] = after;
+            next.sources[i] = stored.into();
+            if next.complete_since[i] != Timestamp::MAX {
+                next.complete_since[i] = next.complete_since[i].max(keep_since);
+            }
         }
-        (
-            LatestSnapshot {
-                regions,
-                failing: self.failing.clone(),
-            },
-            changes,
-        )
+        (next, changes)
     }
+}
+
+/// The points of a sorted series that start in `[from, to)`.
+fn between(series: &[PricePoint], from: Timestamp, to: Timestamp) -> &[PricePoint] {
+    let first = series.partition_point(|p| p.start < from);
+    let end = series.partition_point(|p| p.start < to);
+    &series[first..end.max(first)]
 }
 
 /// Whether two points at the same start serve the same value (fetch time aside).
@@ -150,8 +221,9 @@ fn same_served_value(a: &PricePoint, b: &PricePoint) -> bool {
         && a.estimated == b.estimated
 }
 
-/// How far back the cache keeps points: enough for "today so far" in every time zone.
-pub const CACHE_LOOKBACK: SignedDuration = SignedDuration::from_hours(48);
+/// How far back price changes are announced to subscribers: enough for "today so far" in every
+/// time zone. (Older points landing, from a history load, are history, not news.)
+pub const ANNOUNCE_LOOKBACK: SignedDuration = SignedDuration::from_hours(48);
 
 /// The read side of the cache, held by the edge.
 #[derive(Debug, Clone)]
@@ -246,15 +318,20 @@ mod tests {
             &[1, 2],
             Source::Simulated,
         );
-        let (snap, changes) =
-            LatestSnapshot::default().merged_with_changes(&first, &pref, Timestamp::MIN);
+        let (snap, changes) = LatestSnapshot::default().merged_with_changes(
+            &first,
+            &pref,
+            Timestamp::MIN,
+            Timestamp::MIN,
+        );
         assert_eq!(changes, vec![(Region::Japan, first.clone())]);
         // The same prices fetched again (later fetch time) are no news.
         let mut again = first.clone();
         for p in &mut again {
             p.fetched_at = "2026-01-02T00:00:00Z".parse().unwrap();
         }
-        let (snap, changes) = snap.merged_with_changes(&again, &pref, Timestamp::MIN);
+        let (snap, changes) =
+            snap.merged_with_changes(&again, &pref, Timestamp::MIN, Timestamp::MIN);
         assert!(changes.is_empty());
         // A revised price and a new hour are.
         let mut revised = hourly(
@@ -267,7 +344,8 @@ mod tests {
         for p in &mut revised {
             p.fetched_at = "2026-01-03T00:00:00Z".parse().unwrap();
         }
-        let (_, changes) = snap.merged_with_changes(&revised, &pref, Timestamp::MIN);
+        let (_, changes) =
+            snap.merged_with_changes(&revised, &pref, Timestamp::MIN, Timestamp::MIN);
         assert_eq!(changes, vec![(Region::Japan, revised)]);
     }
 
@@ -301,6 +379,78 @@ mod tests {
                 (Source::Entsoe, Decimal::from(20)),
                 (Source::Simulated, Decimal::from(3))
             ]
+        );
+    }
+
+    #[test]
+    fn a_loaded_region_answers_ranges_inside_its_window_only() {
+        let pref =
+            SourcePreference::new([(Region::Japan, vec![Source::Entsoe, Source::Simulated])]);
+        let hour = |h: i64| {
+            "2026-01-01T00:00:00Z".parse::<Timestamp>().unwrap() + SignedDuration::from_hours(h)
+        };
+        let stored = [
+            hourly(
+                Region::Japan,
+                "2026-01-01T00:00:00Z",
+                &[1, 2, 3, 4],
+                Source::Simulated,
+            ),
+            hourly(
+                Region::Japan,
+                "2026-01-01T02:00:00Z",
+                &[30, 40],
+                Source::Entsoe,
+            ),
+        ]
+        .concat();
+        let empty = LatestSnapshot::default();
+        assert!(
+            empty.window(Region::Japan, hour(0), hour(4)).is_none(),
+            "not loaded yet"
+        );
+        let snap = empty.loaded(Region::Japan, &stored, &pref, hour(1));
+        assert!(
+            snap.window(Region::Japan, hour(0), hour(4)).is_none(),
+            "before the window"
+        );
+        let served: Vec<_> = snap
+            .window(Region::Japan, hour(1), hour(4))
+            .unwrap()
+            .iter()
+            .map(|p| (p.source, p.price))
+            .collect();
+        assert_eq!(
+            served,
+            vec![
+                (Source::Simulated, Decimal::from(2)),
+                (Source::Entsoe, Decimal::from(30)),
+                (Source::Entsoe, Decimal::from(40)),
+            ]
+        );
+        let all = snap
+            .window_all_sources(Region::Japan, hour(2), hour(3))
+            .unwrap();
+        assert_eq!(all.len(), 2, "both sources of 02:00");
+        assert!(
+            snap.window(Region::Uk, hour(1), hour(2)).is_none(),
+            "uk was never loaded"
+        );
+        // A merge keeps the window complete and moves its start with the clock.
+        let later = snap.merged(
+            &hourly(
+                Region::Japan,
+                "2026-01-01T04:00:00Z",
+                &[5],
+                Source::Simulated,
+            ),
+            &pref,
+            hour(2),
+        );
+        assert!(later.window(Region::Japan, hour(1), hour(5)).is_none());
+        assert_eq!(
+            later.window(Region::Japan, hour(2), hour(5)).unwrap().len(),
+            3
         );
     }
 }

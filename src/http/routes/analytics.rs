@@ -16,12 +16,13 @@ use wattline_actors::domain::stats::{TrendDirection, trend};
 use wattline_actors::domain::window::{PricedInterval, cheapest_windows};
 use wattline_actors::domain::{Currency, EnergyUnit, Region};
 
-use super::prices::{provenance, stored_series};
+use super::prices::provenance;
 use crate::error::ApiError;
 use crate::http::dto::Provenance;
 use crate::http::extract::AppQuery;
 use crate::http::horizon::{self, ForecastPart};
 use crate::http::params::{bounded, quarter_hours, trailing_days};
+use crate::http::series::{Sources, series};
 use crate::http::state::AppState;
 
 /// A trend moves when the last third differs from the first by more than this (percent).
@@ -81,7 +82,7 @@ pub async fn get_price_trends(
     let days = bounded("days", q.days.unwrap_or(7), 1, 90)?;
     let now = state.now();
     let (start, end) = trailing_days(now, days);
-    let points = stored_series(&state, region, start, end, None).await?;
+    let points = series(&state, region, start, end, Sources::Served).await?;
     let t = trend(&points, TREND_THRESHOLD_PERCENT);
     Ok(Json(TrendResponse {
         region,
@@ -139,7 +140,7 @@ pub async fn get_peak_hours(
     let days = bounded("days", q.days.unwrap_or(7), 1, 30)?;
     let now = state.now();
     let (start, end) = trailing_days(now, days);
-    let points = stored_series(&state, region, start, end, None).await?;
+    let points = series(&state, region, start, end, Sources::Served).await?;
     let analysis = peak_hours(&points, PEAK_BAND_PERCENT);
     Ok(Json(PeakHoursResponse {
         region,

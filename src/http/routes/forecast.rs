@@ -300,7 +300,7 @@ pub async fn get_model_info(
             settings.combine_days
         ),
         interval: [settings.interval_low, settings.interval_high],
-        accuracy_days: settings.accuracy_days,
+        accuracy_days: settings.accuracy_days.get(),
         regions: statuses
             .into_iter()
             .filter(|s| only.is_none_or(|r| r == s.region))

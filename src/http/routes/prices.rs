@@ -1,5 +1,5 @@
 //! Price reads: the current price from the latest-price cache, and history, statistics and
-//! source comparison straight from storage.
+//! source comparison from the cache's window or storage (`series.rs`).
 
 use axum::Json;
 use axum::extract::State;
@@ -10,13 +10,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wattline_actors::domain::compare::{SourceSummary, compare_sources};
 use wattline_actors::domain::price::{harmonize_units, prefer_sources};
-use wattline_actors::domain::stats::{PriceStatistics, statistics};
+use wattline_actors::domain::stats::PriceStatistics;
 use wattline_actors::domain::{PricePoint, Region, Source};
 
 use crate::error::ApiError;
 use crate::http::dto::{PriceDto, Provenance};
 use crate::http::extract::AppQuery;
 use crate::http::params::{bounded, instant, source, trailing_days};
+use crate::http::series::{Sources, Summary, series, summary};
 use crate::http::state::AppState;
 use crate::storage::RangeQuery;
 
@@ -31,42 +32,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Freshness limit of served prices.
 pub(crate) fn freshness(state: &AppState) -> SignedDuration {
-    SignedDuration::from_hours(
-        i64::try_from(state.settings().prices.freshness_limit_hours).unwrap_or(i64::MAX / 3600),
-    )
+    // Bounded to a hundred years when the configuration loads, so this never overflows.
+    SignedDuration::try_from(state.settings().prices.freshness_limit).unwrap_or(SignedDuration::MAX)
 }
 
 /// Provenance of `region`'s `points` as served now.
 pub(crate) fn provenance(state: &AppState, region: Region, points: &[PricePoint]) -> Provenance {
     let failing = state.latest().snapshot().is_failing(region);
     Provenance::of(points, state.now(), freshness(state), failing)
-}
-
-/// Stored points of `region` in `[from, to)`, one per interval (preferred source) unless a
-/// source is named.
-pub(crate) async fn stored_series(
-    state: &AppState,
-    region: Region,
-    from: Timestamp,
-    to: Timestamp,
-    only: Option<Source>,
-) -> Result<Vec<PricePoint>, ApiError> {
-    let points = state
-        .storage()
-        .price_range(&RangeQuery {
-            region,
-            from,
-            to,
-            source: only,
-        })
-        .await?;
-    Ok(match only {
-        Some(_) => points,
-        None => harmonize_units(prefer_sources(
-            points,
-            state.preference().for_region(region),
-        )),
-    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -219,30 +192,94 @@ pub async fn list_price_history(
     let limit = bounded("limit", q.limit.unwrap_or(500), 1, 1000)? as usize;
     let after = match q.cursor.as_deref() {
         Some(c) => Some(
-            c.parse::<Timestamp>()
-                .map_err(|_| ApiError::InvalidParameter {
+            wattline_actors::domain::calendar::parse_rfc3339(c).map_err(|_| {
+                ApiError::InvalidParameter {
                     name: "cursor",
                     message: "not a cursor returned by this endpoint".into(),
-                })?,
+                }
+            })?,
         ),
         None => None,
     };
-    let points = stored_series(&state, region, start, end, only).await?;
-    let from = after.map_or(0, |c| points.partition_point(|p| p.start <= c));
-    let page = &points[from..points.len().min(from + limit)];
-    let next_cursor = (from + page.len() < points.len())
-        .then(|| page.last().map(|p| p.start.to_string()))
-        .flatten();
+    let sources = only.map_or(Sources::Served, Sources::Only);
+    let summary = summary(&state, region, start, end, sources).await?;
+    let (page, next_cursor) =
+        history_page(&state, region, (start, end), sources, after, limit).await?;
     Ok(Json(HistoryResponse {
         region,
         start,
         end,
-        count: points.len(),
-        statistics: statistics(&points).map(Into::into),
+        count: summary.statistics.as_ref().map_or(0, |s| s.count),
+        statistics: summary.statistics.clone().map(Into::into),
         prices: page.iter().map(PriceDto::from).collect(),
         next_cursor,
-        provenance: provenance(&state, region, &points),
+        provenance: summary_provenance(&state, region, summary),
     }))
+}
+
+/// One page of the range after `after` (at most `limit` points) and the cursor of the next.
+async fn history_page(
+    state: &AppState,
+    region: Region,
+    (start, end): (Timestamp, Timestamp),
+    sources: Sources,
+    after: Option<Timestamp>,
+    limit: usize,
+) -> Result<(Vec<PricePoint>, Option<String>), ApiError> {
+    let from = after.map_or(start, |a| a.max(start));
+    let points: Vec<PricePoint> = if state
+        .latest()
+        .snapshot()
+        .window_all_sources(region, from, end)
+        .is_some()
+    {
+        let all = series(state, region, from, end, sources).await?;
+        let skip = after.map_or(0, |a| all.partition_point(|p| p.start <= a));
+        all[skip..all.len().min(skip + limit + 1)].to_vec()
+    } else {
+        // Only the page is read: the first `limit + 1` interval starts after the cursor.
+        let stored = state
+            .storage()
+            .price_page(
+                &RangeQuery {
+                    region,
+                    from: start,
+                    to: end,
+                    source: match sources {
+                        Sources::Only(s) => Some(s),
+                        _ => None,
+                    },
+                },
+                after,
+                limit + 1,
+            )
+            .await?;
+        match sources {
+            Sources::Served => harmonize_units(prefer_sources(
+                stored,
+                state.preference().for_region(region),
+            )),
+            _ => stored,
+        }
+    };
+    let more = points.len() > limit;
+    let page: Vec<PricePoint> = points.into_iter().take(limit).collect();
+    let next_cursor = more
+        .then(|| page.last().map(|p| p.start.to_string()))
+        .flatten();
+    Ok((page, next_cursor))
+}
+
+/// Provenance of a summarised range as served now.
+fn summary_provenance(state: &AppState, region: Region, summary: Summary) -> Provenance {
+    let failing = state.latest().snapshot().is_failing(region);
+    Provenance::from_parts(
+        summary.sources,
+        summary.oldest_fetch,
+        state.now(),
+        freshness(state),
+        failing,
+    )
 }
 
 /// `[start, end)` from `days` or `start`/`end`, at most 366 days long.
@@ -322,16 +359,16 @@ pub async fn get_price_statistics(
     let days = bounded("days", q.days.unwrap_or(7), 1, 365)?;
     let now = state.now();
     let (start, end) = trailing_days(now, days);
-    let points = stored_series(&state, region, start, end, None).await?;
+    let summary = summary(&state, region, start, end, Sources::Served).await?;
     Ok(Json(StatisticsResponse {
         region,
         period_days: days,
         start,
         end,
-        currency: points.first().map(|p| p.currency),
-        unit: points.first().map(|p| p.unit),
-        statistics: statistics(&points).map(Into::into),
-        provenance: provenance(&state, region, &points),
+        currency: summary.statistics.as_ref().map(|_| region.currency()),
+        unit: summary.unit,
+        statistics: summary.statistics.clone().map(Into::into),
+        provenance: summary_provenance(&state, region, summary),
     }))
 }
 
@@ -371,17 +408,9 @@ pub async fn compare_price_sources(
     let region = state.region(&q.region)?;
     let days = bounded("days", q.days.unwrap_or(1), 1, 30)?;
     let (start, end) = trailing_days(state.now(), days);
-    let points = state
-        .storage()
-        .price_range(&RangeQuery {
-            region,
-            from: start,
-            to: end,
-            source: None,
-        })
-        .await?;
+    let points = series(&state, region, start, end, Sources::All).await?;
     // One unit for all sources, so averages and premiums compare like with like.
-    let sources = compare_sources(&harmonize_units(points));
+    let sources = compare_sources(&harmonize_units(points.to_vec()));
     Ok(Json(CompareResponse {
         region,
         period_days: days,

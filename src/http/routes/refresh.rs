@@ -1,8 +1,6 @@
 //! `POST /api/v1/prices/refresh`: asks the fetchers to fetch now. Guarded by the operator API
 //! key: a missing key is 401, a server without a key configured is 503, a wrong key is 401.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -94,7 +92,7 @@ pub async fn refresh_prices(
         None => state.enabled_regions().collect(),
     };
     let triggered_at = state.now();
-    let timeout = Duration::from_secs(state.settings().prices.refresh_timeout_secs);
+    let timeout = state.settings().prices.refresh_timeout;
     let mut tasks = tokio::task::JoinSet::new();
     for region in regions {
         let prices = state.prices().clone();

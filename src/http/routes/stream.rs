@@ -100,11 +100,14 @@ pub async fn stream_prices(
         })
         .await?;
     let settings = &state.settings().stream;
-    let heartbeat = Duration::from_secs(settings.heartbeat_secs);
+    let heartbeat = settings.heartbeat;
     let mut ticker = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut initial = VecDeque::new();
-    initial.push_back(Bytes::from(format!("retry: {}\n\n", settings.retry_ms)));
+    initial.push_back(Bytes::from(format!(
+        "retry: {}\n\n",
+        settings.retry.as_millis()
+    )));
     let Subscription {
         generation,
         receiver,
