@@ -1,5 +1,6 @@
 //! Price maths on series from 24 hourly points to 672 quarter-hours (a week at 15 min):
-//! cheapest window, top windows, statistics, peak hours, and the cache lookup behind `current`.
+//! cheapest window, top windows, statistics, peak hours, the cache lookup behind `current`, and
+//! the JSON of a history page.
 //! Run: `cargo bench --bench analytics`.
 
 use std::hint::black_box;
@@ -106,5 +107,22 @@ fn bench_cache(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_windows, bench_statistics, bench_cache);
+fn bench_json(c: &mut Criterion) {
+    let page: Vec<wattline::http::dto::PriceDto> = series(Region::Germany, 6)
+        .iter()
+        .take(500)
+        .map(Into::into)
+        .collect();
+    c.bench_function("history_page_500_prices_to_json", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&page)).unwrap().len())
+    });
+}
+
+criterion_group!(
+    benches,
+    bench_windows,
+    bench_statistics,
+    bench_cache,
+    bench_json
+);
 criterion_main!(benches);

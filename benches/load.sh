@@ -5,15 +5,24 @@
 #
 #   benches/load.sh                     # /health, current, history, statistics, windows; 20 s each
 #   DURATION=60 CONNECTIONS=64 benches/load.sh
+#   PATHS="/health /api/v1/prices/current?region=germany" benches/load.sh
+#
+# The server runs on the embedded default with the forecaster off (its calibrations would share
+# the server's core) and 400 days of simulated history loaded before the first route, so the
+# 365-day statistics read real stored history.
 #
 # Traffic stays on 127.0.0.1 and each run is bounded by DURATION.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${DURATION:-20}"
-CONNECTIONS="${CONNECTIONS:-32}"
+CONNECTIONS="${CONNECTIONS:-50}"
 PORT="${PORT:-18080}"
-PATHS=("/health" "/api/v1/prices/current?region=germany" "/api/v1/prices/history?region=germany&days=1"
-       "/api/v1/prices/statistics?region=germany&days=1" "/api/v1/prices/optimal-windows?region=germany&duration_hours=3")
+if [ -n "${PATHS:-}" ]; then read -r -a PATHS <<<"$PATHS"; else
+PATHS=("/health" "/api/v1/prices/current?region=germany"
+       "/api/v1/prices/history?region=germany&days=7" "/api/v1/prices/statistics?region=germany&days=7"
+       "/api/v1/prices/statistics?region=germany&days=365" "/api/v1/prices/history?region=germany&days=1"
+       "/api/v1/prices/optimal-windows?region=germany&duration_hours=3")
+fi
 
 if command -v oha >/dev/null; then tool=oha; elif command -v wrk >/dev/null; then tool=wrk; else
   echo "load.sh: needs oha (cargo install oha) or wrk (apt-get install wrk)" >&2; exit 1
@@ -21,11 +30,19 @@ fi
 cargo build --release --locked --bin wattline >&2
 tmp="$(mktemp -d)"
 WATTLINE_STORAGE__DATABASE_URL="sqlite://$tmp/load.sqlite3" WATTLINE_SERVER__BIND="127.0.0.1:$PORT" \
-  WATTLINE_TELEMETRY__LOG_FILTER=warn taskset -c 0 target/release/wattline serve &
+  WATTLINE_TELEMETRY__LOG_FILTER=warn WATTLINE_FORECAST__ENABLED=false WATTLINE_FORECAST__BOOTSTRAP_DAYS=400 \
+  WATTLINE_SECURITY__API_KEY=load-bench \
+  taskset -c 0 target/release/wattline serve &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$tmp"' EXIT
 for _ in $(seq 1 100); do
   curl -fs "http://127.0.0.1:$PORT/health/ready" >/dev/null && break
+  sleep 0.1
+done
+# The history load is done when its actor has finished.
+for _ in $(seq 1 600); do
+  curl -fs -H 'x-api-key: load-bench' "http://127.0.0.1:$PORT/api/v1/admin/actors" \
+    | grep -q '"name":"history-bootstrap","kind":"bootstrap","state":"finished"' && break
   sleep 0.1
 done
 

@@ -7,6 +7,7 @@ pub mod horizon;
 pub mod listener;
 pub mod middleware;
 pub mod params;
+pub mod rendered;
 pub mod routes;
 pub mod series;
 pub mod state;

@@ -43,6 +43,7 @@ struct Inner {
     redis: Option<fred::prelude::Client>,
     enabled: [bool; Region::ALL.len()],
     started: Instant,
+    rendered: crate::http::rendered::RenderedPrices,
 }
 
 /// The parts [`AppState`] is made of.
@@ -93,6 +94,7 @@ impl AppState {
                 redis: parts.redis,
                 enabled,
                 started: Instant::now(),
+                rendered: Default::default(),
             }),
         }
     }
@@ -147,6 +149,11 @@ impl AppState {
 
     pub fn latest(&self) -> &LatestPrices {
         &self.inner.latest
+    }
+
+    /// The JSON of the cache's served prices, rendered once per version.
+    pub fn rendered(&self) -> &crate::http::rendered::RenderedPrices {
+        &self.inner.rendered
     }
 
     pub fn preference(&self) -> &SourcePreference {

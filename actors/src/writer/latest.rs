@@ -58,6 +58,12 @@ impl LatestSnapshot {
         &self.regions[region.index()]
     }
 
+    /// The served series of `region` itself (readers that memoise work per version of a series
+    /// compare it by pointer: a region's series is replaced, never changed, when it changes).
+    pub fn series_arc(&self, region: Region) -> &RegionSeries {
+        &self.regions[region.index()]
+    }
+
     /// The served points of `region` starting in `[from, to)`, when the cache holds every stored
     /// one (`from` inside its window); `None` sends the reader to storage.
     pub fn window(&self, region: Region, from: Timestamp, to: Timestamp) -> Option<&[PricePoint]> {

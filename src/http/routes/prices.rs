@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::http::dto::{PriceDto, Provenance};
 use crate::http::extract::AppQuery;
 use crate::http::params::{bounded, instant, source, trailing_days};
+use crate::http::rendered::PriceList;
 use crate::http::series::{Sources, Summary, series, summary};
 use crate::http::state::AppState;
 use crate::storage::RangeQuery;
@@ -167,7 +168,8 @@ pub struct HistoryResponse {
     /// Prices in the whole range (all pages).
     count: usize,
     statistics: Option<StatisticsDto>,
-    prices: Vec<PriceDto>,
+    #[schema(value_type = Vec<PriceDto>)]
+    prices: PriceList,
     /// Pass as `cursor` for the next page; absent on the last page.
     next_cursor: Option<String>,
     #[serde(flatten)]
@@ -211,7 +213,7 @@ pub async fn list_price_history(
         end,
         count: summary.statistics.as_ref().map_or(0, |s| s.count),
         statistics: summary.statistics.clone().map(Into::into),
-        prices: page.iter().map(PriceDto::from).collect(),
+        prices: page,
         next_cursor,
         provenance: summary_provenance(&state, region, summary),
     }))
@@ -225,49 +227,61 @@ async fn history_page(
     sources: Sources,
     after: Option<Timestamp>,
     limit: usize,
-) -> Result<(Vec<PricePoint>, Option<String>), ApiError> {
+) -> Result<(PriceList, Option<String>), ApiError> {
     let from = after.map_or(start, |a| a.max(start));
-    let points: Vec<PricePoint> = if state
-        .latest()
-        .snapshot()
-        .window_all_sources(region, from, end)
-        .is_some()
+    let snapshot = state.latest().snapshot();
+    let (list, more) = if sources == Sources::Served && snapshot.window(region, from, end).is_some()
     {
-        let all = series(state, region, from, end, sources).await?;
-        let skip = after.map_or(0, |a| all.partition_point(|p| p.start <= a));
-        all[skip..all.len().min(skip + limit + 1)].to_vec()
-    } else {
-        // Only the page is read: the first `limit + 1` interval starts after the cursor.
-        let stored = state
-            .storage()
-            .price_page(
-                &RangeQuery {
-                    region,
-                    from: start,
-                    to: end,
-                    source: match sources {
-                        Sources::Only(s) => Some(s),
-                        _ => None,
-                    },
-                },
-                after,
-                limit + 1,
-            )
-            .await?;
-        match sources {
-            Sources::Served => harmonize_units(prefer_sources(
-                stored,
-                state.preference().for_region(region),
-            )),
-            _ => stored,
+        // The served series from the cache, as JSON rendered once per version.
+        let rendered = state.rendered().of(&snapshot, region);
+        let mut range = rendered.range(from, end);
+        if let Some(after) = after {
+            range.start += rendered.points()[range.clone()].partition_point(|p| p.start <= after);
         }
+        let more = range.len() > limit;
+        range.end = range.end.min(range.start + limit);
+        (PriceList::Rendered { rendered, range }, more)
+    } else {
+        let points: Vec<PricePoint> = if snapshot.window_all_sources(region, from, end).is_some() {
+            let all = series(state, region, from, end, sources).await?;
+            let skip = after.map_or(0, |a| all.partition_point(|p| p.start <= a));
+            all[skip..all.len().min(skip + limit + 1)].to_vec()
+        } else {
+            // Only the page is read: the first `limit + 1` interval starts after the cursor.
+            let stored = state
+                .storage()
+                .price_page(
+                    &RangeQuery {
+                        region,
+                        from: start,
+                        to: end,
+                        source: match sources {
+                            Sources::Only(s) => Some(s),
+                            _ => None,
+                        },
+                    },
+                    after,
+                    limit + 1,
+                )
+                .await?;
+            match sources {
+                Sources::Served => harmonize_units(prefer_sources(
+                    stored,
+                    state.preference().for_region(region),
+                )),
+                _ => stored,
+            }
+        };
+        let more = points.len() > limit;
+        (
+            PriceList::Points(points.into_iter().take(limit).collect()),
+            more,
+        )
     };
-    let more = points.len() > limit;
-    let page: Vec<PricePoint> = points.into_iter().take(limit).collect();
     let next_cursor = more
-        .then(|| page.last().map(|p| p.start.to_string()))
+        .then(|| list.points().last().map(|p| p.start.to_string()))
         .flatten();
-    Ok((page, next_cursor))
+    Ok((list, next_cursor))
 }
 
 /// Provenance of a summarised range as served now.
