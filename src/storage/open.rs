@@ -94,6 +94,20 @@ impl Storage {
         Ok(storage)
     }
 
+    /// Reclaims dead row versions and refreshes the planner's statistics (benches run it
+    /// between an update-heavy phase and reads, as autovacuum would).
+    pub async fn vacuum(&self) -> Result<(), StorageError> {
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                sqlx::raw_sql("ANALYZE").execute(pool).await?;
+            }
+            Pool::Postgres(pool) => {
+                sqlx::raw_sql("VACUUM ANALYZE").execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Drops a PostgreSQL schema and everything in it (test helpers clean up with it).
     pub async fn drop_schema(&self, schema: &str) -> Result<(), StorageError> {
         if let Pool::Postgres(pool) = &self.pool {

@@ -285,7 +285,14 @@ pub fn render(template: &str, dialect: Dialect) -> String {
                 ),
                 None => (inner, Kind::Text),
             };
-            out.push_str(&kind.member(dialect, params(dialect), name));
+            let value = kind.member(dialect, params(dialect), name);
+            match dialect {
+                // SQLite computes an expression of parameters once per statement by itself.
+                Dialect::Sqlite => out.push_str(&value),
+                // PostgreSQL's generic plans would cast the text parameter to jsonb again for
+                // every row; as a scalar subquery it is an InitPlan, evaluated once.
+                Dialect::Postgres => out.push_str(&format!("(SELECT {value})")),
+            }
         }
         rest = &rest[close + 1..];
     }
@@ -346,7 +353,7 @@ mod tests {
         );
         assert_eq!(
             render(t, Dialect::Postgres),
-            "a = ($1::jsonb ->> 'a') AND b >= (($1::jsonb ->> 'b'))::timestamptz FOR UPDATE SKIP LOCKED"
+            "a = (SELECT ($1::jsonb ->> 'a')) AND b >= (SELECT (($1::jsonb ->> 'b'))::timestamptz) FOR UPDATE SKIP LOCKED"
         );
     }
 
