@@ -70,3 +70,26 @@ for path in "${PATHS[@]}"; do
   cpu="$(python3 -c "print(round(($after-$before)/$hz*1e6/$requests, 2))")"
   printf '%-66s %12s %10s %10s %10s %16s\n' "$path" "$requests" "$rate" "$p50" "$p99" "$cpu"
 done
+
+# The same measurement of a minimal axum server (benches/hello_server.rs): the ceiling of the
+# edge on this machine, so the ratio of Wattline's CPU per request to it goes on record.
+if [ -z "${SKIP_HELLO:-}" ]; then
+  hello="$(cargo bench --locked --bench hello_server --no-run --message-format=json 2>/dev/null \
+    | python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "hello_server" and m.get("executable"):
+        print(m["executable"])')"
+  kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+  HELLO_BIND="127.0.0.1:$PORT" taskset -c 0 "$hello" 2>/dev/null &
+  pid=$!
+  for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$PORT/" >/dev/null && break; sleep 0.1; done
+  path="/ (minimal axum hello-world, benches/hello_server.rs)"
+  before="$(cpu_ticks)"
+  out="$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$PORT/")"
+  after="$(cpu_ticks)"
+  requests="$(echo "$out" | awk '/requests in/ {print $1}')"
+  rate="$(python3 -c "print(round($requests/$DURATION))")"
+  cpu="$(python3 -c "print(round(($after-$before)/$hz*1e6/$requests, 2))")"
+  printf '%-66s %12s %10s %10s %10s %16s\n' "$path" "$requests" "$rate" "-" "-" "$cpu"
+fi

@@ -1,12 +1,16 @@
-//! Cross-cutting request handling: request ids, the request deadline, security headers and
-//! per-route metrics.
+//! What every request passes through, in one layer (each extra layer costs a boxed future and a
+//! service clone per request): the request id, the span that carries it to every log line of
+//! the request, the deadline, the security headers and the per-route metrics.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
 
 use crate::error::ApiError;
 use crate::telemetry::{HTTP_REQUEST_DURATION_SECONDS, HTTP_REQUESTS_TOTAL};
@@ -14,27 +18,88 @@ use crate::telemetry::{HTTP_REQUEST_DURATION_SECONDS, HTTP_REQUESTS_TOTAL};
 /// The request id header, read from clients and echoed on every response.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Keeps a well-formed client request id (1–128 of `A-Za-z0-9._:-`), else makes a new one,
-/// and puts it on the request (for logs) and the response.
-pub async fn request_id(mut req: Request, next: Next) -> Response {
+/// The edge layer's settings and its request id counter.
+#[derive(Debug)]
+pub struct Edge {
+    /// Send Strict-Transport-Security.
+    pub hsts: bool,
+    /// Longest time to the response head.
+    pub deadline: Duration,
+    ids: RequestIds,
+}
+
+impl Edge {
+    /// The edge layer's state.
+    pub fn new(hsts: bool, deadline: Duration) -> Arc<Self> {
+        Arc::new(Edge {
+            hsts,
+            deadline,
+            ids: RequestIds::new(),
+        })
+    }
+}
+
+/// Request ids made here: a random prefix per process and a counter, unique without asking
+/// the kernel for randomness on every request.
+#[derive(Debug)]
+struct RequestIds {
+    prefix: String,
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        RequestIds {
+            prefix: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    fn make(&self) -> HeaderValue {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{}-{n:08x}", self.prefix)).expect("hex is a valid header")
+    }
+}
+
+/// The layer: keeps a well-formed client request id (1–128 of `A-Za-z0-9._:-`) or makes one,
+/// runs the rest of the request inside a span carrying it, answers 503 `timeout` when the
+/// response head is not ready by the deadline (streamed bodies are not cut), and adds the
+/// security headers, the request id and the metrics to every response.
+pub async fn edge(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -> Response {
     let id = req
         .headers()
         .get(&REQUEST_ID)
         .filter(|v| well_formed(v.as_bytes()))
         .cloned()
-        .unwrap_or_else(|| {
-            HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
-                .expect("uuid is a valid header")
-        });
+        .unwrap_or_else(|| edge.ids.make());
     req.headers_mut().insert(REQUEST_ID.clone(), id.clone());
-    let span =
-        tracing::debug_span!("request", id = ?id, method = %req.method(), path = %req.uri().path());
-    let mut response = {
-        let _entered = span.enter();
-        next.run(req)
-    }
-    .await;
+    let method = method_label(req.method());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_owned();
+    let span = tracing::info_span!(
+        "request",
+        id = id.to_str().unwrap_or(""),
+        method,
+        route = %route
+    );
+    let started = Instant::now();
+    let mut response = match tokio::time::timeout(edge.deadline, next.run(req))
+        .instrument(span)
+        .await
+    {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout.into_response(),
+    };
+    security_headers(response.headers_mut(), edge.hsts);
     response.headers_mut().insert(REQUEST_ID.clone(), id);
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "method" => method, "route" => route.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(HTTP_REQUESTS_TOTAL, "method" => method, "route" => route, "status" => status)
+        .increment(1);
     response
 }
 
@@ -45,19 +110,25 @@ fn well_formed(id: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(b))
 }
 
-/// Answers 503 `timeout` when the handler takes longer than the configured deadline. It bounds
-/// the time to the response head; streamed bodies (SSE) are not cut.
-pub async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::Timeout.into_response(),
+/// The method as a metric label: the standard methods by name, anything else `other`, so
+/// clients cannot create label values.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
     }
 }
 
-/// Adds the security headers every API response carries.
-pub async fn security_headers(State(hsts): State<bool>, req: Request, next: Next) -> Response {
-    let mut response = next.run(req).await;
-    let headers = response.headers_mut();
+/// The security headers every response carries (a page may set its own CSP).
+fn security_headers(headers: &mut axum::http::HeaderMap, hsts: bool) {
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -78,25 +149,6 @@ pub async fn security_headers(State(hsts): State<bool>, req: Request, next: Next
             HeaderValue::from_static("max-age=31536000; includeSubDomains"),
         );
     }
-    response
-}
-
-/// Counts requests and records their latency by route template (not raw path, which would let
-/// clients create unbounded label values).
-pub async fn record_metrics(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_owned();
-    let started = Instant::now();
-    let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
-    metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "method" => method.clone(), "route" => route.clone())
-        .record(started.elapsed().as_secs_f64());
-    metrics::counter!(HTTP_REQUESTS_TOTAL, "method" => method, "route" => route, "status" => status).increment(1);
-    response
 }
 
 #[cfg(test)]
@@ -110,5 +162,80 @@ mod tests {
         assert!(!well_formed(b"has space"));
         assert!(!well_formed(&[b'a'; 129]));
         assert!(!well_formed("ünï".as_bytes()));
+    }
+
+    #[test]
+    fn made_ids_are_unique_and_well_formed() {
+        let ids = RequestIds::new();
+        let a = ids.make();
+        let b = ids.make();
+        assert_ne!(a, b);
+        assert!(well_formed(a.as_bytes()));
+    }
+
+    /// Captured log output of a test.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn every_log_line_of_a_request_carries_its_id() {
+        use tower::ServiceExt;
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = axum::Router::new()
+            .route(
+                "/x",
+                axum::routing::get(|| async {
+                    tracing::info!("Before the await.");
+                    tokio::task::yield_now().await;
+                    tracing::warn!("After the await.");
+                    "ok"
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                Edge::new(false, Duration::from_secs(5)),
+                edge,
+            ));
+        let response = app
+            .oneshot(
+                Request::builder()
+                    .uri("/x")
+                    .header("x-request-id", "req-42")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["x-request-id"], "req-42");
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = logs.lines().collect();
+        assert_eq!(lines.len(), 2, "{logs}");
+        for line in lines {
+            assert!(
+                line.contains("id=req-42") || line.contains("id=\"req-42\""),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "other");
     }
 }

@@ -70,28 +70,29 @@ pub fn router(state: AppState) -> Router {
     let settings = state.settings().server.clone();
     let (api, doc) = api();
     let doc = Arc::new(doc);
-    api.route(
-        "/openapi.json",
-        get(move || async move { Json(doc.as_ref().clone()) }),
-    )
-    .fallback(|| async { ApiError::RouteNotFound })
-    .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-    .layer(DefaultBodyLimit::max(settings.body_limit_bytes.get()))
-    .layer(axum::middleware::from_fn_with_state(
-        settings.request_timeout,
-        middleware::deadline,
-    ))
-    .layer(cors(&settings.cors_allowed_origins))
-    .layer(axum::middleware::from_fn_with_state(
-        settings.hsts,
-        middleware::security_headers,
-    ))
-    .layer(axum::middleware::from_fn(middleware::record_metrics))
-    .layer(CatchPanicLayer::custom(|_| {
-        ApiError::Internal("handler panicked".into()).into_response()
-    }))
-    .layer(axum::middleware::from_fn(middleware::request_id))
-    .with_state(state)
+    let router = api
+        .route(
+            "/openapi.json",
+            get(move || async move { Json(doc.as_ref().clone()) }),
+        )
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(settings.body_limit_bytes.get()));
+    // No CORS layer at all without allowed origins (the default): it costs on every request.
+    let router = if settings.cors_allowed_origins.is_empty() {
+        router
+    } else {
+        router.layer(cors(&settings.cors_allowed_origins))
+    };
+    router
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("handler panicked".into()).into_response()
+        }))
+        .layer(axum::middleware::from_fn_with_state(
+            middleware::Edge::new(settings.hsts, settings.request_timeout),
+            middleware::edge,
+        ))
+        .with_state(state)
 }
 
 /// The router as a service that knows each client's address.

@@ -100,6 +100,23 @@ impl PriceList {
     }
 }
 
+/// One price in a response, rendered or serialised now.
+#[derive(Debug)]
+pub enum PriceItem {
+    Rendered {
+        rendered: Arc<Rendered>,
+        index: usize,
+    },
+}
+
+impl Serialize for PriceItem {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            PriceItem::Rendered { rendered, index } => rendered.json[*index].serialize(serializer),
+        }
+    }
+}
+
 impl Serialize for PriceList {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;

@@ -88,7 +88,17 @@ async fn every_response_has_a_request_id_and_security_headers() {
         .unwrap();
     let id = response.headers()["x-request-id"].to_str().unwrap();
     assert_ne!(id, "bad id with spaces");
-    assert_eq!(id.len(), 36, "a fresh UUID");
+    assert_eq!(
+        id.len(),
+        21,
+        "a fresh id: 12 hex of the process, a dash, 8 hex of a counter"
+    );
+    let next = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_ne!(
+        next.headers()["x-request-id"].to_str().unwrap(),
+        id,
+        "ids are unique"
+    );
     assert_eq!(
         response.headers()["x-content-type-options"],
         "nosniff",

@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::http::dto::{PriceDto, Provenance};
 use crate::http::extract::AppQuery;
 use crate::http::params::{bounded, instant, source, trailing_days};
-use crate::http::rendered::PriceList;
+use crate::http::rendered::{PriceItem, PriceList};
 use crate::http::series::{Sources, Summary, series, summary};
 use crate::http::state::AppState;
 use crate::storage::RangeQuery;
@@ -63,9 +63,11 @@ pub struct CurrentPriceResponse {
     #[schema(value_type = String, format = DateTime)]
     timestamp: Timestamp,
     /// The interval covering `timestamp`.
-    price: PriceDto,
+    #[schema(value_type = PriceDto)]
+    price: PriceItem,
     /// The current interval and the following ones, up to `limit`.
-    prices: Vec<PriceDto>,
+    #[schema(value_type = Vec<PriceDto>)]
+    prices: PriceList,
     #[serde(flatten)]
     provenance: Provenance,
 }
@@ -95,15 +97,25 @@ pub async fn get_current_price(
             state: fetcher.unwrap_or_else(|| "unavailable".into()),
         });
     };
-    let upcoming = snapshot.upcoming(region, now, limit);
+    let provenance = provenance(&state, region, std::slice::from_ref(current));
+    // The current price and the next ones, as JSON rendered once per version of the series.
+    let rendered = state.rendered().of(&snapshot, region);
+    let first = rendered.points().partition_point(|p| p.start <= now) - 1;
+    let end = rendered.points().len().min(first + limit);
     Ok(Json(CurrentPriceResponse {
         region,
         region_name: region.name(),
         time_zone: region.time_zone_name(),
         timestamp: now,
-        price: current.into(),
-        prices: upcoming.iter().map(PriceDto::from).collect(),
-        provenance: provenance(&state, region, std::slice::from_ref(current)),
+        price: PriceItem::Rendered {
+            rendered: rendered.clone(),
+            index: first,
+        },
+        prices: PriceList::Rendered {
+            rendered,
+            range: first..end,
+        },
+        provenance,
     }))
 }
 
