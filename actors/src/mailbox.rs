@@ -112,6 +112,24 @@ impl<M: Message> Mailbox<M> {
     }
 }
 
+impl<M: Message> Mailbox<M> {
+    /// Sends `build()` every `period` (the first after one period). Dropping the returned
+    /// [`Timer`] stops it.
+    pub fn send_interval(&self, period: Duration, build: impl Fn() -> M + Send + 'static) -> Timer {
+        let this = self.clone();
+        Timer(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if this.cast(build()).is_err() {
+                    return;
+                }
+            }
+        }))
+    }
+}
+
 /// A pending delayed message. Held in actor state, so stopping the actor (which drops its
 /// state) or replacing the timer cancels the message.
 #[derive(Debug)]

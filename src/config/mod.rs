@@ -241,6 +241,7 @@ impl Settings {
                 replay_per_region: self.stream.replay_per_region.get(),
                 max_subscribers: self.stream.max_subscribers,
                 max_per_address: self.stream.max_per_address,
+                heartbeat: self.stream.heartbeat,
                 ..BroadcasterConfig::default()
             },
             publication: self

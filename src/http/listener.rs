@@ -141,7 +141,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteWatchdog<S> {
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        false
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -18,7 +18,7 @@ use super::buffer::ReplayBuffer;
 use super::event::{EventKind, IncomingEvent, OutgoingEvent, PricePayload, StreamEvent};
 use crate::domain::{PricePoint, Region};
 use crate::fetcher::PriceSupervisorMsg;
-use crate::mailbox::Mailbox;
+use crate::mailbox::{Mailbox, Timer};
 use crate::ports::{FanOut, SharedClock};
 use crate::supervision::ActorMeter;
 
@@ -48,6 +48,8 @@ pub struct BroadcasterConfig {
     pub max_per_address: usize,
     /// Longest wait for the fan-out to take an event before delivering locally.
     pub publish_timeout: Duration,
+    /// Time between heartbeat comments on every stream (zero: none).
+    pub heartbeat: Duration,
 }
 
 impl Default for BroadcasterConfig {
@@ -58,6 +60,7 @@ impl Default for BroadcasterConfig {
             max_subscribers: 20_000,
             max_per_address: 100,
             publish_timeout: Duration::from_millis(500),
+            heartbeat: Duration::from_secs(15),
         }
     }
 }
@@ -159,6 +162,8 @@ pub enum BroadcasterMsg {
     Stats(RpcReplyPort<BroadcastStats>),
     /// End every stream with a final `shutdown` event.
     EndStreams,
+    /// Send every stream a heartbeat comment.
+    Heartbeat,
     /// Fail on purpose (tests of the supervision).
     #[cfg(any(test, feature = "testing"))]
     Crash,
@@ -182,6 +187,8 @@ pub struct BroadcasterState {
     per_address: HashMap<IpAddr, usize>,
     fanout_up: bool,
     generation: u64,
+    heartbeat: Arc<StreamEvent>,
+    _heartbeats: Option<Timer>,
 }
 
 impl Actor for Broadcaster {
@@ -201,8 +208,14 @@ impl Actor for Broadcaster {
             .collect();
         metrics::gauge!(SSE_SUBSCRIBERS).set(0.0);
         metrics::gauge!(FANOUT_UP).set(if args.fanout.is_some() { 1.0 } else { 0.0 });
+        let mailbox = Mailbox::new(myself, args.meter.clone());
+        // One timer for every stream's heartbeat, not one per subscriber.
+        let heartbeats = (!args.config.heartbeat.is_zero())
+            .then(|| mailbox.send_interval(args.config.heartbeat, || BroadcasterMsg::Heartbeat));
         Ok(BroadcasterState {
-            mailbox: Mailbox::new(myself, args.meter.clone()),
+            mailbox,
+            heartbeat: Arc::new(StreamEvent::heartbeat()),
+            _heartbeats: heartbeats,
             fanout_up: args.fanout.is_some(),
             args,
             sender,
@@ -245,6 +258,10 @@ impl Actor for Broadcaster {
             BroadcasterMsg::Crash => panic!("broadcaster crash requested by a test"),
             BroadcasterMsg::EndStreams => {
                 let _ = state.sender.send(Arc::new(StreamEvent::shutdown()));
+            }
+            BroadcasterMsg::Heartbeat => {
+                // No receivers is fine: nobody is listening.
+                let _ = state.sender.send(state.heartbeat.clone());
             }
             BroadcasterMsg::Stats(reply) => {
                 let _ = reply.send(BroadcastStats {

@@ -62,6 +62,7 @@ mod tests {
             kind: EventKind::Price,
             frame: frame(Some(id), "price", "{}"),
             terminal: false,
+            heartbeat: false,
         })
     }
 

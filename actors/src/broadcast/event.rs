@@ -78,6 +78,8 @@ pub struct StreamEvent {
     pub frame: Bytes,
     /// The last frame of every stream, whatever its regions (the server is shutting down).
     pub terminal: bool,
+    /// A heartbeat comment for every stream, whatever its regions.
+    pub heartbeat: bool,
 }
 
 impl StreamEvent {
@@ -89,6 +91,20 @@ impl StreamEvent {
             kind: event.kind,
             frame: frame(Some(event.id), event.kind.name(), &event.payload),
             terminal: false,
+            heartbeat: false,
+        }
+    }
+
+    /// The heartbeat comment every stream gets from the broadcaster's one timer (no timer per
+    /// subscriber).
+    pub fn heartbeat() -> Self {
+        StreamEvent {
+            id: 0,
+            region: Region::ALL[0],
+            kind: EventKind::Price,
+            frame: Bytes::from_static(b": heartbeat\n\n"),
+            terminal: false,
+            heartbeat: true,
         }
     }
 
@@ -100,6 +116,7 @@ impl StreamEvent {
             kind: EventKind::Price,
             frame: frame(None, "shutdown", r#"{"reason":"server shutting down"}"#),
             terminal: true,
+            heartbeat: false,
         }
     }
 }

@@ -127,6 +127,10 @@ struct Slot {
     /// New prices arrived while calibrating: go again afterwards.
     dirty: bool,
     retry: Option<Timer>,
+    /// The task storing the last forecast: the next store waits for it, so stores land in
+    /// calibration order (two calibrations on the same days share a version, and the newer one
+    /// must be the one kept).
+    saving: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The forecaster actor.
@@ -163,6 +167,7 @@ impl Actor for Forecaster {
                 queued: false,
                 dirty: false,
                 retry: None,
+                saving: None,
             })
             .collect();
         let mut state = ForecasterState {
@@ -308,7 +313,11 @@ impl ForecasterState {
                 // be served; a model calibrated before the latest published days were stored
                 // (at start, say) also covers those, and they would count in the live accuracy.
                 let unpublished = unpublished_steps(&forecast, slot.publication, now);
-                tokio::spawn(async move {
+                let previous = slot.saving.take();
+                slot.saving = Some(tokio::spawn(async move {
+                    if let Some(previous) = previous {
+                        let _ = previous.await;
+                    }
                     if let Err(error) = forecasts.save_forecast(&unpublished).await {
                         tracing::warn!(%region, %error, "Could not store the forecast; its accuracy will not be measured.");
                     }
@@ -316,7 +325,7 @@ impl ForecasterState {
                     if let Err(error) = forecasts.prune_forecasts(region, before).await {
                         tracing::warn!(%region, %error, "Could not prune old stored forecasts.");
                     }
-                });
+                }));
             }
             Ok(Calibration::Unchanged) => {
                 if slot.model.is_some() {
@@ -406,7 +415,13 @@ async fn run_calibration(
     region: Region,
     previous: Option<Arc<RegionModel>>,
 ) -> Result<Calibration, CalibrationError> {
-    let now = args.clock.now();
+    // Strictly after the previous calibration, even on a clock that stands still (tests): the
+    // live accuracy takes the newest forecast of an interval, and a tie would be arbitrary.
+    let now = previous.as_ref().map_or(args.clock.now(), |m| {
+        args.clock
+            .now()
+            .max(m.forecast.model.calibrated_at + jiff::SignedDuration::from_millis(1))
+    });
     let day = jiff::SignedDuration::from_hours(24);
     let since = now - day * args.config.history_days as i32;
     let points = args.store.prices_since(region, since).await?;

@@ -19,7 +19,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::time::{Instant, Interval, MissedTickBehavior};
+use tokio::time::Instant;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -100,9 +100,6 @@ pub async fn stream_prices(
         })
         .await?;
     let settings = &state.settings().stream;
-    let heartbeat = settings.heartbeat;
-    let mut ticker = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut initial = VecDeque::new();
     initial.push_back(Bytes::from(format!(
         "retry: {}\n\n",
@@ -119,13 +116,13 @@ pub async fn stream_prices(
         initial,
         receiver,
         regions: region_set(&regions),
-        heartbeat: ticker,
         throttle,
         next_send: Instant::now(),
         pending: Vec::new(),
         done: false,
         last_id: 0,
         sent: metrics::counter!(SSE_EVENTS_SENT_TOTAL),
+        unsent: 0,
         // From here on the guard owns the subscription slot, whatever happens to the stream.
         guard: Guard {
             broadcast,
@@ -218,6 +215,12 @@ pub fn snapshot_json(latest: &LatestSnapshot, regions: &[Region], now: Timestamp
     .unwrap_or_else(|_| "{}".into())
 }
 
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.sent.increment(self.unsent);
+    }
+}
+
 /// Releases the subscription slot when the stream ends or the client goes away.
 struct Guard {
     broadcast: BroadcastHandle,
@@ -247,7 +250,6 @@ struct Subscriber {
     initial: VecDeque<Bytes>,
     receiver: broadcast::Receiver<Arc<StreamEvent>>,
     regions: [bool; Region::ALL.len()],
-    heartbeat: Interval,
     throttle: Option<Duration>,
     next_send: Instant,
     pending: Vec<Bytes>,
@@ -255,6 +257,9 @@ struct Subscriber {
     /// Id of the newest event written (where a resume starts).
     last_id: u64,
     sent: metrics::Counter,
+    /// Frames written and not yet added to `sent`: the shared counter is updated at each
+    /// heartbeat and at the end, not once per frame and subscriber.
+    unsent: u64,
     guard: Guard,
     origin: Origin,
 }
@@ -346,22 +351,18 @@ impl Subscriber {
     }
 
     /// Waits for the next chunk to write. Per subscriber this polls only its broadcast receiver
-    /// and its heartbeat timer (plus a flush timer while events are held back): with thousands of
-    /// subscribers, every shared waker list on the hot path costs.
+    /// (heartbeats come through it too, from the broadcaster's one timer), plus a flush timer
+    /// while events are held back: with thousands of subscribers, every timer and shared waker
+    /// list on the hot path costs.
     async fn wait(&mut self) -> Bytes {
         loop {
             let received = if self.pending.is_empty() {
-                tokio::select! {
-                    biased;
-                    received = self.receiver.recv() => received,
-                    _ = self.heartbeat.tick() => return Bytes::from_static(b": heartbeat\n\n"),
-                }
+                self.receiver.recv().await
             } else {
                 tokio::select! {
                     biased;
                     _ = tokio::time::sleep_until(self.next_send) => return self.flush(),
                     received = self.receiver.recv() => received,
-                    _ = self.heartbeat.tick() => return Bytes::from_static(b": heartbeat\n\n"),
                 }
             };
             match self.on_received(received) {
@@ -386,8 +387,13 @@ impl Subscriber {
     fn on_received(&mut self, received: Result<Arc<StreamEvent>, RecvError>) -> Received {
         match received {
             Ok(event) if event.terminal => Received::Write(self.finish(event.frame.clone())),
+            Ok(event) if event.heartbeat => {
+                // Also the moment the frames written are counted.
+                self.sent.increment(std::mem::take(&mut self.unsent));
+                Received::Write(event.frame.clone())
+            }
             Ok(event) if self.regions[event.region.index()] => {
-                self.sent.increment(1);
+                self.unsent += 1;
                 self.last_id = self.last_id.max(event.id);
                 match self.throttle {
                     None => Received::Write(event.frame.clone()),
