@@ -140,6 +140,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteWatchdog<S> {
         self.watch(cx, result)
     }
 
+    /// Not vectored, on purpose: hyper then copies a chunk's header, data and trailer into one
+    /// buffer and writes it once. Measured with 10 000 SSE subscribers, the kernel's cost of
+    /// three-part writes outweighed the copy (13.0–13.6 against 13.5–15.5 µs per event).
     fn is_write_vectored(&self) -> bool {
         false
     }

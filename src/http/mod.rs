@@ -10,6 +10,7 @@ pub mod params;
 pub mod rendered;
 pub mod routes;
 pub mod series;
+pub mod sse;
 pub mod state;
 
 use std::sync::Arc;
