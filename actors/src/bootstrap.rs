@@ -26,7 +26,7 @@ const BATCH_DAYS: usize = 10;
 
 /// What the bootstrap needs (kept by its supervisor to restart it).
 #[derive(Clone)]
-pub struct HistoryBootstrapArgs {
+pub(crate) struct HistoryBootstrapArgs {
     /// Each region with its sources in failover order.
     pub regions: Vec<(Region, SourceList)>,
     pub store: Arc<dyn PriceStore>,
@@ -49,14 +49,14 @@ pub struct BootstrapReport {
 }
 
 /// Messages the bootstrap takes.
-pub enum HistoryBootstrapMsg {
+pub(crate) enum HistoryBootstrapMsg {
     /// Fill every region's missing days, then stop.
     Run,
 }
 
 /// The bootstrap actor.
 #[derive(Debug, Clone, Copy)]
-pub struct HistoryBootstrap;
+pub(crate) struct HistoryBootstrap;
 
 impl Actor for HistoryBootstrap {
     type Msg = HistoryBootstrapMsg;

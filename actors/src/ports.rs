@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use jiff::civil::Date;
 
+use crate::domain::event::{IncomingEvent, OutgoingEvent};
+use crate::domain::forecast::output::{RegionForecast, StoredStep};
 use crate::domain::{PricePoint, Region, Source};
-use crate::forecaster::{RegionForecast, StoredStep};
 
 /// Wall-clock time. Injected so tests can set the date the fetchers and simulator see.
 pub trait Clock: Send + Sync + 'static {
@@ -195,7 +196,7 @@ pub enum FanOutError {
 #[async_trait]
 pub trait FanOut: Send + Sync + 'static {
     /// Publishes `event`; returns the id it was given.
-    async fn publish(&self, event: &crate::broadcast::OutgoingEvent) -> Result<u64, FanOutError>;
+    async fn publish(&self, event: &OutgoingEvent) -> Result<u64, FanOutError>;
 }
 
 /// Why a lease operation failed.
@@ -262,7 +263,7 @@ pub trait WeatherStore: Send + Sync + 'static {
 /// A live subscription to the cross-node event bus: events arrive on `events` in id order until
 /// the subscription ends (then the receiver closes). Dropping it unsubscribes.
 pub struct EventSubscription {
-    pub events: tokio::sync::mpsc::Receiver<crate::broadcast::IncomingEvent>,
+    pub events: tokio::sync::mpsc::Receiver<IncomingEvent>,
     /// Whatever keeps the subscription alive (a task, a connection); dropped with it.
     pub guard: Box<dyn Send + Sync>,
 }

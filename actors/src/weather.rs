@@ -19,7 +19,7 @@ pub const WEATHER_ERRORS_TOTAL: &str = "wattline_weather_errors_total";
 
 /// What the collector needs (kept by its supervisor to restart it).
 #[derive(Clone)]
-pub struct WeatherCollectorArgs {
+pub(crate) struct WeatherCollectorArgs {
     pub source: Arc<dyn WeatherSource>,
     pub store: Arc<dyn WeatherStore>,
     pub regions: Vec<Region>,
@@ -29,7 +29,7 @@ pub struct WeatherCollectorArgs {
 }
 
 /// Messages the collector takes.
-pub enum WeatherCollectorMsg {
+pub(crate) enum WeatherCollectorMsg {
     /// Fetch and store every region's forecast, then schedule the next round.
     Collect,
     /// Fail on purpose (tests of the supervision).
@@ -39,10 +39,10 @@ pub enum WeatherCollectorMsg {
 
 /// The collector actor.
 #[derive(Debug, Clone, Copy)]
-pub struct WeatherCollector;
+pub(crate) struct WeatherCollector;
 
 /// The collector's own data.
-pub struct WeatherCollectorState {
+pub(crate) struct WeatherCollectorState {
     args: WeatherCollectorArgs,
     mailbox: Mailbox<WeatherCollectorMsg>,
     next: Option<Timer>,

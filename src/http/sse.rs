@@ -23,7 +23,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use wattline_actors::broadcast::event::frame;
 use wattline_actors::broadcast::{
-    BroadcastHandle, ResumeOutcome, StreamError, StreamEvent, SubscribeRequest, Subscription,
+    BroadcastHandle, ResumeOutcome, Scope, StreamError, StreamEvent, SubscribeRequest, Subscription,
 };
 use wattline_actors::domain::Region;
 
@@ -174,16 +174,15 @@ impl Subscriber {
 
     /// What one received event means for the stream: a chunk to write now, or nothing yet.
     fn on_event(&mut self, event: &StreamEvent) -> Option<Bytes> {
-        if event.terminal {
-            return Some(self.finish(event.frame.clone()));
-        }
-        if event.heartbeat {
-            // Also the moment the frames written are counted.
-            self.sent.increment(std::mem::take(&mut self.unsent));
-            return Some(event.frame.clone());
-        }
-        if !self.regions[event.region.index()] {
-            return None;
+        match event.scope {
+            Scope::Shutdown => return Some(self.finish(event.frame.clone())),
+            Scope::Heartbeat => {
+                // Also the moment the frames written are counted.
+                self.sent.increment(std::mem::take(&mut self.unsent));
+                return Some(event.frame.clone());
+            }
+            Scope::Region(region) if !self.regions[region.index()] => return None,
+            Scope::Region(_) => {}
         }
         self.unsent += 1;
         self.last_id = self.last_id.max(event.id);

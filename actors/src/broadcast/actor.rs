@@ -67,7 +67,7 @@ impl Default for BroadcasterConfig {
 
 /// Everything the broadcaster starts with (kept by its supervisor to restart it).
 #[derive(Clone)]
-pub struct BroadcasterArgs {
+pub(crate) struct BroadcasterArgs {
     /// This node's name in the cluster (events it produced carry it as origin).
     pub node_id: String,
     /// The cross-node bus; `None` on a single node.
@@ -134,7 +134,7 @@ pub struct BroadcastStats {
 }
 
 /// Messages the broadcaster takes.
-pub enum BroadcasterMsg {
+pub(crate) enum BroadcasterMsg {
     /// The writer committed these new or changed points of one region.
     Committed {
         region: Region,
@@ -171,13 +171,13 @@ pub enum BroadcasterMsg {
 
 /// The broadcaster actor.
 #[derive(Debug, Clone, Copy)]
-pub struct Broadcaster;
+pub(crate) struct Broadcaster;
 
 /// Numbers broadcaster incarnations, so a subscription knows which one it belongs to.
 static INCARNATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// The broadcaster's own data.
-pub struct BroadcasterState {
+pub(crate) struct BroadcasterState {
     args: BroadcasterArgs,
     mailbox: Mailbox<BroadcasterMsg>,
     sender: broadcast::Sender<Arc<StreamEvent>>,

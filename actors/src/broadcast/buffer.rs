@@ -52,17 +52,14 @@ impl ReplayBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broadcast::event::{EventKind, frame};
+    use crate::broadcast::event::{Scope, frame};
     use crate::domain::Region;
 
     fn event(id: u64) -> Arc<StreamEvent> {
         Arc::new(StreamEvent {
             id,
-            region: Region::Uk,
-            kind: EventKind::Price,
+            scope: Scope::Region(Region::Uk),
             frame: frame(Some(id), "price", "{}"),
-            terminal: false,
-            heartbeat: false,
         })
     }
 

@@ -7,10 +7,10 @@ mod handle;
 pub mod subscriber;
 
 pub use actor::{
-    BroadcastStats, Broadcaster, BroadcasterArgs, BroadcasterConfig, BroadcasterMsg,
-    FANOUT_FALLBACK_TOTAL, FANOUT_LAG_SECONDS, FANOUT_UP, ResumeOutcome,
-    SSE_EVENTS_PUBLISHED_TOTAL, SSE_RESUMES_TOTAL, SSE_SUBSCRIBERS, SubscribeError,
+    BroadcastStats, BroadcasterConfig, FANOUT_FALLBACK_TOTAL, FANOUT_LAG_SECONDS, FANOUT_UP,
+    ResumeOutcome, SSE_EVENTS_PUBLISHED_TOTAL, SSE_RESUMES_TOTAL, SSE_SUBSCRIBERS, SubscribeError,
     SubscribeRequest, Subscription,
 };
-pub use event::{EventKind, IncomingEvent, OutgoingEvent, PricePayload, StreamEvent};
+pub(crate) use actor::{Broadcaster, BroadcasterArgs, BroadcasterMsg};
+pub use event::{EventKind, IncomingEvent, OutgoingEvent, PricePayload, Scope, StreamEvent};
 pub use handle::{BroadcastHandle, StreamError};

@@ -15,14 +15,14 @@ use crate::supervision::ActorMeter;
 
 /// What the subscriber needs (kept by its supervisor to restart it).
 #[derive(Clone)]
-pub struct FanOutSubscriberArgs {
+pub(crate) struct FanOutSubscriberArgs {
     pub feed: Arc<dyn EventFeed>,
     pub broadcaster: Mailbox<BroadcasterMsg>,
     pub meter: ActorMeter,
 }
 
 /// Messages the subscriber takes.
-pub enum FanOutSubscriberMsg {
+pub(crate) enum FanOutSubscriberMsg {
     /// An event from the bus.
     Received(IncomingEvent),
     /// The subscription ended.
@@ -31,10 +31,10 @@ pub enum FanOutSubscriberMsg {
 
 /// The subscriber actor.
 #[derive(Debug, Clone, Copy)]
-pub struct FanOutSubscriber;
+pub(crate) struct FanOutSubscriber;
 
 /// The subscriber's own data: the subscription and the task pumping it into the mailbox.
-pub struct FanOutSubscriberState {
+pub(crate) struct FanOutSubscriberState {
     args: FanOutSubscriberArgs,
     _guard: Box<dyn Send + Sync>,
     pump: JoinHandle<()>,

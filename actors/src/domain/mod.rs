@@ -3,6 +3,7 @@
 
 pub mod calendar;
 pub mod compare;
+pub mod event;
 pub mod forecast;
 pub mod peak;
 pub mod price;

@@ -39,7 +39,7 @@ impl Default for FetcherConfig {
 
 /// Everything a fetcher needs to start; its supervisor keeps a copy to restart it.
 #[derive(Clone)]
-pub struct PriceFetcherArgs {
+pub(crate) struct PriceFetcherArgs {
     pub region: Region,
     /// Sources in failover order.
     pub sources: SourceList,
@@ -144,7 +144,7 @@ impl std::fmt::Display for FetcherState {
 }
 
 /// Messages a fetcher takes.
-pub enum PriceFetcherMsg {
+pub(crate) enum PriceFetcherMsg {
     /// Time for a scheduled cycle; `force` refetches days already held.
     Tick { force: bool },
     /// Fetch now and answer with what was fetched.
@@ -158,10 +158,10 @@ pub enum PriceFetcherMsg {
 }
 
 /// The fetcher actor.
-pub struct PriceFetcher;
+pub(crate) struct PriceFetcher;
 
 /// The fetcher's own data.
-pub struct PriceFetcherState {
+pub(crate) struct PriceFetcherState {
     args: PriceFetcherArgs,
     mailbox: Mailbox<PriceFetcherMsg>,
     /// Local days this fetcher holds complete prices for.

@@ -6,12 +6,9 @@ mod handle;
 pub mod plan;
 mod supervisor;
 
-pub use actor::{
-    DayReport, FetchError, FetchReport, FetcherConfig, FetcherState, PriceFetcher,
-    PriceFetcherArgs, PriceFetcherMsg,
-};
+pub use actor::{DayReport, FetchError, FetchReport, FetcherConfig, FetcherState};
 pub use handle::{FlushError, PricesHandle, RefreshError};
-pub use supervisor::{
-    FETCHER_RESTARTS_TOTAL, FetcherSpec, PriceSupervisor, PriceSupervisorArgs, PriceSupervisorMsg,
-    REGION_DEGRADED, RegionStatus,
+pub use supervisor::{FETCHER_RESTARTS_TOTAL, REGION_DEGRADED, RegionStatus};
+pub(crate) use supervisor::{
+    FetcherSpec, PriceSupervisor, PriceSupervisorArgs, PriceSupervisorMsg,
 };

@@ -53,7 +53,7 @@ pub struct RegionStatus {
 
 /// Everything the supervisor starts with (kept by its own supervisor to restart it).
 #[derive(Clone)]
-pub struct PriceSupervisorArgs {
+pub(crate) struct PriceSupervisorArgs {
     /// One entry per enabled region. The `supervisor` field is filled in by the supervisor.
     pub fetchers: Vec<FetcherSpec>,
     pub writer: PriceWriterArgs,
@@ -66,7 +66,7 @@ pub struct PriceSupervisorArgs {
 
 /// How to (re)start one region's fetcher.
 #[derive(Clone)]
-pub struct FetcherSpec {
+pub(crate) struct FetcherSpec {
     pub region: Region,
     pub sources: crate::ports::SourceList,
     pub config: super::actor::FetcherConfig,
@@ -75,7 +75,7 @@ pub struct FetcherSpec {
 }
 
 /// Messages the supervisor takes.
-pub enum PriceSupervisorMsg {
+pub(crate) enum PriceSupervisorMsg {
     /// A fetcher delivered days; `cycle_ok` is false when the cycle failed after delivering some.
     Fetched {
         region: Region,
@@ -115,7 +115,7 @@ pub enum PriceSupervisorMsg {
 
 /// The supervisor actor.
 #[derive(Debug, Clone, Copy)]
-pub struct PriceSupervisor;
+pub(crate) struct PriceSupervisor;
 
 struct Child {
     args: PriceFetcherArgs,
@@ -126,7 +126,7 @@ struct Child {
 }
 
 /// The supervisor's own data.
-pub struct PriceSupervisorState {
+pub(crate) struct PriceSupervisorState {
     children: BTreeMap<Region, Child>,
     by_id: HashMap<ActorId, Region>,
     writer: Option<ActorRef<PriceWriterMsg>>,

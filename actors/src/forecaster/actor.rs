@@ -34,7 +34,7 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
 
 /// Everything the forecaster needs.
 #[derive(Clone)]
-pub struct ForecasterArgs {
+pub(crate) struct ForecasterArgs {
     pub store: Arc<dyn PriceStore>,
     pub forecasts: Arc<dyn ForecastStore>,
     pub clock: SharedClock,
@@ -84,7 +84,7 @@ pub enum ForecastLookup {
 }
 
 /// Messages the forecaster takes.
-pub enum ForecasterMsg {
+pub(crate) enum ForecasterMsg {
     /// The writer committed new prices of `region` reaching up to `last_end`.
     PricesCommitted { region: Region, last_end: Timestamp },
     /// Recalibrate `region` (start-up, retries, operators).
@@ -135,10 +135,10 @@ struct Slot {
 
 /// The forecaster actor.
 #[derive(Debug, Clone, Copy)]
-pub struct Forecaster;
+pub(crate) struct Forecaster;
 
 /// The forecaster's own data.
-pub struct ForecasterState {
+pub(crate) struct ForecasterState {
     args: ForecasterArgs,
     mailbox: Mailbox<ForecasterMsg>,
     slots: Vec<Slot>,

@@ -7,8 +7,9 @@ pub mod model;
 
 pub use actor::{
     CalibrationError, FORECAST_CALIBRATION_SECONDS, FORECAST_FAILURES_TOTAL, ForecastLookup,
-    Forecaster, ForecasterArgs, ForecasterMsg, ModelState, RegionModelStatus,
+    ModelState, RegionModelStatus,
 };
+pub(crate) use actor::{Forecaster, ForecasterArgs, ForecasterMsg};
 pub use handle::ForecastHandle;
 pub use model::{
     Calibration, CalibrationInput, ForecastStep, ForecasterConfig, LiveAccuracy, ModelSummary,

@@ -12,7 +12,5 @@ pub use backoff::{Backoff, BackoffPolicy};
 pub use budget::RestartBudget;
 pub use child::{ChildRestarts, ChildState, Decision, Restart, RestartPolicy};
 pub use meter::ActorMeter;
-pub use supervisor::{
-    ACTOR_DEGRADED, ACTOR_RESTARTS_TOTAL, ChildSpec, ChildStatus, Supervisor, SupervisorArgs,
-    SupervisorHandle, SupervisorMsg,
-};
+pub use supervisor::{ACTOR_DEGRADED, ACTOR_RESTARTS_TOTAL, ChildStatus, SupervisorHandle};
+pub(crate) use supervisor::{ChildSpec, Supervisor, SupervisorArgs, SupervisorMsg};

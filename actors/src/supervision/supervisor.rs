@@ -30,7 +30,7 @@ type StartFn = Arc<dyn Fn(ActorCell) -> StartFuture + Send + Sync>;
 
 /// How to start (and restart) one child, and by which rules.
 #[derive(Clone)]
-pub struct ChildSpec {
+pub(crate) struct ChildSpec {
     name: String,
     kind: &'static str,
     restart: Restart,
@@ -73,11 +73,6 @@ impl ChildSpec {
             start,
         }
     }
-
-    /// The child's name (its meter's name).
-    pub fn name(&self) -> &str {
-        &self.name
-    }
 }
 
 /// One child as operators see it.
@@ -93,13 +88,13 @@ pub struct ChildStatus {
 }
 
 /// Everything a supervisor starts with.
-pub struct SupervisorArgs {
+pub(crate) struct SupervisorArgs {
     pub children: Vec<ChildSpec>,
     pub meter: ActorMeter,
 }
 
 /// Messages a supervisor takes.
-pub enum SupervisorMsg {
+pub(crate) enum SupervisorMsg {
     /// Backoff elapsed: start child `index` again.
     Restart(usize),
     /// Child `index` has run `healthy_after` since its start `incarnation`: a degraded spell ends.
@@ -112,7 +107,7 @@ pub enum SupervisorMsg {
 
 /// The supervisor actor.
 #[derive(Debug, Clone, Copy)]
-pub struct Supervisor;
+pub(crate) struct Supervisor;
 
 struct Slot {
     spec: ChildSpec,
@@ -123,7 +118,7 @@ struct Slot {
 }
 
 /// The supervisor's own data.
-pub struct SupervisorState {
+pub(crate) struct SupervisorState {
     slots: Vec<Slot>,
     by_id: HashMap<ActorId, usize>,
     mailbox: Mailbox<SupervisorMsg>,

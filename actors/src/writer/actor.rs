@@ -62,7 +62,7 @@ impl Default for WriterConfig {
 
 /// Everything the writer needs to start (and to be restarted).
 #[derive(Clone)]
-pub struct PriceWriterArgs {
+pub(crate) struct PriceWriterArgs {
     pub store: Arc<dyn PriceStore>,
     pub clock: SharedClock,
     /// The cache channel outlives any one writer, so a restarted writer keeps publishing to the
@@ -78,7 +78,7 @@ pub struct PriceWriterArgs {
 }
 
 /// Messages the writer takes.
-pub enum PriceWriterMsg {
+pub(crate) enum PriceWriterMsg {
     /// Buffer these points for the next batch.
     Write(Vec<PricePoint>),
     /// The partial-batch timer (or a retry timer) fired.
@@ -99,10 +99,10 @@ pub enum PriceWriterMsg {
 }
 
 /// The writer actor (configuration lives in its arguments and state).
-pub struct PriceWriter;
+pub(crate) struct PriceWriter;
 
 /// The writer's own data.
-pub struct PriceWriterState {
+pub(crate) struct PriceWriterState {
     args: PriceWriterArgs,
     buffer: Vec<PricePoint>,
     mailbox: Mailbox<PriceWriterMsg>,

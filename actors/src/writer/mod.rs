@@ -3,8 +3,9 @@
 mod actor;
 pub mod latest;
 
+pub(crate) use actor::{PriceWriter, PriceWriterArgs, PriceWriterMsg};
 pub use actor::{
-    PriceWriter, PriceWriterArgs, PriceWriterMsg, WRITER_DROPPED_TOTAL, WRITER_ERRORS_TOTAL,
-    WRITER_FLUSH_SECONDS, WRITER_ROWS_TOTAL, WriterConfig,
+    WRITER_DROPPED_TOTAL, WRITER_ERRORS_TOTAL, WRITER_FLUSH_SECONDS, WRITER_ROWS_TOTAL,
+    WriterConfig,
 };
 pub use latest::{LatestPrices, LatestSnapshot};

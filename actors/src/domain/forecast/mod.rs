@@ -8,6 +8,7 @@ pub mod conformal;
 pub mod lars;
 pub mod lear;
 pub mod metrics;
+pub mod output;
 pub mod series;
 
 pub use combine::Combiner;
