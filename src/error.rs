@@ -102,6 +102,15 @@ impl From<StreamError> for ApiError {
     }
 }
 
+impl From<wattline_actors::domain::schedule::request::InvalidRequest> for ApiError {
+    fn from(error: wattline_actors::domain::schedule::request::InvalidRequest) -> Self {
+        ApiError::InvalidField {
+            field: error.field,
+            message: error.message,
+        }
+    }
+}
+
 /// The JSON details of a failed fetch (source errors are provider messages, not internals).
 pub fn fetch_detail(error: &FetchError) -> Value {
     serde_json::json!({ "message": error.to_string(), "reason": error })

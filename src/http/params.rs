@@ -90,17 +90,17 @@ pub fn body_instant(
         })
 }
 
-/// `at`, unless it lies more than one grid slot in the past (a request built "now" arrives a
-/// little later; further back is a mistake).
+/// `at`, unless it lies more than one grid slot in the past.
 pub fn not_past(field: &str, at: Timestamp, now: Timestamp) -> Result<Timestamp, ApiError> {
-    let slot = jiff::SignedDuration::from_mins(i64::from(crate::http::horizon::SLOT_MINUTES));
-    if at < now - slot {
-        return Err(ApiError::invalid_field(
-            field,
-            format!("{at} is in the past"),
-        ));
-    }
-    Ok(at.max(now))
+    Ok(wattline_actors::domain::schedule::request::not_past(
+        field, at, now,
+    )?)
+}
+
+/// The grid slots of a run of `minutes` (a multiple of 15 up to a day), else a 422 on `field`.
+pub fn run_slots(field: &str, minutes: u32) -> Result<usize, ApiError> {
+    wattline_actors::domain::horizon::run_slots(minutes)
+        .map_err(|e| ApiError::invalid_field(field, e.to_string()))
 }
 
 /// A source name.

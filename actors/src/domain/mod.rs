@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod compare;
 pub mod event;
 pub mod forecast;
+pub mod horizon;
 pub mod peak;
 pub mod price;
 pub mod region;

@@ -20,7 +20,7 @@ use super::prices::provenance;
 use crate::error::ApiError;
 use crate::http::dto::Provenance;
 use crate::http::extract::AppQuery;
-use crate::http::horizon::{self, ForecastPart};
+use crate::http::horizon;
 use crate::http::params::{bounded, quarter_hours, trailing_days};
 use crate::http::series::{Sources, series};
 use crate::http::state::AppState;
@@ -266,12 +266,10 @@ pub async fn find_optimal_windows(
         within_hours,
         horizon_end: ahead.end(),
         published_until: ahead.published_until,
-        forecast_model: match &ahead.forecast {
-            ForecastPart::Included(f) if searched.iter().any(|i| i.forecast) => {
-                Some(f.model.version.clone())
-            }
-            _ => None,
-        },
+        forecast_model: ahead
+            .forecast_model
+            .clone()
+            .filter(|_| searched.iter().any(|i| i.forecast)),
         currency: (!searched.is_empty()).then_some(ahead.currency),
         unit: (!searched.is_empty()).then_some(ahead.unit),
         windows: windows

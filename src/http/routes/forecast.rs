@@ -18,9 +18,9 @@ use wattline_actors::forecaster::{ForecastLookup, ModelState, ModelSummary, Regi
 use crate::error::ApiError;
 use crate::http::dto::ErrorResponse;
 use crate::http::extract::{AppJson, AppQuery};
-use crate::http::horizon::MAX_INTERVAL_MINUTES;
 use crate::http::params::{body_instant, bounded, not_past, time_zone};
 use crate::http::state::AppState;
+use wattline_actors::domain::horizon::MAX_INTERVAL_MINUTES;
 
 /// Longest forecast horizon, in hours.
 const MAX_HOURS: u32 = 168;

@@ -17,10 +17,10 @@ use wattline_actors::domain::{Currency, EnergyUnit, Region};
 use crate::error::ApiError;
 use crate::http::dto::ErrorResponse;
 use crate::http::extract::AppJson;
-use crate::http::horizon::{
-    Ahead, ForecastPart, SLOT_MINUTES, Slot, ahead, ceil_to_slot, run_slots,
-};
-use crate::http::params::{body_instant, not_past, time_zone};
+use wattline_actors::domain::horizon::{Ahead, SLOT_MINUTES, Slot, ceil_to_slot, kind_of};
+
+use crate::http::horizon::ahead;
+use crate::http::params::{body_instant, not_past, run_slots, time_zone};
 use crate::http::state::AppState;
 
 /// Routes under `/api/v1/ml`.
@@ -166,10 +166,7 @@ pub async fn predict_optimal_times(
         currency: ahead.currency,
         unit: ahead.unit,
         published_until: ahead.published_until,
-        forecast_model: match &ahead.forecast {
-            ForecastPart::Included(f) => Some(f.model.version.clone()),
-            _ => None,
-        },
+        forecast_model: ahead.forecast_model.clone(),
         times,
         generated_at: now,
     }))
@@ -200,17 +197,5 @@ fn describe(
                 .round_dp(4)
         }),
         kind: kind_of(run),
-    }
-}
-
-/// `day_ahead`, `forecast` or `mixed`.
-pub fn kind_of(slots: &[Slot]) -> &'static str {
-    match (
-        slots.iter().any(|s| s.forecast),
-        slots.iter().all(|s| s.forecast),
-    ) {
-        (false, _) => "day_ahead",
-        (true, true) => "forecast",
-        (true, false) => "mixed",
     }
 }

@@ -12,24 +12,17 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use wattline_actors::domain::schedule::{
-    Appliance, Infeasible, Method, Problem, RunMode, Schedule, SolverStatus, runs,
-};
+use wattline_actors::domain::horizon::{Ahead, SLOT_MINUTES, Slot, kind_of};
+use wattline_actors::domain::schedule::request::SLOT_HOURS;
+use wattline_actors::domain::schedule::{self, Method, Schedule, SolverStatus, runs};
 use wattline_actors::domain::{Currency, Region};
 
-use super::optimal_times::kind_of;
 use crate::error::ApiError;
 use crate::http::dto::ErrorResponse;
 use crate::http::extract::AppJson;
-use crate::http::horizon::{
-    Ahead, ForecastPart, SLOT_MINUTES, Slot, ahead, ceil_to_slot, run_slots,
-};
-use crate::http::params::{body_instant, not_past, time_zone};
+use crate::http::horizon::ahead;
+use crate::http::params::{body_instant, time_zone};
 use crate::http::state::AppState;
-
-/// Most appliances in one request.
-const MAX_APPLIANCES: usize = 20;
-const SLOT_HOURS: f64 = SLOT_MINUTES as f64 / 60.0;
 
 /// Routes under `/api/v1/optimization`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -251,226 +244,69 @@ pub async fn predict_savings(
 /// A solved request with what is needed to describe it.
 struct Planned {
     region: Region,
-    names: Vec<String>,
-    problem: Problem,
+    plan: schedule::request::Planned,
     schedule: Schedule,
-    slots: Vec<Slot>,
     baselines: Vec<f64>,
     ahead: Ahead,
     tz: jiff::tz::TimeZone,
 }
 
-/// Validates the request, builds the problem on the price grid and solves it off the async
-/// threads (the exact solver may take up to its time limit).
+/// Reads the request's instants (local times in its zone), builds the problem on the price grid
+/// and solves it off the async threads (the exact solver may take up to its time limit).
 async fn plan(state: &AppState, request: ScheduleRequest) -> Result<Planned, ApiError> {
     let region = state.region(&request.region)?;
-    if request.appliances.is_empty() || request.appliances.len() > MAX_APPLIANCES {
-        return Err(ApiError::invalid_field(
-            "appliances",
-            format!("give between 1 and {MAX_APPLIANCES} appliances"),
-        ));
-    }
-    if let Some(limit) = request.power_limit_kw
-        && !(limit > 0.0 && limit.is_finite())
-    {
-        return Err(ApiError::invalid_field(
-            "power_limit_kw",
-            "must be a positive number",
-        ));
-    }
     let tz = time_zone("time_zone", request.time_zone.as_deref(), region)?;
-    let now = state.now();
-    let ahead = ahead(state, region, request.include_forecast.unwrap_or(true)).await?;
-    let horizon_end = ahead.end().ok_or(ApiError::PriceUnavailable {
-        region,
-        state: "without prices ahead".into(),
-    })?;
-    let origin = ceil_to_slot(now);
-    let slots = ahead.quarter_hours(origin, horizon_end);
-    let index_of = |at: Timestamp| {
-        (at.duration_since(origin).as_secs().max(0) / (i64::from(SLOT_MINUTES) * 60)) as usize
-    };
-    let per_kwh = 1.0 / ahead.unit.kwh();
-    let mut names: Vec<String> = Vec::with_capacity(request.appliances.len());
     let mut appliances = Vec::with_capacity(request.appliances.len());
-    for (i, a) in request.appliances.iter().enumerate() {
-        let at = |f: &str| format!("appliances[{i}].{f}");
-        let name = a.name.trim();
-        if name.is_empty() || name.len() > 64 {
-            return Err(ApiError::invalid_field(
-                at("name"),
-                "must be 1–64 characters",
-            ));
-        }
-        if names.iter().any(|n| n == name) {
-            return Err(ApiError::invalid_field(
-                at("name"),
-                format!("duplicate appliance name '{name}'"),
-            ));
-        }
-        if !(a.power_kw > 0.0 && a.power_kw <= 1000.0) {
-            return Err(ApiError::invalid_field(
-                at("power_kw"),
-                "must be above 0 and at most 1000",
-            ));
-        }
-        let slots_needed = match (a.duration_minutes, a.energy_kwh) {
-            (Some(_), Some(_)) => {
-                return Err(ApiError::invalid_field(
-                    at("duration_minutes"),
-                    "give duration_minutes or energy_kwh, not both",
-                ));
-            }
-            (None, None) => {
-                return Err(ApiError::invalid_field(
-                    at("duration_minutes"),
-                    "give duration_minutes or energy_kwh",
-                ));
-            }
-            (Some(m), None) => run_slots(&at("duration_minutes"), m)?,
-            (None, Some(e)) => {
-                if !(e > 0.0 && e.is_finite()) {
-                    return Err(ApiError::invalid_field(
-                        at("energy_kwh"),
-                        "must be a positive number",
-                    ));
-                }
-                let slots = (e / (a.power_kw * SLOT_HOURS) - 1e-9).ceil() as usize;
-                if slots > 96 {
-                    return Err(ApiError::invalid_field(
-                        at("energy_kwh"),
-                        "needs more than 24 hours at this power",
-                    ));
-                }
-                slots.max(1)
-            }
+    for (i, a) in request.appliances.into_iter().enumerate() {
+        let instant = |field: &str, text: Option<&String>| {
+            text.map(|t| body_instant(&format!("appliances[{i}].{field}"), t, &tz))
+                .transpose()
         };
-        let earliest = match &a.earliest_start {
-            None => now,
-            Some(text) => not_past(
-                &at("earliest_start"),
-                body_instant(&at("earliest_start"), text, &tz)?,
-                now,
-            )?,
-        };
-        let earliest = ceil_to_slot(earliest);
-        let deadline = match &a.deadline {
-            None => (earliest + SignedDuration::from_hours(24)).min(horizon_end),
-            Some(text) => body_instant(&at("deadline"), text, &tz)?,
-        };
-        if deadline <= earliest {
-            return Err(ApiError::invalid_field(
-                at("deadline"),
-                "must be after the earliest start",
-            ));
-        }
-        if deadline > horizon_end {
-            return Err(ApiError::invalid_field(
-                at("deadline"),
-                format!("{deadline} is beyond the known and forecast prices (until {horizon_end})"),
-            ));
-        }
-        let mode = match a.mode.unwrap_or(RunModeDto::Contiguous) {
-            RunModeDto::Contiguous => {
-                if a.min_run_minutes.is_some() {
-                    return Err(ApiError::invalid_field(
-                        at("min_run_minutes"),
-                        "only applies to splittable appliances",
-                    ));
-                }
-                RunMode::Contiguous
-            }
-            RunModeDto::Splittable => {
-                let m = a.min_run_minutes.unwrap_or(SLOT_MINUTES);
-                if m == 0 || m % SLOT_MINUTES != 0 || (m / SLOT_MINUTES) as usize > slots_needed {
-                    return Err(ApiError::invalid_field(
-                        at("min_run_minutes"),
-                        "must be a multiple of 15, at most the run time",
-                    ));
-                }
-                RunMode::Splittable {
-                    min_run: (m / SLOT_MINUTES) as usize,
-                }
-            }
-        };
-        appliances.push(Appliance {
+        appliances.push(schedule::request::ApplianceRequest {
+            earliest_start: instant("earliest_start", a.earliest_start.as_ref())?,
+            deadline: instant("deadline", a.deadline.as_ref())?,
+            name: a.name,
             power_kw: a.power_kw,
-            slots: slots_needed,
-            earliest: index_of(earliest),
-            // Whole slots only (rounded down): a run must end by the deadline.
-            deadline: index_of(deadline),
-            mode,
-            price_cap: a.max_price.and_then(|p| p.to_f64()).map(|p| p * per_kwh),
+            duration_minutes: a.duration_minutes,
+            energy_kwh: a.energy_kwh,
+            splittable: a.mode == Some(RunModeDto::Splittable),
+            min_run_minutes: a.min_run_minutes,
+            max_price: a.max_price,
         });
-        names.push(name.to_string());
     }
-    let mut exclusions = Vec::with_capacity(request.exclusions.len());
-    for (i, [a, b]) in request.exclusions.iter().enumerate() {
-        let find = |n: &str| names.iter().position(|x| x == n.trim());
-        match (find(a), find(b)) {
-            (Some(x), Some(y)) if x != y => exclusions.push((x, y)),
-            (Some(_), Some(_)) => {
-                return Err(ApiError::invalid_field(
-                    format!("exclusions[{i}]"),
-                    "an appliance cannot exclude itself",
-                ));
-            }
-            _ => {
-                return Err(ApiError::invalid_field(
-                    format!("exclusions[{i}]"),
-                    "names an appliance that is not in the request",
-                ));
-            }
-        }
-    }
-    let problem = Problem {
-        prices: slots.iter().map(|s| s.price_per_kwh).collect(),
-        slot_hours: SLOT_HOURS,
+    let wanted = schedule::request::ScheduleRequest {
         appliances,
         power_limit_kw: request.power_limit_kw,
-        exclusions,
+        exclusions: request.exclusions,
     };
+    let ahead = ahead(state, region, request.include_forecast.unwrap_or(true)).await?;
+    if ahead.end().is_none() {
+        return Err(ApiError::PriceUnavailable {
+            region,
+            state: "without prices ahead".into(),
+        });
+    }
+    let plan = wanted.plan(&ahead, state.now())?;
     let limits = *state.optimization();
-    let solving = problem.clone();
+    let solving = plan.problem.clone();
     let schedule = tokio::task::spawn_blocking(move || solving.solve(&limits))
         .await
         .map_err(|e| ApiError::Internal(format!("scheduler task: {e}")))?
-        .map_err(|infeasible| infeasible_error(&infeasible, &names))?;
-    let baselines = problem
-        .appliances
-        .iter()
-        .enumerate()
-        .map(|(a, appliance)| {
-            let end = (appliance.earliest + appliance.slots).min(problem.prices.len());
-            problem.cost(a, &(appliance.earliest..end).collect::<Vec<_>>())
-        })
-        .collect();
+        .map_err(|infeasible| ApiError::Infeasible {
+            constraint: infeasible.constraint(),
+            appliance: infeasible
+                .appliance()
+                .and_then(|a| plan.names.get(a).cloned()),
+            reason: plan.explain(&infeasible),
+        })?;
     Ok(Planned {
         region,
-        names,
-        problem,
+        baselines: plan.baselines(),
+        plan,
         schedule,
-        slots,
-        baselines,
         ahead,
         tz,
     })
-}
-
-fn infeasible_error(infeasible: &Infeasible, names: &[String]) -> ApiError {
-    ApiError::Infeasible {
-        constraint: infeasible.constraint(),
-        appliance: infeasible.appliance().and_then(|a| names.get(a).cloned()),
-        reason: match infeasible.appliance().and_then(|a| names.get(a)) {
-            // Name the appliance instead of its index.
-            Some(name) => infeasible.to_string().replacen(
-                &format!("appliance {}", infeasible.appliance().unwrap_or(0)),
-                &format!("'{name}'"),
-                1,
-            ),
-            None => infeasible.to_string(),
-        },
-    }
 }
 
 fn money(value: f64) -> Decimal {
@@ -493,19 +329,19 @@ impl Planned {
             .iter()
             .enumerate()
             .map(|(a, used)| {
-                let appliance = &self.problem.appliances[a];
+                let appliance = &self.plan.problem.appliances[a];
                 let blocks: Vec<RunDto> = runs(used)
                     .into_iter()
                     .map(|block| {
-                        let start = self.slots[block[0]].start;
-                        let end = self.slots[block[block.len() - 1]].start + slot;
+                        let start = self.plan.slots[block[0]].start;
+                        let end = self.plan.slots[block[block.len() - 1]].start + slot;
                         RunDto { start, end, start_local: local(start), end_local: local(end) }
                     })
                     .collect();
                 let cost = self.schedule.costs[a];
                 let baseline = self.baselines[a];
                 let energy = appliance.power_kw * SLOT_HOURS * used.len() as f64;
-                let used_slots: Vec<Slot> = used.iter().map(|t| self.slots[*t]).collect();
+                let used_slots: Vec<Slot> = used.iter().map(|t| self.plan.slots[*t]).collect();
                 let prices = kind_of(&used_slots);
                 let avg = |c: f64| c / energy * unit_factor;
                 let when = blocks.iter().map(|b| format!("{}–{}", clock(b.start), clock(b.end))).collect::<Vec<_>>().join(", ");
@@ -515,7 +351,7 @@ impl Planned {
                     self.ahead.currency.as_str(),
                     self.ahead.unit.as_str(),
                     avg(baseline),
-                    clock(self.slots[appliance.earliest.min(self.slots.len() - 1)].start),
+                    clock(self.plan.slots[appliance.earliest.min(self.plan.slots.len() - 1)].start),
                     baseline - cost,
                     self.ahead.currency.as_str(),
                 );
@@ -523,7 +359,7 @@ impl Planned {
                     why.push_str(" Relies on forecast prices, which may still change.");
                 }
                 AppliancePlanDto {
-                    name: self.names[a].clone(),
+                    name: self.plan.names[a].clone(),
                     runs: blocks,
                     minutes: used.len() as u32 * SLOT_MINUTES,
                     energy_kwh: (energy * 1000.0).round() / 1000.0,
@@ -559,10 +395,7 @@ impl Planned {
                 lower_bound: money(self.schedule.lower_bound),
             },
             published_until: self.ahead.published_until,
-            forecast_model: match &self.ahead.forecast {
-                ForecastPart::Included(f) => Some(f.model.version.clone()),
-                _ => None,
-            },
+            forecast_model: self.ahead.forecast_model.clone(),
             generated_at: now,
         }
     }

@@ -12,6 +12,7 @@
 
 mod exact;
 mod greedy;
+pub mod request;
 mod single;
 
 use serde::Serialize;
@@ -160,6 +161,26 @@ impl Infeasible {
             Infeasible::Exclusions => "exclusions",
             Infeasible::Combined => "power_limit_kw+exclusions",
             Infeasible::NotFound => "solver_limits",
+        }
+    }
+
+    /// The reason in words, with the appliance at fault named by `name` (its index otherwise,
+    /// as `Display` does).
+    pub fn describe(&self, name: impl Fn(usize) -> String) -> String {
+        match self {
+            Infeasible::Window { appliance } => format!(
+                "{}: its window holds fewer slots than its run needs",
+                name(*appliance)
+            ),
+            Infeasible::PriceCap { appliance } => format!(
+                "{}: not enough slots priced under its price cap (in runs of its minimum length)",
+                name(*appliance)
+            ),
+            Infeasible::PowerLimit { appliance } => format!(
+                "{}: its power alone exceeds the power limit",
+                name(*appliance)
+            ),
+            other => other.to_string(),
         }
     }
 
