@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use wattline::{App, Settings, app, providers, storage, telemetry};
 
 #[derive(Debug, Parser)]
@@ -29,44 +29,54 @@ enum Command {
     /// Load and validate the configuration, print a summary and exit.
     CheckConfig,
     /// Measure the forecaster on a price file: recalibrate day by day over a test period.
-    Backtest {
-        /// A CSV in the format of shared/data/prices.
-        #[arg(long)]
-        csv: PathBuf,
-        /// First local day of the test period.
-        #[arg(long)]
-        test_from: jiff::civil::Date,
-        /// Last local day of the test period (inclusive).
-        #[arg(long)]
-        test_to: jiff::civil::Date,
-        /// Print one JSON object instead of the table.
-        #[arg(long)]
-        json: bool,
-        /// Also write every forecast to this CSV.
-        #[arg(long)]
-        write_forecasts: Option<PathBuf>,
-        /// Calibration windows in days (comma separated).
-        #[arg(long, value_delimiter = ',', default_values_t = [56usize, 84, 1092, 1456])]
-        windows: Vec<usize>,
-        /// Worker threads (default: every core).
-        #[arg(long)]
-        threads: Option<usize>,
-    },
+    Backtest(BacktestArgs),
     /// Load past days of one region into storage (idempotent).
-    Backfill {
-        /// Region code, e.g. germany.
-        #[arg(long)]
-        region: String,
-        /// First local day, YYYY-MM-DD.
-        #[arg(long)]
-        from: jiff::civil::Date,
-        /// Last local day (inclusive), YYYY-MM-DD.
-        #[arg(long)]
-        to: jiff::civil::Date,
-        /// Load from this CSV (the replay format) instead of the configured sources.
-        #[arg(long)]
-        csv: Option<PathBuf>,
-    },
+    Backfill(BackfillArgs),
+}
+
+#[derive(Debug, Args)]
+struct BacktestArgs {
+    /// A CSV in the format of shared/data/prices.
+    #[arg(long)]
+    csv: PathBuf,
+    /// First local day of the test period.
+    #[arg(long)]
+    test_from: jiff::civil::Date,
+    /// Last local day of the test period (inclusive).
+    #[arg(long)]
+    test_to: jiff::civil::Date,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Also write every forecast to this CSV.
+    #[arg(long)]
+    write_forecasts: Option<PathBuf>,
+    /// Calibration windows in days (comma separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [56usize, 84, 1092, 1456])]
+    windows: Vec<usize>,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+struct BackfillArgs {
+    /// Region code, e.g. germany.
+    #[arg(long, value_parser = parse_region)]
+    region: wattline_actors::domain::Region,
+    /// First local day, YYYY-MM-DD.
+    #[arg(long)]
+    from: jiff::civil::Date,
+    /// Last local day (inclusive), YYYY-MM-DD.
+    #[arg(long)]
+    to: jiff::civil::Date,
+    /// Load from this CSV (the replay format) instead of the configured sources.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+}
+
+fn parse_region(code: &str) -> Result<wattline_actors::domain::Region, String> {
+    wattline_actors::domain::Region::parse(code).map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {
@@ -94,32 +104,8 @@ fn main() -> ExitCode {
             Command::Serve => App::build(settings).await?.run().await,
             Command::Migrate => migrate(&settings).await,
             Command::CheckConfig => check_config(&settings),
-            Command::Backfill {
-                region,
-                from,
-                to,
-                csv,
-            } => backfill(&settings, &region, from, to, csv).await,
-            Command::Backtest {
-                csv,
-                test_from,
-                test_to,
-                json,
-                write_forecasts,
-                windows,
-                threads,
-            } => {
-                backtest(
-                    csv,
-                    test_from,
-                    test_to,
-                    json,
-                    write_forecasts,
-                    windows,
-                    threads,
-                )
-                .await
-            }
+            Command::Backfill(args) => backfill(&settings, args).await,
+            Command::Backtest(args) => backtest(args).await,
         }
     });
     // A forecast calibration may still be running on a blocking thread; it holds nothing that
@@ -149,16 +135,16 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn backtest(
-    csv: PathBuf,
-    test_from: jiff::civil::Date,
-    test_to: jiff::civil::Date,
-    json: bool,
-    write_forecasts: Option<PathBuf>,
-    windows: Vec<usize>,
-    threads: Option<usize>,
-) -> anyhow::Result<()> {
+async fn backtest(args: BacktestArgs) -> anyhow::Result<()> {
+    let BacktestArgs {
+        csv,
+        test_from,
+        test_to,
+        json,
+        write_forecasts,
+        windows,
+        threads,
+    } = args;
     let threads =
         threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let config = wattline_actors::domain::forecast::LearConfig {
@@ -185,20 +171,12 @@ async fn backtest(
     Ok(())
 }
 
-async fn backfill(
-    settings: &Settings,
-    region: &str,
-    from: jiff::civil::Date,
-    to: jiff::civil::Date,
-    csv: Option<PathBuf>,
-) -> anyhow::Result<()> {
-    let region = wattline_actors::domain::Region::parse(region)
-        .map_err(|e| anyhow::anyhow!("--region: {e}"))?;
+async fn backfill(settings: &Settings, args: BackfillArgs) -> anyhow::Result<()> {
     let request = wattline::backfill::BackfillRequest {
-        region,
-        from,
-        to,
-        csv,
+        region: args.region,
+        from: args.from,
+        to: args.to,
+        csv: args.csv,
     };
     let report = wattline::backfill::run(settings, settings.clock(), request).await?;
     println!(

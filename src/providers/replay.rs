@@ -322,6 +322,10 @@ mod tests {
     fn the_shared_data_files_load_and_give_complete_days() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/prices");
         let Ok(series) = ReplaySeries::load(&dir.join("entsoe_DE_LU_2018_2023.csv")) else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but ../shared/data/prices is missing: the replay test cannot run"
+            );
             eprintln!("shared data not present; skipping");
             return;
         };
