@@ -17,6 +17,7 @@ use wattline_actors::{Ports, Tree, TreeHandles, WeatherPorts};
 
 use crate::config::Settings;
 use crate::http::listener::WatchdogListener;
+use crate::http::server::ConnectionLimits;
 use crate::http::state::{AppParts, AppState};
 use crate::storage::{self, Storage, StorageOptions};
 use crate::{cache, http, providers, telemetry};
@@ -24,6 +25,7 @@ use crate::{cache, http, providers, telemetry};
 /// A built, bound, not yet serving application.
 pub struct App {
     listener: WatchdogListener,
+    limits: ConnectionLimits,
     local_addr: SocketAddr,
     router: axum::Router,
     tree: TreeHandles,
@@ -146,6 +148,12 @@ impl App {
             })?;
         let local_addr = tcp.local_addr()?;
         let listener = WatchdogListener::new(tcp, settings.stream.write_timeout);
+        let limits = ConnectionLimits {
+            max_connections: settings.server.max_connections.get(),
+            max_per_address: settings.server.max_connections_per_address.get(),
+            header_read_timeout: settings.server.header_read_timeout,
+        }
+        .capped(settings.storage.max_connections.get() as usize);
         let shutdown_timeout = settings.server.shutdown_timeout;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let optimization = settings.optimization.limits();
@@ -167,6 +175,7 @@ impl App {
         });
         Ok(App {
             listener,
+            limits,
             local_addr,
             router: http::router(state),
             tree,
@@ -201,23 +210,21 @@ impl App {
         let signal = stopping.clone();
         let stopping_flag = self.shutdown.clone();
         let streams = self.tree.broadcast.clone();
-        let server = axum::serve(self.listener, http::service(self.router)).with_graceful_shutdown(
-            async move {
-                shutdown.await;
-                // New streams are refused; open ones end with a final `shutdown` event instead of
-                // holding the drain.
-                let _ = stopping_flag.send(true);
-                streams.end_streams();
-                signal.notify_waiters();
-            },
-        );
+        let server = http::server::serve(self.listener, self.router, self.limits, async move {
+            shutdown.await;
+            // New streams are refused; open ones end with a final `shutdown` event instead of
+            // holding the drain.
+            let _ = stopping_flag.send(true);
+            streams.end_streams();
+            signal.notify_waiters();
+        });
         let drain_deadline = async {
             stopping.notified().await;
             tracing::info!(timeout = ?self.shutdown_timeout, "Shutting down: draining requests.");
             tokio::time::sleep(self.shutdown_timeout).await;
         };
         let outcome = tokio::select! {
-            served = server.into_future() => served.map_err(anyhow::Error::from),
+            served = server => served.map_err(anyhow::Error::from),
             _ = drain_deadline => {
                 tracing::warn!("Requests still open at the shutdown deadline; closing them.");
                 Ok(())

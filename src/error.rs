@@ -39,6 +39,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("request body is larger than the limit")]
     PayloadTooLarge,
+    /// The client stopped sending its request body.
+    #[error("the request body stalled; send it without long pauses")]
+    BodyTimeout,
     #[error("missing X-API-Key header")]
     MissingApiKey,
     #[error("invalid API key")]
@@ -153,6 +156,7 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::MissingApiKey => (StatusCode::UNAUTHORIZED, "missing_api_key"),
             ApiError::InvalidApiKey => (StatusCode::UNAUTHORIZED, "invalid_api_key"),
             ApiError::ApiKeyNotConfigured => {

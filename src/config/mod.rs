@@ -167,6 +167,19 @@ impl Settings {
                 "interval quantiles must satisfy 0 < interval_low < interval_high < 1",
             ));
         }
+        let server = &self.server;
+        if server.body_read_timeout >= server.request_timeout {
+            return Err(ConfigError::invalid(
+                "server.body_read_timeout",
+                "must be shorter than server.request_timeout (a stalled body answers 408 before the deadline's 503)",
+            ));
+        }
+        if server.max_connections_per_address > server.max_connections {
+            return Err(ConfigError::invalid(
+                "server.max_connections_per_address",
+                "must not exceed server.max_connections",
+            ));
+        }
         let s = &self.supervision;
         if s.backoff_initial > s.backoff_max {
             return Err(ConfigError::invalid(

@@ -27,6 +27,16 @@ pub struct ServerSettings {
     /// Shutdown deadline (default 10s).
     #[serde(deserialize_with = "human::positive_duration")]
     pub shutdown_timeout: Duration,
+    /// Time to send a request head, also the keep-alive idle limit (default 10s).
+    #[serde(deserialize_with = "human::positive_duration")]
+    pub header_read_timeout: Duration,
+    /// Longest pause in a request body before 408 (default 5s).
+    #[serde(deserialize_with = "human::positive_duration")]
+    pub body_read_timeout: Duration,
+    /// Open connections of the node (default 25000, capped by the descriptor limit).
+    pub max_connections: NonZeroUsize,
+    /// Open connections per client address (default 512).
+    pub max_connections_per_address: NonZeroUsize,
 }
 
 /// Live SSE streams.

@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::http::body_timeout;
 
 /// Query string parsed into `T`. Unknown keys are refused when `T` denies them; messages name
 /// the offending field.
@@ -35,7 +36,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
 }
 
 /// JSON body parsed into `T`, with our error shape for syntax errors (400), wrong fields (422),
-/// a missing content type (415) and oversized bodies (413).
+/// a missing content type (415), oversized bodies (413) and stalled bodies (408).
 #[derive(Debug, Clone)]
 pub struct AppJson<T>(pub T);
 
@@ -52,6 +53,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
                 if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
             {
                 Err(ApiError::PayloadTooLarge)
+            }
+            Err(JsonRejection::BytesRejection(e)) if body_timeout::is_stalled(&e) => {
+                Err(ApiError::BodyTimeout)
             }
             Err(other) => Err(ApiError::MalformedJson(other.body_text())),
         }

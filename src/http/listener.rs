@@ -1,7 +1,8 @@
 //! The TCP listener the server accepts on: sets `TCP_NODELAY` (small SSE frames go out at once)
 //! and wraps each connection so that a socket which accepts no bytes for the write timeout is
 //! closed. Without that, a client that never reads would hold its connection (and its kernel
-//! buffers) forever, because hyper waits on the socket and never asks the body for more.
+//! buffers) forever, because hyper waits on the socket and never asks the body for more. The
+//! same wrapper gives hyper's own error heads the JSON envelope.
 
 use std::future::Future;
 use std::io;
@@ -15,6 +16,8 @@ use axum::serve::{IncomingStream, Listener};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
+
+use super::protocol_errors;
 
 /// A listener whose connections time out when writes stall.
 pub struct WatchdogListener {
@@ -67,11 +70,22 @@ impl Connected<IncomingStream<'_, WatchdogListener>> for ClientAddr {
     }
 }
 
-/// An I/O stream whose writes fail with `TimedOut` after stalling for `timeout`.
+/// An I/O stream whose writes fail with `TimedOut` after stalling for `timeout`, and which
+/// writes hyper's automatic error heads with the JSON envelope ([`protocol_errors`]).
 pub struct WriteWatchdog<S> {
     inner: S,
     timeout: Duration,
     stalled: Option<Pin<Box<Sleep>>>,
+    /// A replacement response being written, and how far.
+    replacing: Option<(Vec<u8>, usize)>,
+}
+
+impl WriteWatchdog<TcpStream> {
+    /// Writes a complete refusal without waiting (what does not fit in the socket buffer is
+    /// dropped; it always fits in a fresh one) and lets the connection close on drop.
+    pub fn refuse(&self, response: &[u8]) {
+        let _ = self.inner.try_write(response);
+    }
 }
 
 impl<S> WriteWatchdog<S> {
@@ -80,6 +94,7 @@ impl<S> WriteWatchdog<S> {
             inner,
             timeout,
             stalled: None,
+            replacing: None,
         }
     }
 
@@ -127,6 +142,26 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteWatchdog<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if self.replacing.is_none()
+            && let Some(response) = protocol_errors::envelope(buf)
+        {
+            self.replacing = Some((response, 0));
+        }
+        if let Some((response, mut written)) = self.replacing.take() {
+            // Report the original head as written only once the whole replacement is out.
+            while written < response.len() {
+                let result = Pin::new(&mut self.inner).poll_write(cx, &response[written..]);
+                match self.watch(cx, result) {
+                    Poll::Ready(Ok(n)) => written += n,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {
+                        self.replacing = Some((response, written));
+                        return Poll::Pending;
+                    }
+                }
+            }
+            return Poll::Ready(Ok(buf.len()));
+        }
         let result = Pin::new(&mut self.inner).poll_write(cx, buf);
         self.watch(cx, result)
     }

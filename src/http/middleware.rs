@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
@@ -13,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
 use crate::error::ApiError;
+use crate::http::body_timeout::TimedBody;
 use crate::telemetry::{HTTP_REQUEST_DURATION_SECONDS, HTTP_REQUESTS_TOTAL};
 
 /// The request id header, read from clients and echoed on every response.
@@ -25,15 +27,31 @@ pub struct Edge {
     pub hsts: bool,
     /// Longest time to the response head.
     pub deadline: Duration,
+    /// Largest request body; a larger declared length is refused before reading.
+    pub body_limit: u64,
+    /// Longest pause inside a request body.
+    pub body_read_timeout: Duration,
     ids: RequestIds,
 }
 
 impl Edge {
     /// The edge layer's state.
     pub fn new(hsts: bool, deadline: Duration) -> Arc<Self> {
+        Self::with_bodies(hsts, deadline, u64::MAX, deadline)
+    }
+
+    /// The edge layer's state with request body limits.
+    pub fn with_bodies(
+        hsts: bool,
+        deadline: Duration,
+        body_limit: u64,
+        body_read_timeout: Duration,
+    ) -> Arc<Self> {
         Arc::new(Edge {
             hsts,
             deadline,
+            body_limit,
+            body_read_timeout,
             ids: RequestIds::new(),
         })
     }
@@ -86,12 +104,23 @@ pub async fn edge(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -
         route = %route
     );
     let started = Instant::now();
-    let mut response = match tokio::time::timeout(edge.deadline, next.run(req))
-        .instrument(span)
-        .await
-    {
-        Ok(response) => response,
-        Err(_) => ApiError::Timeout.into_response(),
+    let mut response = match body_admission(&req, edge.body_limit) {
+        // Refused on the declared length: the body is never polled, so hyper sends no
+        // `100 Continue` and nothing is read.
+        Err(refusal) => refusal.into_response(),
+        Ok(has_body) => {
+            if has_body {
+                let timeout = edge.body_read_timeout;
+                req = req.map(|body| Body::new(TimedBody::new(body, timeout)));
+            }
+            match tokio::time::timeout(edge.deadline, next.run(req))
+                .instrument(span)
+                .await
+            {
+                Ok(response) => response,
+                Err(_) => ApiError::Timeout.into_response(),
+            }
+        }
     };
     security_headers(response.headers_mut(), edge.hsts);
     response.headers_mut().insert(REQUEST_ID.clone(), id);
@@ -101,6 +130,25 @@ pub async fn edge(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -
     metrics::counter!(HTTP_REQUESTS_TOTAL, "method" => method, "route" => route, "status" => status)
         .increment(1);
     response
+}
+
+/// Whether the request carries a body (to be read under the body timeout), or why it is refused
+/// before reading: a declared length over the limit.
+fn body_admission(req: &Request, limit: u64) -> Result<bool, ApiError> {
+    let headers = req.headers();
+    if let Some(length) = headers.get(header::CONTENT_LENGTH) {
+        // hyper has already refused a malformed length with 400.
+        let declared: u64 = length
+            .to_str()
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if declared > limit {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        return Ok(declared > 0);
+    }
+    Ok(headers.contains_key(header::TRANSFER_ENCODING))
 }
 
 fn well_formed(id: &[u8]) -> bool {

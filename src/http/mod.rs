@@ -1,15 +1,18 @@
 //! The axum edge: every route, the OpenAPI document generated from them, and the layers every
 //! request passes (request id, metrics, security headers, CORS, deadline, body limit).
 
+pub mod body_timeout;
 pub mod dto;
 pub mod extract;
 pub mod horizon;
 pub mod listener;
 pub mod middleware;
 pub mod params;
+pub mod protocol_errors;
 pub mod rendered;
 pub mod routes;
 pub mod series;
+pub mod server;
 pub mod sse;
 pub mod state;
 
@@ -90,17 +93,15 @@ pub fn router(state: AppState) -> Router {
             ApiError::Internal("handler panicked".into()).into_response()
         }))
         .layer(axum::middleware::from_fn_with_state(
-            middleware::Edge::new(settings.hsts, settings.request_timeout),
+            middleware::Edge::with_bodies(
+                settings.hsts,
+                settings.request_timeout,
+                settings.body_limit_bytes.get() as u64,
+                settings.body_read_timeout,
+            ),
             middleware::edge,
         ))
         .with_state(state)
-}
-
-/// The router as a service that knows each client's address.
-pub fn service(
-    router: Router,
-) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, listener::ClientAddr> {
-    router.into_make_service_with_connect_info::<listener::ClientAddr>()
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
