@@ -1,6 +1,7 @@
 //! `wattline backfill`: loads a range of past days into storage through the same writer the
 //! fetchers use (batched, idempotent upserts), from the region's configured sources in failover
-//! order or from a CSV in the replay format. Re-running it over the same days updates in place.
+//! order or from a CSV in the replay format. Re-running it over the same days writes only what
+//! changed; the report counts inserted, updated and unchanged points.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::civil::Date;
-use wattline_actors::domain::Region;
+use wattline_actors::domain::{Region, calendar};
 use wattline_actors::fetcher::cycle::fetch_day;
 use wattline_actors::ports::{PriceSource, PriceStore, SharedClock, SoleNode};
 use wattline_actors::{Ports, Tree};
@@ -32,8 +33,14 @@ pub struct BackfillRequest {
 #[derive(Debug, Clone, Default)]
 pub struct BackfillReport {
     pub days_loaded: usize,
+    /// Points the sources delivered.
     pub points: usize,
-    pub rows_written: u64,
+    /// Points not stored before.
+    pub inserted: u64,
+    /// Stored points whose values changed.
+    pub updated: u64,
+    /// Points already stored as delivered (not written).
+    pub unchanged: u64,
     /// Days no source could deliver, with the reasons.
     pub failed: Vec<(Date, String)>,
 }
@@ -87,6 +94,13 @@ pub async fn run(
         weather: None,
     };
     let tree = Tree::spawn(ports, settings.tree_config()).await?;
+    let range = storage::RangeQuery {
+        region: request.region,
+        from: calendar::day_start(request.region, request.from),
+        to: calendar::day_bounds(request.region, request.to).1,
+        source: None,
+    };
+    let stored_before = store.count_prices(&range).await?;
     let days: Vec<Date> = request
         .from
         .series(jiff::Span::new().days(1))
@@ -121,10 +135,18 @@ pub async fn run(
         }
         bar.inc(1);
     }
-    report.rows_written = tree.prices.flush(Duration::from_secs(60)).await?;
+    let mut written = tree.prices.flush(Duration::from_secs(60)).await?;
     bar.finish_with_message(format!("{} points", report.points));
     let shutdown = tree.shutdown(Duration::from_secs(30)).await;
-    report.rows_written += shutdown.flushed_rows;
+    written += shutdown.flushed_rows;
+    // Rows affected counts inserts and real updates alike (identical points are not written);
+    // the stored count tells them apart.
+    report.inserted = store
+        .count_prices(&range)
+        .await?
+        .saturating_sub(stored_before);
+    report.updated = written.saturating_sub(report.inserted);
+    report.unchanged = (report.points as u64).saturating_sub(written);
     store.close().await;
     Ok(report)
 }

@@ -180,10 +180,12 @@ async fn backfill(settings: &Settings, args: BackfillArgs) -> anyhow::Result<()>
     };
     let report = wattline::backfill::run(settings, settings.clock(), request).await?;
     println!(
-        "Loaded {} days ({} points, {} rows written); {} days failed.",
+        "Loaded {} days ({} points: {} inserted, {} updated, {} unchanged); {} days failed.",
         report.days_loaded,
         report.points,
-        report.rows_written,
+        report.inserted,
+        report.updated,
+        report.unchanged,
         report.failed.len()
     );
     if report.failed.is_empty() {

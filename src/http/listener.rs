@@ -86,6 +86,11 @@ impl WriteWatchdog<TcpStream> {
     pub fn refuse(&self, response: &[u8]) {
         let _ = self.inner.try_write(response);
     }
+
+    /// The first bytes the client sent, left unread.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.peek(buf).await
+    }
 }
 
 impl<S> WriteWatchdog<S> {

@@ -100,31 +100,78 @@ impl Refusal {
 struct Admission {
     open: usize,
     by_address: HashMap<IpAddr, usize>,
+    /// Connections past the node cap let in to be checked for a health probe.
+    reserve_open: usize,
+    reserve_by_address: HashMap<IpAddr, usize>,
+}
+
+/// Where an admitted connection counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Regular(IpAddr),
+    Reserve(IpAddr),
 }
 
 impl Admission {
-    fn admit(&mut self, address: IpAddr, limits: &ConnectionLimits) -> Result<(), Refusal> {
-        if self.open >= limits.max_connections {
-            return Err(Refusal::NodeFull);
-        }
-        let count = self.by_address.entry(address).or_default();
-        if *count >= limits.max_per_address {
+    fn admit(&mut self, address: IpAddr, limits: &ConnectionLimits) -> Result<Slot, Refusal> {
+        let count = self.by_address.get(&address).copied().unwrap_or(0);
+        if count >= limits.max_per_address {
             return Err(Refusal::AddressFull);
         }
-        *count += 1;
+        if self.open >= limits.max_connections {
+            let mine = self.reserve_by_address.entry(address).or_default();
+            if self.reserve_open < RESERVE_CONNECTIONS && *mine < RESERVE_PER_ADDRESS {
+                *mine += 1;
+                self.reserve_open += 1;
+                return Ok(Slot::Reserve(address));
+            }
+            if *mine == 0 {
+                self.reserve_by_address.remove(&address);
+            }
+            return Err(Refusal::NodeFull);
+        }
+        *self.by_address.entry(address).or_default() += 1;
         self.open += 1;
-        Ok(())
+        Ok(Slot::Regular(address))
     }
 
-    fn release(&mut self, address: IpAddr) {
-        self.open = self.open.saturating_sub(1);
-        if let Some(count) = self.by_address.get_mut(&address) {
-            *count -= 1;
-            if *count == 0 {
-                self.by_address.remove(&address);
+    fn release(&mut self, slot: Slot) {
+        match slot {
+            Slot::Reserve(address) => {
+                self.reserve_open = self.reserve_open.saturating_sub(1);
+                decrement(&mut self.reserve_by_address, address);
+            }
+            Slot::Regular(address) => {
+                self.open = self.open.saturating_sub(1);
+                decrement(&mut self.by_address, address);
             }
         }
     }
+}
+
+fn decrement(counts: &mut HashMap<IpAddr, usize>, address: IpAddr) {
+    if let Some(count) = counts.get_mut(&address) {
+        *count -= 1;
+        if *count == 0 {
+            counts.remove(&address);
+        }
+    }
+}
+
+/// Connections admitted past the node cap, at most, to see whether they are health probes: the
+/// operator's `/health` and `/metrics` keep answering while the node is full.
+const RESERVE_CONNECTIONS: usize = 32;
+/// Reserve connections per client address: a flood from a few addresses cannot take the
+/// reserve from the operator's probes.
+const RESERVE_PER_ADDRESS: usize = 2;
+/// How long a connection past the cap has to show its request line.
+const PROBE_WAIT: Duration = Duration::from_millis(200);
+
+/// Whether a request starts as a probe the reserve serves.
+fn is_probe(start: &[u8]) -> bool {
+    [&b"GET /health"[..], b"GET /metrics", b"HEAD /health"]
+        .iter()
+        .any(|p| start.starts_with(p))
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets open connections finish
@@ -135,7 +182,7 @@ pub async fn serve(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let (closed_tx, mut closed_rx) = mpsc::unbounded_channel::<IpAddr>();
+    let (closed_tx, mut closed_rx) = mpsc::unbounded_channel::<Slot>();
     // Dropped at shutdown: every connection starts its graceful close.
     let (stop_tx, stop_rx) = watch::channel(());
     // Every connection holds a receiver; all dropped = all connections done.
@@ -153,10 +200,13 @@ pub async fn serve(
         while let Ok(gone) = closed_rx.try_recv() {
             admission.release(gone);
         }
-        if let Err(refusal) = admission.admit(address.ip(), &limits) {
-            io.refuse(refusal.response());
-            continue;
-        }
+        let slot = match admission.admit(address.ip(), &limits) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                io.refuse(refusal.response());
+                continue;
+            }
+        };
         let service = router
             .clone()
             .map_request(move |req: hyper::Request<Incoming>| {
@@ -165,11 +215,22 @@ pub async fn serve(
                     .insert(ConnectInfo(ClientAddr(address)));
                 req
             });
-        let connection = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
+        let http = http.clone();
         let mut stop = stop_rx.clone();
         let done = done_rx.clone();
         let closed = closed_tx.clone();
         tokio::spawn(async move {
+            if let Slot::Reserve(_) = slot {
+                let mut start = [0u8; 12];
+                let seen = tokio::time::timeout(PROBE_WAIT, io.peek(&mut start)).await;
+                if !matches!(seen, Ok(Ok(n)) if is_probe(&start[..n])) {
+                    io.refuse(Refusal::NodeFull.response());
+                    let _ = closed.send(slot);
+                    return;
+                }
+            }
+            let connection =
+                http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
             let mut connection = std::pin::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}
@@ -178,7 +239,7 @@ pub async fn serve(
                     let _ = connection.await;
                 }
             }
-            let _ = closed.send(address.ip());
+            let _ = closed.send(slot);
             drop(done);
         });
     }
@@ -207,27 +268,50 @@ mod tests {
         let mut admission = Admission::default();
         let a: IpAddr = "127.0.0.2".parse().unwrap();
         let b: IpAddr = "127.0.0.1".parse().unwrap();
-        assert_eq!(admission.admit(a, &limits), Ok(()));
-        assert_eq!(admission.admit(a, &limits), Ok(()));
+        assert_eq!(admission.admit(a, &limits), Ok(Slot::Regular(a)));
+        assert_eq!(admission.admit(a, &limits), Ok(Slot::Regular(a)));
         assert_eq!(admission.admit(a, &limits), Err(Refusal::AddressFull));
-        assert_eq!(admission.admit(b, &limits), Ok(()));
-        admission.release(a);
-        assert_eq!(admission.admit(a, &limits), Ok(()));
+        assert_eq!(admission.admit(b, &limits), Ok(Slot::Regular(b)));
+        admission.release(Slot::Regular(a));
+        assert_eq!(admission.admit(a, &limits), Ok(Slot::Regular(a)));
     }
 
     #[test]
-    fn the_node_cap_applies_across_addresses_and_frees_on_release() {
+    fn past_the_node_cap_a_bounded_reserve_is_let_in_for_probes() {
         let limits = limits(2, 2);
         let mut admission = Admission::default();
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
-        admission.admit(a, &limits).unwrap();
-        admission.admit(b, &limits).unwrap();
-        assert_eq!(admission.admit(b, &limits), Err(Refusal::NodeFull));
-        admission.release(a);
-        admission.release(b);
+        let first = admission.admit(a, &limits).unwrap();
+        let second = admission.admit(b, &limits).unwrap();
+        for _ in 0..RESERVE_PER_ADDRESS {
+            assert_eq!(admission.admit(b, &limits), Ok(Slot::Reserve(b)));
+        }
+        assert_eq!(
+            admission.admit(b, &limits),
+            Err(Refusal::NodeFull),
+            "one address cannot take the reserve"
+        );
+        for i in 0..RESERVE_CONNECTIONS - RESERVE_PER_ADDRESS {
+            let other = IpAddr::from([10, 1, (i / 250) as u8, (i % 250) as u8]);
+            assert_eq!(admission.admit(other, &limits), Ok(Slot::Reserve(other)));
+        }
+        assert_eq!(admission.admit(a, &limits), Err(Refusal::NodeFull));
+        admission.release(Slot::Reserve(b));
+        assert_eq!(admission.admit(a, &limits), Ok(Slot::Reserve(a)));
+        admission.release(first);
+        admission.release(second);
         assert!(admission.by_address.is_empty());
         assert_eq!(admission.open, 0);
+    }
+
+    #[test]
+    fn only_health_and_metrics_requests_are_probes() {
+        assert!(is_probe(b"GET /health/r"));
+        assert!(is_probe(b"GET /metrics "));
+        assert!(!is_probe(b"GET /api/v1/p"));
+        assert!(!is_probe(b"POST /health"));
+        assert!(!is_probe(b""));
     }
 
     #[test]

@@ -15,8 +15,24 @@ use super::rows::{
 use super::sql::{Dialect, OnConflict, Statement};
 use super::{RangeQuery, Storage, StorageError, UnitOfWork, bound};
 
-static UPSERT_PRICES: Statement =
-    Statement::new(|d: Dialect| PRICE_POINTS.insert(d, "rows", OnConflict::Update));
+/// An identical point is not rewritten (its `fetched_at` stays as first stored), so re-running a
+/// backfill or re-fetching a published day writes nothing.
+static UPSERT_PRICES: Statement = Statement::new(|d: Dialect| {
+    PRICE_POINTS.insert(
+        d,
+        "rows",
+        OnConflict::UpdateChanged {
+            except: &["fetched_at"],
+        },
+    )
+});
+static COUNT_PRICES: Statement = Statement::new(|d: Dialect| {
+    super::sql::render(
+        "SELECT {sqlite:json_object('count', count(*))|postgres:json_build_object('count', count(*))::text} \
+         FROM price_points WHERE region = {region} AND start_at >= {from:time} AND start_at < {to:time}",
+        d,
+    )
+});
 pub(crate) static SELECT_PRICES: Statement = Statement::new(|d: Dialect| {
     PRICE_POINTS.select(
         d,
@@ -92,6 +108,27 @@ struct Range {
 }
 
 impl Storage {
+    /// How many points (of every source) are stored in the range.
+    pub async fn count_prices(&self, query: &RangeQuery) -> Result<u64, StorageError> {
+        #[derive(serde::Deserialize)]
+        struct Count {
+            count: u64,
+        }
+        let range = Range {
+            region: query.region,
+            from: bound(query.from),
+            to: bound(query.to),
+            source: query.source,
+        };
+        let json = self
+            .pool()
+            .fetch_json(&COUNT_PRICES, &super::to_json(&range))
+            .await?;
+        let count: Count = serde_json::from_str(json.as_deref().unwrap_or(r#"{"count":0}"#))
+            .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        Ok(count.count)
+    }
+
     /// Points in the range ordered by start, then source.
     pub async fn price_range(&self, query: &RangeQuery) -> Result<Vec<PricePoint>, StorageError> {
         let rows: Vec<PriceRow> = self

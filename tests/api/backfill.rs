@@ -65,18 +65,28 @@ async fn backfill_from_a_csv_loads_every_day_once_however_often_it_runs() {
         to: date(2026, 1, 3),
         csv: Some(csv),
     };
-    for _ in 0..2 {
-        let report = run(&settings, Arc::new(SystemClock), request.clone())
-            .await
-            .unwrap();
-        assert_eq!(
-            (report.days_loaded, report.points, report.failed.len()),
-            (3, 72, 0)
-        );
-        assert_eq!(report.rows_written, 72);
-    }
+    let first = run(&settings, Arc::new(SystemClock), request.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.days_loaded, first.points, first.failed.len()),
+        (3, 72, 0)
+    );
+    assert_eq!((first.inserted, first.updated, first.unchanged), (72, 0, 0));
+    let fetched_first: Vec<_> = stored(&settings.storage.database_url)
+        .await
+        .iter()
+        .map(|p| p.fetched_at)
+        .collect();
+    // An identical rerun writes nothing, not even `fetched_at`.
+    let rerun = run(&settings, Arc::new(SystemClock), request.clone())
+        .await
+        .unwrap();
+    assert_eq!((rerun.inserted, rerun.updated, rerun.unchanged), (0, 0, 72));
     let points = stored(&settings.storage.database_url).await;
     assert_eq!(points.len(), 72, "re-running updated in place");
+    let fetched_again: Vec<_> = points.iter().map(|p| p.fetched_at).collect();
+    assert_eq!(fetched_first, fetched_again);
     assert!(points.iter().all(|p| p.source == Source::Replay));
     assert_eq!(points[0].price.to_string(), "40.25");
     // A day the file does not hold is reported, not invented.
@@ -87,6 +97,38 @@ async fn backfill_from_a_csv_loads_every_day_once_however_often_it_runs() {
     let report = run(&settings, Arc::new(SystemClock), beyond).await.unwrap();
     assert_eq!(report.failed.len(), 1);
     assert_eq!(report.failed[0].0, date(2026, 1, 4));
+}
+
+#[tokio::test]
+async fn a_rerun_with_corrected_prices_counts_them_as_updated() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write_csv(dir.path());
+    let settings = test_settings(dir.path());
+    let request = BackfillRequest {
+        region: Region::Germany,
+        from: date(2026, 1, 1),
+        to: date(2026, 1, 3),
+        csv: Some(csv.clone()),
+    };
+    run(&settings, Arc::new(SystemClock), request.clone())
+        .await
+        .unwrap();
+    // The source corrected the 40.25 hours (one per day) to 41.25.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    std::fs::write(&csv, text.replace(",40.25,", ",41.25,")).unwrap();
+    let report = run(&settings, Arc::new(SystemClock), request)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.inserted, report.updated, report.unchanged),
+        (0, 3, 69)
+    );
+    assert_eq!(
+        stored(&settings.storage.database_url).await[0]
+            .price
+            .to_string(),
+        "41.25"
+    );
 }
 
 #[tokio::test]

@@ -363,3 +363,40 @@ async fn a_lease_whose_holder_vanishes_lapses_and_is_taken_over() {
     assert!(!a.hold(Region::Uk).await.unwrap());
     assert_eq!(a.renew_every(), ttl / 3);
 }
+
+#[tokio::test]
+async fn shutdown_with_redis_unreachable_releases_leases_at_once() {
+    let Some(redis) = redis_url() else { return };
+    let target: SocketAddr = redis
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("host:port");
+    let proxy = Proxy::start(target).await;
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("wattline_test_{}", uuid::Uuid::new_v4().simple());
+    let database = format!("sqlite://{}/node.sqlite3", dir.path().display());
+    let mut settings = node_settings(
+        dir.path(),
+        &database,
+        &format!("redis://{}", proxy.addr),
+        &prefix,
+        "node-s",
+    );
+    settings.cluster.lease_ttl = Duration::from_secs(30);
+    let node = TestApp::start(settings, NOW.parse().unwrap()).await;
+    eventually("the node leads all 14 regions", async || {
+        let view = admin(&node).await;
+        view["regions"].as_array().unwrap().len() == 14
+            && all_regions(&view, "leader", &Value::Bool(true))
+    })
+    .await;
+    proxy.set_up(false);
+    let started = std::time::Instant::now();
+    node.stop().await.unwrap();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "shutdown took {took:?} with Redis unreachable"
+    );
+}

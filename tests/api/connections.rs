@@ -264,3 +264,38 @@ async fn random_methods_and_paths_add_no_metric_series() {
         "the random requests were not counted: {after:?}"
     );
 }
+
+#[tokio::test]
+async fn a_full_node_refuses_requests_but_keeps_answering_health_probes() {
+    let app = TestApp::spawn_with(|s| {
+        s.server.header_read_timeout = Duration::from_secs(5);
+        s.server.max_connections = 3.try_into().unwrap();
+        s.server.max_connections_per_address = 3.try_into().unwrap();
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(connect_from("127.0.0.2", app.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut refused = connect_from("127.0.0.3", app.addr).await.unwrap();
+    refused
+        .write_all(b"GET /api/v1/prices/current?region=uk HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (response, _) = read_until_closed(&mut refused, Duration::from_secs(2)).await;
+    let (status, body) = parse(&response);
+    assert_eq!(status, 503);
+    assert_eq!(body["error"]["code"], "too_many_connections");
+    for _ in 0..5 {
+        let started = Instant::now();
+        let response = reqwest::Client::new()
+            .get(app.url("/health"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(started.elapsed() < Duration::from_millis(500));
+    }
+    drop(held);
+}

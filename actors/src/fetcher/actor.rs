@@ -19,6 +19,10 @@ use crate::mailbox::{Mailbox, Timer};
 use crate::ports::{LeaseError, RegionLease, SharedClock, SourceList};
 use crate::supervision::ActorMeter;
 
+/// Longest wait for a lease release when a fetcher stops; past it the lease lapses on its own
+/// after its TTL. Every fetcher releases at once, so this bounds shutdown's share for leases.
+pub(crate) const LEASE_RELEASE_LIMIT: Duration = Duration::from_millis(500);
+
 /// Timing of a region's fetcher.
 #[derive(Debug, Clone)]
 pub struct FetcherConfig {
@@ -209,7 +213,7 @@ impl Actor for PriceFetcher {
         if state.leader == Some(true) {
             // Let another node take over at once instead of after the lease expires.
             let release = state.args.lease.release(state.args.region);
-            let _ = tokio::time::timeout(Duration::from_secs(1), release).await;
+            let _ = tokio::time::timeout(LEASE_RELEASE_LIMIT, release).await;
         }
         Ok(())
     }

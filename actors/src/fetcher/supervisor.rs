@@ -523,16 +523,22 @@ impl PriceSupervisorState {
             .collect()
     }
 
+    /// Stops every fetcher at once: each gives up its lease as it stops (bounded by
+    /// [`super::actor::LEASE_RELEASE_LIMIT`]), so shutdown takes one release, not one per region.
     async fn stop_fetchers(&mut self) {
         self.stopping = true;
+        let mut stopping = tokio::task::JoinSet::new();
         for child in self.children.values_mut() {
             child.timer = None;
             if let Some(actor) = child.actor.take() {
-                let _ = actor
-                    .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))
-                    .await;
+                stopping.spawn(async move {
+                    let _ = actor
+                        .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))
+                        .await;
+                });
             }
             child.status.state = FetcherState::Stopped;
         }
+        while stopping.join_next().await.is_some() {}
     }
 }
