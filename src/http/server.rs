@@ -46,7 +46,7 @@ impl ConnectionLimits {
         if let Some(limit) = descriptor_limit() {
             let usable = limit.saturating_sub(Self::RESERVED_DESCRIPTORS + storage_connections);
             if usable < self.max_connections {
-                tracing::warn!(
+                tracing::info!(
                     configured = self.max_connections,
                     usable,
                     descriptor_limit = limit,
