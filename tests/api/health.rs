@@ -59,6 +59,9 @@ async fn metrics_expose_http_actor_fetch_and_price_age_series() {
         "wattline_price_horizon_seconds{region=\"france\"}",
         "wattline_writer_rows_total",
         "wattline_region_degraded{region=\"france\"}",
+        // Created at zero at start, before anything failed.
+        "wattline_fetch_errors_total{region=\"japan\",source=\"simulated\"} 0",
+        "wattline_source_failover_total{region=\"japan\",source=\"simulated\"} 0",
     ] {
         assert!(text.contains(needle), "missing {needle}");
     }

@@ -177,6 +177,8 @@ async fn bad_stream_requests_are_refused_before_the_stream_starts() {
         ("region=germany,", "unknown_region"),
         ("interval=10", "invalid_query"),
         ("region=germany&interval=0", "invalid_parameter"),
+        ("region=germany&interval=9", "invalid_parameter"),
+        ("region=germany&interval=301", "invalid_parameter"),
         ("region=germany&interval=abc", "invalid_query"),
         ("region=germany&colour=red", "invalid_query"),
     ];
@@ -235,19 +237,20 @@ async fn idle_streams_get_heartbeats() {
 #[tokio::test]
 async fn interval_holds_events_back_and_sends_them_together() {
     let app = TestApp::spawn().await;
-    let mut stream = app.stream("region=germany,france&interval=3", None).await;
+    // 10 s is the shortest interval the API takes.
+    let mut stream = app.stream("region=germany,france&interval=10", None).await;
     stream.next_event(WAIT).await.unwrap();
     let started = std::time::Instant::now();
     new_day(&app, 1, "germany").await;
     let first = stream.next_event(WAIT).await.unwrap();
     new_day(&app, 2, "france").await;
-    let second = stream.next_event(WAIT).await.unwrap();
+    let second = stream.next_event(WAIT * 2).await.unwrap();
     assert_eq!(
         (first.event.as_str(), second.event.as_str()),
         ("price", "price")
     );
     assert!(
-        started.elapsed() >= Duration::from_millis(2500),
+        started.elapsed() >= Duration::from_millis(9000),
         "the second waited for the interval"
     );
 }

@@ -21,6 +21,18 @@ pub const FETCH_ERRORS_TOTAL: &str = "wattline_fetch_errors_total";
 /// Metric: days served by a later source because an earlier one failed.
 pub const SOURCE_FAILOVER_TOTAL: &str = "wattline_source_failover_total";
 
+/// Creates the per-source counters of `region` at zero, so dashboards and alerts see every
+/// region × source series from the start, not only after its first failure.
+pub fn register_source_metrics(region: Region, sources: &[Arc<dyn PriceSource>]) {
+    for source in sources {
+        let source = source.source().as_str();
+        metrics::counter!(FETCH_ERRORS_TOTAL, "region" => region.code(), "source" => source)
+            .increment(0);
+        metrics::counter!(SOURCE_FAILOVER_TOTAL, "region" => region.code(), "source" => source)
+            .increment(0);
+    }
+}
+
 /// One day of prices fetched from one source.
 #[derive(Debug, Clone)]
 pub struct FetchedDay {

@@ -168,6 +168,7 @@ impl Actor for PriceSupervisor {
         state.writer_restarts.set_state(ChildState::Running);
         for (i, spec) in args.fetchers.into_iter().enumerate() {
             let region = spec.region;
+            super::cycle::register_source_metrics(region, &spec.sources);
             let fetcher_args = PriceFetcherArgs {
                 region,
                 sources: spec.sources,

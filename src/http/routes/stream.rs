@@ -38,14 +38,19 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(stream_prices))
 }
 
+/// Bounds of `interval`, the older API's: shorter would poll, longer would look dead.
+const MIN_INTERVAL_SECS: u32 = 10;
+const MAX_INTERVAL_SECS: u32 = 300;
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     /// One region or several, comma separated (e.g. `germany,france`).
     region: String,
-    /// Send at most one batch of events per this many seconds (1–3600); events are kept, not
-    /// dropped, and arrive together.
+    /// Send at most one batch of events per this many seconds (10–300, as the older API); events
+    /// are kept, not dropped, and arrive together. Without it, events are sent as they happen.
+    #[param(minimum = 10, maximum = 300)]
     interval: Option<u32>,
 }
 
@@ -66,7 +71,7 @@ pub async fn stream_prices(
     let regions = parse_regions(&state, &q.region)?;
     let throttle = q
         .interval
-        .map(|s| bounded("interval", s, 1, 3600))
+        .map(|s| bounded("interval", s, MIN_INTERVAL_SECS, MAX_INTERVAL_SECS))
         .transpose()?
         .map(|s| Duration::from_secs(u64::from(s)));
     let last_event_id = match headers.get("last-event-id") {
