@@ -36,12 +36,7 @@ fn event(id: u64) -> Bytes {
         .unwrap_or(jiff::civil::date(2026, 1, 15));
     let points =
         wattline::providers::simulator::simulate_day(42, Region::Japan, day, Timestamp::now());
-    let payload = PricePayload {
-        region: Region::Japan,
-        produced_at: Timestamp::now(),
-        emitted_at: Timestamp::now(),
-        points,
-    };
+    let payload = PricePayload::new(Region::Japan, Timestamp::now(), Timestamp::now(), points);
     let frame = frame(
         Some(id),
         "price",

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use utoipa::ToSchema;
-use wattline_actors::domain::{Currency, EnergyUnit, PriceKind, PricePoint, Source};
+use wattline_actors::domain::{Currency, EnergyUnit, PriceKind, PricePoint, Region, Source};
 
 /// One price interval.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -32,6 +32,17 @@ pub struct PriceDto {
     #[schema(value_type = String, format = DateTime)]
     pub fetched_at: Timestamp,
     pub estimated: bool,
+    /// The older API's keys for the same price: `region`, `ticker` (`ELEC-<REGION>`),
+    /// `current_price` (= `price`), `supplier` (null: these are market prices, not a supplier's
+    /// tariff) and `updated_at` (= `fetched_at`).
+    #[schema(value_type = String)]
+    pub region: Region,
+    pub ticker: String,
+    #[schema(value_type = String)]
+    pub current_price: Decimal,
+    pub supplier: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
 }
 
 impl From<&PricePoint> for PriceDto {
@@ -47,6 +58,11 @@ impl From<&PricePoint> for PriceDto {
             source: p.source,
             fetched_at: p.fetched_at,
             estimated: p.estimated,
+            region: p.region,
+            ticker: crate::http::compat::ticker(p.region),
+            current_price: p.price,
+            supplier: None,
+            updated_at: p.fetched_at,
         }
     }
 }
@@ -63,6 +79,9 @@ pub struct Provenance {
     /// True when any price was fetched longer ago than the freshness limit, or when every source
     /// of the region is failing and these are its last good prices.
     pub stale: bool,
+    /// The first of `sources` (the older API's single `source`), e.g. "simulated".
+    #[schema(value_type = Option<String>)]
+    pub source: Option<Source>,
 }
 
 impl Provenance {
@@ -95,6 +114,7 @@ impl Provenance {
         let stale = (failing && fetched_at.is_some())
             || fetched_at.is_some_and(|f| now.duration_since(f) > freshness);
         Provenance {
+            source: sources.first().copied(),
             sources,
             fetched_at,
             stale,

@@ -2,6 +2,7 @@
 //! request passes (request id, metrics, security headers, CORS, deadline, body limit).
 
 pub mod body_timeout;
+pub mod compat;
 pub mod dto;
 pub mod extract;
 pub mod horizon;

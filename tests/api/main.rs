@@ -5,6 +5,7 @@ mod backfill;
 mod bad_input;
 mod cli;
 mod cluster;
+mod compat;
 mod connections;
 mod forecast;
 mod health;

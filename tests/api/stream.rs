@@ -8,7 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 use reqwest::StatusCode;
 use tokio::io::AsyncWriteExt;
 
-use crate::helpers::{API_KEY, NOW, TestApp, assert_error};
+use crate::helpers::{API_KEY, NOW, TestApp, assert_error, dec};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -104,6 +104,15 @@ async fn a_stream_starts_with_a_snapshot_then_carries_price_events() {
         "the newly published 17th"
     );
     assert_eq!(payload["points"][0]["start"], "2026-01-16T23:00:00Z");
+    // The older stream's keys, describing the first point (midnight in Berlin: not peak).
+    assert_eq!(payload["timestamp"], "2026-01-16T23:00:00Z");
+    assert_eq!(payload["currency"], "EUR");
+    assert_eq!(payload["is_peak"], false);
+    let per_mwh = dec(&payload["points"][0]["price"]);
+    assert_eq!(
+        dec(&payload["price_per_kwh"]) * rust_decimal::Decimal::from(1000),
+        per_mwh
+    );
 
     new_day(&app, 2, "france").await;
     let next = stream.next_event(WAIT).await.unwrap();

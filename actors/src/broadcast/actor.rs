@@ -281,12 +281,7 @@ impl BroadcasterState {
         if points.is_empty() {
             return;
         }
-        let payload = PricePayload {
-            region,
-            produced_at: self.args.clock.now(),
-            emitted_at: Timestamp::now(),
-            points,
-        };
+        let payload = PricePayload::new(region, self.args.clock.now(), Timestamp::now(), points);
         let Ok(payload) = serde_json::to_string(&payload) else {
             return;
         };

@@ -37,6 +37,39 @@ pub struct PricePayload {
     pub emitted_at: Timestamp,
     /// The new or changed points, by start.
     pub points: Vec<PricePoint>,
+    /// The older stream's keys, describing the first point: its start, its price per kWh (a
+    /// decimal string), its currency and whether it falls in the evening peak (16:00–19:00 local).
+    #[serde(default)]
+    pub timestamp: Option<Timestamp>,
+    #[serde(default)]
+    pub price_per_kwh: Option<rust_decimal::Decimal>,
+    #[serde(default)]
+    pub currency: Option<super::Currency>,
+    #[serde(default)]
+    pub is_peak: Option<bool>,
+}
+
+impl PricePayload {
+    /// The payload of `points`, with the older keys filled from the first point.
+    pub fn new(
+        region: Region,
+        produced_at: Timestamp,
+        emitted_at: Timestamp,
+        points: Vec<PricePoint>,
+    ) -> Self {
+        let first = points.first();
+        PricePayload {
+            region,
+            produced_at,
+            emitted_at,
+            timestamp: first.map(|p| p.start),
+            price_per_kwh: first
+                .map(|p| (p.price / rust_decimal::Decimal::from(p.unit.kwh() as i64)).normalize()),
+            currency: first.map(|p| p.currency),
+            is_peak: first.map(|p| super::peak::in_evening_peak(region, p.start)),
+            points,
+        }
+    }
 }
 
 /// An event on its way into the fan-out, before it has an id.

@@ -10,6 +10,12 @@ use super::calendar::local_hour;
 use super::price::PricePoint;
 use super::stats::{DERIVED_SCALE, weighted_average};
 
+/// The evening peak, 16:00 to 19:00 local time: the band residential tariffs price up (Octopus
+/// Agile's peak adder, most time-of-use tariffs). What the older stream's `is_peak` meant.
+pub fn in_evening_peak(region: super::Region, at: jiff::Timestamp) -> bool {
+    (16..19).contains(&local_hour(region, at))
+}
+
 /// Which local hours are dearer or cheaper than the period's average.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PeakHours {

@@ -195,6 +195,9 @@ pub struct WindowDto {
     intervals: usize,
     /// Which prices the window is made of: `day_ahead` (published), `forecast`, or `mixed`.
     kind: &'static str,
+    /// The price of each interval in the window, in order (the older API's `prices`).
+    #[schema(value_type = Vec<String>)]
+    prices: Vec<Decimal>,
 }
 
 /// The cheapest windows ahead.
@@ -282,6 +285,11 @@ pub async fn find_optimal_windows(
                 avg_price: w.avg_price,
                 intervals: w.intervals,
                 kind: kind(w.start, w.end),
+                prices: searched
+                    .iter()
+                    .filter(|i| i.start >= w.start && i.start < w.end)
+                    .map(|i| i.price)
+                    .collect(),
             })
             .collect(),
         generated_at: now,

@@ -16,6 +16,7 @@ use wattline_actors::domain::{Currency, EnergyUnit, Region};
 use wattline_actors::forecaster::{ForecastLookup, ModelState, ModelSummary, RegionForecast};
 
 use crate::error::ApiError;
+use crate::http::compat::{OlderPrediction, ml_region};
 use crate::http::dto::ErrorResponse;
 use crate::http::extract::{AppJson, AppQuery};
 use crate::http::params::{body_instant, bounded, not_past, time_zone};
@@ -50,10 +51,15 @@ pub struct ForecastQuery {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PredictPriceRequest {
+    /// A region code; the older upper-case `UK`, `GERMANY`, `FRANCE`, `SPAIN` are accepted too.
     region: String,
     /// Hours of forecast from `start` (1–168, default 24); `start + hours` must be within 168 h
-    /// of now.
+    /// of now. The older name `hours_ahead` is accepted.
+    #[serde(alias = "hours_ahead")]
+    #[schema(minimum = 1, maximum = 168)]
     hours: Option<u32>,
+    /// The older flag: with `false`, the older `predictions` carry no confidence bounds.
+    include_confidence: Option<bool>,
     /// From when (default now): RFC 3339 with offset, or a local date-time in `time_zone`.
     start: Option<String>,
     /// IANA zone of a local `start` (default: the region's).
@@ -117,6 +123,51 @@ pub struct ForecastResponse {
     kind: &'static str,
     #[schema(value_type = String, format = DateTime)]
     generated_at: Timestamp,
+    /// The older API's keys for the same forecast (`GET /prices/forecast`: `forecast`,
+    /// `horizon_hours`, `confidence`, `source`; `POST /ml/predict/price`: `forecast_time`,
+    /// `model_version`, `predictions`, `accuracy_mape`).
+    #[serde(flatten)]
+    older: OlderForecast,
+}
+
+/// The older keys of a forecast answer (only those of the route asked are present).
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct OlderForecast {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    horizon_hours: Option<u32>,
+    /// Nominal coverage of the prediction interval (0.8 for 10–90 %).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confidence: Option<f64>,
+    /// `model`: these prices come from the forecast model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forecast: Option<OlderForecastBody>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forecast_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    predictions: Option<Vec<OlderPrediction>>,
+    /// The older `accuracy_mape`, measured as sMAPE in percent (plain MAPE is unbounded near the
+    /// zero and negative prices these markets have): live once stored forecasts met realised
+    /// prices, else null.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    accuracy_mape: Option<Option<f64>>,
+}
+
+/// The older nested `forecast` object of `GET /prices/forecast`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OlderForecastBody {
+    id: String,
+    #[schema(value_type = String)]
+    region: Region,
+    generated_at: String,
+    horizon_hours: u32,
+    prices: Vec<OlderPrediction>,
+    confidence: f64,
+    model_version: String,
+    source_api: &'static str,
 }
 
 /// Forecast of the next `hours` hours beyond the published prices, with prediction intervals.
@@ -129,9 +180,25 @@ pub async fn get_price_forecast(
     let region = state.region(&q.region)?;
     let hours = bounded("hours", q.hours.unwrap_or(24), 1, MAX_HOURS)?;
     let now = state.now();
-    forecast_response(&state, region, now, hours)
-        .await
-        .map(Json)
+    let mut response = forecast_response(&state, region, now, hours).await?;
+    let confidence = response.confidence();
+    response.older = OlderForecast {
+        horizon_hours: Some(hours),
+        confidence: Some(confidence),
+        source: Some("model"),
+        forecast: Some(OlderForecastBody {
+            id: format!("{}-{}", response.model.version, region.code()),
+            region,
+            generated_at: response.generated_at.to_string(),
+            horizon_hours: hours,
+            prices: response.predictions(true),
+            confidence,
+            model_version: response.model.version.clone(),
+            source_api: "wattline",
+        }),
+        ..OlderForecast::default()
+    };
+    Ok(Json(response))
 }
 
 /// Price forecast for 1–168 hours (from now or a later start), each step with its interval.
@@ -142,7 +209,7 @@ pub async fn predict_price(
     State(state): State<AppState>,
     AppJson(request): AppJson<PredictPriceRequest>,
 ) -> Result<Json<ForecastResponse>, ApiError> {
-    let region = state.region(&request.region)?;
+    let region = ml_region(&state, &request.region)?;
     let hours = request.hours.unwrap_or(24);
     if !(1..=MAX_HOURS).contains(&hours) {
         return Err(ApiError::invalid_field(
@@ -165,9 +232,45 @@ pub async fn predict_price(
             format!("start + hours reaches past {MAX_HOURS} hours from now"),
         ));
     }
-    forecast_response(&state, region, start, hours)
-        .await
-        .map(Json)
+    let mut response = forecast_response(&state, region, start, hours).await?;
+    let live = state
+        .forecasts()?
+        .status()
+        .await?
+        .into_iter()
+        .find(|s| s.region == region)
+        .and_then(|s| s.model)
+        .and_then(|m| m.live_accuracy)
+        .map(|a| a.smape);
+    response.older = OlderForecast {
+        forecast_time: Some(response.generated_at.to_string()),
+        model_version: Some(response.model.version.clone()),
+        predictions: Some(response.predictions(request.include_confidence.unwrap_or(true))),
+        accuracy_mape: Some(live),
+        ..OlderForecast::default()
+    };
+    Ok(Json(response))
+}
+
+impl ForecastResponse {
+    /// Nominal coverage of the interval, e.g. 0.8.
+    fn confidence(&self) -> f64 {
+        ((self.interval[1] - self.interval[0]) * 100.0).round() / 100.0
+    }
+
+    /// The steps as the older API listed them.
+    fn predictions(&self, with_bounds: bool) -> Vec<OlderPrediction> {
+        self.steps
+            .iter()
+            .map(|s| OlderPrediction {
+                timestamp: s.start.to_string(),
+                predicted_price: s.predicted_price,
+                confidence_lower: with_bounds.then_some(s.lower),
+                confidence_upper: with_bounds.then_some(s.upper),
+                currency: self.currency.to_string(),
+            })
+            .collect()
+    }
 }
 
 fn hours_span(hours: u32) -> SignedDuration {
@@ -237,6 +340,7 @@ async fn forecast_response(
         steps,
         kind: "forecast",
         generated_at: state.now(),
+        older: OlderForecast::default(),
     })
 }
 
@@ -276,6 +380,18 @@ pub struct ModelInfoResponse {
     regions: Vec<RegionModelDto>,
     #[schema(value_type = String, format = DateTime)]
     generated_at: Timestamp,
+    /// The older API's single-model keys, for the region asked (or, without one, the most
+    /// recently calibrated model).
+    model_version: Option<String>,
+    model_type: &'static str,
+    forecast_horizon_hours: u32,
+    update_frequency: &'static str,
+    training_frequency: &'static str,
+    /// When that model was calibrated.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    last_updated: Option<Timestamp>,
+    /// Its live sMAPE in percent, once stored forecasts met realised prices (else null).
+    accuracy_mape: Option<f64>,
 }
 
 /// Model kind, version, training window, last recalibration and live accuracy per region.
@@ -285,10 +401,30 @@ pub async fn get_model_info(
     State(state): State<AppState>,
     AppQuery(q): AppQuery<ModelInfoQuery>,
 ) -> Result<Json<ModelInfoResponse>, ApiError> {
-    let only = q.region.as_deref().map(|r| state.region(r)).transpose()?;
+    let only = q
+        .region
+        .as_deref()
+        .map(|r| ml_region(&state, r))
+        .transpose()?;
     let statuses = state.forecasts()?.status().await?;
     let settings = &state.settings().forecast;
+    let newest = statuses
+        .iter()
+        .filter(|s| only.is_none_or(|r| r == s.region))
+        .filter_map(|s| s.model.as_ref())
+        .max_by_key(|m| m.calibrated_at)
+        .cloned();
     Ok(Json(ModelInfoResponse {
+        model_version: newest.as_ref().map(|m| m.version.clone()),
+        model_type: "lear",
+        forecast_horizon_hours: settings.horizon_days.get() as u32 * 24,
+        update_frequency: "recalibrated when a new day of prices is stored",
+        training_frequency: "daily",
+        last_updated: newest.as_ref().map(|m| m.calibrated_at),
+        accuracy_mape: newest
+            .as_ref()
+            .and_then(|m| m.live_accuracy.as_ref())
+            .map(|a| a.smape),
         kind: "lear",
         description: format!(
             "LEAR (Lago et al. 2021): per-period lasso on prices of d-1, d-2, d-3, d-7 and weekday dummies, \

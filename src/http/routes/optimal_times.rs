@@ -15,6 +15,7 @@ use wattline_actors::domain::schedule::cheapest_runs;
 use wattline_actors::domain::{Currency, EnergyUnit, Region};
 
 use crate::error::ApiError;
+use crate::http::compat::ml_region;
 use crate::http::dto::ErrorResponse;
 use crate::http::extract::AppJson;
 use wattline_actors::domain::horizon::{Ahead, SLOT_MINUTES, Slot, ceil_to_slot, kind_of};
@@ -32,10 +33,18 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OptimalTimesRequest {
+    /// A region code; the older upper-case `UK`, `GERMANY`, `FRANCE`, `SPAIN` are accepted too.
     region: String,
-    /// Run length in minutes: a multiple of 15, up to 1440.
-    duration_minutes: u32,
-    /// How many non-overlapping start times (1–10, default 3).
+    /// Run length in minutes: a multiple of 15, up to 1440 (this or `duration_hours`).
+    #[schema(minimum = 15, maximum = 1440, multiple_of = 15)]
+    duration_minutes: Option<u32>,
+    /// The older spelling: run length in hours, 0.25–24 in quarter hours.
+    #[schema(minimum = 0.25, maximum = 24)]
+    duration_hours: Option<f64>,
+    /// How many non-overlapping start times (1–10, default 3); the older name `num_slots` is
+    /// accepted.
+    #[serde(alias = "num_slots")]
+    #[schema(minimum = 1, maximum = 10)]
     count: Option<u32>,
     /// Earliest start (default now): RFC 3339 with offset, or local in `time_zone`.
     earliest_start: Option<String>,
@@ -90,6 +99,27 @@ pub struct OptimalTimesResponse {
     times: Vec<StartTimeDto>,
     #[schema(value_type = String, format = DateTime)]
     generated_at: Timestamp,
+    /// The older keys: the run length asked, the runs as `optimal_slots`, and how much cheaper
+    /// the best run is than the average price over the searched span, in percent.
+    requested_duration_hours: f64,
+    optimal_slots: Vec<OlderSlot>,
+    #[schema(value_type = Option<String>)]
+    potential_savings_percent: Option<Decimal>,
+}
+
+/// A run as the older API listed it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OlderSlot {
+    start_time: String,
+    end_time: String,
+    duration_hours: f64,
+    /// Per the region's unit, as `avg_price`.
+    #[schema(value_type = String)]
+    average_price: Decimal,
+    /// Cost of the run at `power_kw` (at 1 kW when no power was given).
+    #[schema(value_type = String)]
+    total_cost: Decimal,
+    rank: usize,
 }
 
 /// The N cheapest start times over known and forecast prices.
@@ -100,9 +130,16 @@ pub async fn predict_optimal_times(
     State(state): State<AppState>,
     AppJson(request): AppJson<OptimalTimesRequest>,
 ) -> Result<Json<OptimalTimesResponse>, ApiError> {
-    let region = state.region(&request.region)?;
-    let minutes = request.duration_minutes;
-    let run_length = run_slots("duration_minutes", minutes)?;
+    let region = ml_region(&state, &request.region)?;
+    let minutes = duration_minutes(request.duration_minutes, request.duration_hours)?;
+    let run_length = run_slots(
+        if request.duration_minutes.is_some() {
+            "duration_minutes"
+        } else {
+            "duration_hours"
+        },
+        minutes,
+    )?;
     let count = request.count.unwrap_or(3);
     if !(1..=10).contains(&count) {
         return Err(ApiError::invalid_field(
@@ -153,14 +190,44 @@ pub async fn predict_optimal_times(
     }
     let slots = ahead.quarter_hours(first, latest_end);
     let prices: Vec<f64> = slots.iter().map(|s| s.price_per_kwh).collect();
-    let times = cheapest_runs(&prices, run_length, count as usize)
-        .into_iter()
+    let runs = cheapest_runs(&prices, run_length, count as usize);
+    let times: Vec<StartTimeDto> = runs
+        .iter()
         .enumerate()
         .map(|(i, run)| describe(i + 1, &slots[run.clone()], &ahead, &tz, request.power_kw))
         .collect();
+    let hours = f64::from(minutes) / 60.0;
+    let optimal_slots = runs
+        .iter()
+        .zip(&times)
+        .map(|(run, time)| {
+            let per_kwh = mean(&prices[run.clone()]);
+            OlderSlot {
+                start_time: time.start.to_string(),
+                end_time: time.end.to_string(),
+                duration_hours: hours,
+                average_price: time.avg_price,
+                total_cost: Decimal::from_f64(per_kwh * request.power_kw.unwrap_or(1.0) * hours)
+                    .unwrap_or_default()
+                    .round_dp(4),
+                rank: time.rank,
+            }
+        })
+        .collect();
+    let potential_savings_percent = runs.first().and_then(|best| {
+        let average = mean(&prices);
+        (average > 0.0).then(|| {
+            Decimal::from_f64((average - mean(&prices[best.clone()])) / average * 100.0)
+                .unwrap_or_default()
+                .round_dp(2)
+        })
+    });
     Ok(Json(OptimalTimesResponse {
         region,
         duration_minutes: minutes,
+        requested_duration_hours: hours,
+        optimal_slots,
+        potential_savings_percent,
         earliest_start: first,
         latest_end,
         currency: ahead.currency,
@@ -170,6 +237,39 @@ pub async fn predict_optimal_times(
         times,
         generated_at: now,
     }))
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+/// The run length from `duration_minutes` or the older `duration_hours` (exactly one).
+fn duration_minutes(minutes: Option<u32>, hours: Option<f64>) -> Result<u32, ApiError> {
+    match (minutes, hours) {
+        (Some(minutes), None) => Ok(minutes),
+        (None, Some(hours)) if hours.is_finite() && hours > 0.0 && hours <= 24.0 => {
+            let minutes = hours * 60.0;
+            if (minutes / 15.0).fract() != 0.0 {
+                return Err(ApiError::invalid_field(
+                    "duration_hours",
+                    format!("must be a whole number of quarter hours, got {hours}"),
+                ));
+            }
+            Ok(minutes as u32)
+        }
+        (None, Some(hours)) => Err(ApiError::invalid_field(
+            "duration_hours",
+            format!("must be above 0 and at most 24, got {hours}"),
+        )),
+        (None, None) => Err(ApiError::invalid_field(
+            "duration_minutes",
+            "required (or the older duration_hours)",
+        )),
+        (Some(_), Some(_)) => Err(ApiError::invalid_field(
+            "duration_hours",
+            "send duration_minutes or duration_hours, not both",
+        )),
+    }
 }
 
 fn describe(

@@ -50,7 +50,11 @@ pub struct CurrentQuery {
     /// Region code, e.g. `germany`.
     region: String,
     /// How many intervals to list from the current one on (1–100, default 10).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
+    /// The older API's supplier filter: market prices have no supplier, so only an empty value
+    /// is accepted (supplier tariffs are served under `/api/v1/suppliers`).
+    supplier: Option<String>,
 }
 
 /// The price in force now and the next ones.
@@ -81,6 +85,7 @@ pub async fn get_current_price(
     AppQuery(q): AppQuery<CurrentQuery>,
 ) -> Result<Json<CurrentPriceResponse>, ApiError> {
     let region = state.region(&q.region)?;
+    no_supplier(q.supplier.as_deref())?;
     let limit = bounded("limit", q.limit.unwrap_or(10), 1, 100)? as usize;
     let now = state.now();
     let snapshot = state.latest().snapshot();
@@ -136,6 +141,22 @@ pub struct HistoryQuery {
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// The older API's supplier filter (only an empty value: market prices have no supplier).
+    supplier: Option<String>,
+}
+
+/// The older `supplier` filter: market prices belong to no supplier, so a named one is refused
+/// rather than silently ignored.
+fn no_supplier(supplier: Option<&str>) -> Result<(), ApiError> {
+    match supplier {
+        None | Some("") => Ok(()),
+        Some(_) => Err(ApiError::InvalidParameter {
+            name: "supplier",
+            message: "these are wholesale market prices, which have no supplier; \
+                      supplier tariffs are under /api/v1/suppliers"
+                .into(),
+        }),
+    }
 }
 
 /// Statistics of a range.
@@ -186,6 +207,19 @@ pub struct HistoryResponse {
     next_cursor: Option<String>,
     #[serde(flatten)]
     provenance: Provenance,
+    /// The older keys: `start_date`/`end_date` (= `start`/`end`), `supplier` (null) and the
+    /// range's `average_price`, `min_price`, `max_price`.
+    #[schema(value_type = String, format = DateTime)]
+    start_date: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    end_date: Timestamp,
+    supplier: Option<String>,
+    #[schema(value_type = Option<String>)]
+    average_price: Option<rust_decimal::Decimal>,
+    #[schema(value_type = Option<String>)]
+    min_price: Option<rust_decimal::Decimal>,
+    #[schema(value_type = Option<String>)]
+    max_price: Option<rust_decimal::Decimal>,
 }
 
 /// Stored prices of a range, paged, with statistics.
@@ -196,6 +230,7 @@ pub async fn list_price_history(
     AppQuery(q): AppQuery<HistoryQuery>,
 ) -> Result<Json<HistoryResponse>, ApiError> {
     let region = state.region(&q.region)?;
+    no_supplier(q.supplier.as_deref())?;
     let now = state.now();
     let (start, end) = history_range(&q, region, now)?;
     let only = q
@@ -219,7 +254,14 @@ pub async fn list_price_history(
     let summary = summary(&state, region, start, end, sources).await?;
     let (page, next_cursor) =
         history_page(&state, region, (start, end), sources, after, limit).await?;
+    let stats = summary.statistics.as_ref();
     Ok(Json(HistoryResponse {
+        start_date: start,
+        end_date: end,
+        supplier: None,
+        average_price: stats.map(|s| s.avg_price),
+        min_price: stats.map(|s| s.min_price),
+        max_price: stats.map(|s| s.max_price),
         region,
         start,
         end,
@@ -372,6 +414,14 @@ pub struct StatisticsResponse {
     statistics: Option<StatisticsDto>,
     #[serde(flatten)]
     provenance: Provenance,
+    /// The older keys: the statistics at the top level.
+    #[schema(value_type = Option<String>)]
+    min_price: Option<rust_decimal::Decimal>,
+    #[schema(value_type = Option<String>)]
+    max_price: Option<rust_decimal::Decimal>,
+    #[schema(value_type = Option<String>)]
+    avg_price: Option<rust_decimal::Decimal>,
+    count: usize,
 }
 
 /// Min, max, time-weighted average and count over the last `days` days.
@@ -386,7 +436,12 @@ pub async fn get_price_statistics(
     let now = state.now();
     let (start, end) = trailing_days(now, days);
     let summary = summary(&state, region, start, end, Sources::Served).await?;
+    let stats = summary.statistics.as_ref();
     Ok(Json(StatisticsResponse {
+        min_price: stats.map(|s| s.min_price),
+        max_price: stats.map(|s| s.max_price),
+        avg_price: stats.map(|s| s.avg_price),
+        count: stats.map_or(0, |s| s.count),
         region,
         period_days: days,
         start,
@@ -422,6 +477,20 @@ pub struct CompareResponse {
     sources: Vec<SourceSummary>,
     #[schema(value_type = Option<String>)]
     cheapest_source: Option<Source>,
+    /// The older keys: the sources as `suppliers` (cheapest first), the cheapest one's name and
+    /// average, the average over all sources, the time asked and the served `source`.
+    #[schema(value_type = String, format = DateTime)]
+    timestamp: Timestamp,
+    #[schema(value_type = Vec<Object>)]
+    suppliers: Vec<SourceSummary>,
+    #[schema(value_type = Option<String>)]
+    cheapest_supplier: Option<Source>,
+    #[schema(value_type = Option<String>)]
+    cheapest_price: Option<rust_decimal::Decimal>,
+    #[schema(value_type = Option<String>)]
+    average_price: Option<rust_decimal::Decimal>,
+    #[schema(value_type = Option<String>)]
+    source: Option<Source>,
 }
 
 /// Compares the sources that reported prices for a region over the last `days` days.
@@ -436,8 +505,16 @@ pub async fn compare_price_sources(
     let (start, end) = trailing_days(state.now(), days);
     let points = series(&state, region, start, end, Sources::All).await?;
     // One unit for all sources, so averages and premiums compare like with like.
-    let sources = compare_sources(&harmonize_units(points.to_vec()));
+    let harmonized = harmonize_units(points.to_vec());
+    let sources = compare_sources(&harmonized);
+    let served = state.preference().for_region(region).first().copied();
     Ok(Json(CompareResponse {
+        timestamp: state.now(),
+        suppliers: sources.clone(),
+        cheapest_supplier: sources.first().map(|s| s.source),
+        cheapest_price: sources.first().map(|s| s.statistics.avg_price),
+        average_price: wattline_actors::domain::stats::statistics(&harmonized).map(|s| s.avg_price),
+        source: served,
         region,
         period_days: days,
         start,

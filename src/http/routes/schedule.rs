@@ -18,6 +18,7 @@ use wattline_actors::domain::schedule::{self, Method, Schedule, SolverStatus, ru
 use wattline_actors::domain::{Currency, Region};
 
 use crate::error::ApiError;
+use crate::http::compat::ml_region;
 use crate::http::dto::ErrorResponse;
 use crate::http::extract::AppJson;
 use crate::http::horizon::ahead;
@@ -52,15 +53,24 @@ pub struct ApplianceRequest {
     name: String,
     /// Rated power while running, kW.
     power_kw: f64,
-    /// Run time in minutes (a multiple of 15); or give `energy_kwh`.
+    /// Run time in minutes (a multiple of 15); or give `duration_hours` or `energy_kwh`.
+    #[schema(minimum = 15, maximum = 1440, multiple_of = 15)]
     duration_minutes: Option<u32>,
+    /// Run time in hours (the older spelling), above 0 and at most 24; rounded up to whole
+    /// quarter hours.
+    #[schema(exclusive_minimum = 0, maximum = 24)]
+    duration_hours: Option<f64>,
     /// Energy needed; run time = energy / power, rounded up to whole quarter-hours.
     energy_kwh: Option<f64>,
     /// Default now. RFC 3339 with offset, or local in `time_zone`.
     earliest_start: Option<String>,
     /// Must have finished by then. Default: 24 h after the earliest start (or the horizon end).
+    /// The older name `latest_end` is accepted.
+    #[serde(alias = "latest_end")]
     deadline: Option<String>,
     mode: Option<RunModeDto>,
+    /// The older flag: `true` runs in one block (`mode: contiguous`), `false` may split.
+    continuous: Option<bool>,
     /// Shortest block of a splittable run (multiple of 15, default 15).
     min_run_minutes: Option<u32>,
     /// Never run in an interval priced above this (region currency per region unit).
@@ -72,6 +82,8 @@ pub struct ApplianceRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleRequest {
+    /// A region code (on `/ml/predict/savings` the older upper-case `UK`, `GERMANY`, `FRANCE`,
+    /// `SPAIN` too).
     region: String,
     appliances: Vec<ApplianceRequest>,
     /// Shared limit on the summed power of running appliances, kW.
@@ -174,6 +186,24 @@ pub struct SavingsResponse {
     solver: SolverDto,
     #[schema(value_type = String, format = DateTime)]
     generated_at: Timestamp,
+    /// The older keys: `baseline_cost`, `savings` and each appliance's plan by name.
+    #[schema(value_type = String)]
+    unoptimized_cost: Decimal,
+    #[schema(value_type = String)]
+    savings_amount: Decimal,
+    optimized_schedule: std::collections::BTreeMap<String, OlderPlan>,
+}
+
+/// An appliance's plan as the older API gave it: first start, last end, cost and the average
+/// price paid (currency per kWh).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OlderPlan {
+    start_time: String,
+    end_time: String,
+    #[schema(value_type = String)]
+    cost: Decimal,
+    #[schema(value_type = Option<String>)]
+    average_price: Option<Decimal>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -196,7 +226,8 @@ pub async fn optimize_schedule(
     State(state): State<AppState>,
     AppJson(request): AppJson<ScheduleRequest>,
 ) -> Result<Json<ScheduleResponse>, ApiError> {
-    let planned = plan(&state, request).await?;
+    let region = state.region(&request.region)?;
+    let planned = plan(&state, region, request).await?;
     Ok(Json(planned.into_response(state.now())))
 }
 
@@ -208,7 +239,8 @@ pub async fn predict_savings(
     State(state): State<AppState>,
     AppJson(request): AppJson<ScheduleRequest>,
 ) -> Result<Json<SavingsResponse>, ApiError> {
-    let planned = plan(&state, request).await?;
+    let region = ml_region(&state, &request.region)?;
+    let planned = plan(&state, region, request).await?;
     let response = planned.into_response(state.now());
     let percent = response
         .baseline_cost
@@ -218,7 +250,29 @@ pub async fn predict_savings(
             let saved = response.total_savings.to_f64().unwrap_or(0.0);
             (saved / b * 1000.0).round() / 10.0
         });
+    let optimized_schedule = response
+        .appliances
+        .iter()
+        .filter_map(|a| {
+            let (first, last) = (a.runs.first()?, a.runs.last()?);
+            let average_price = (a.energy_kwh > 0.0)
+                .then(|| a.cost.to_f64().map(|c| money(c / a.energy_kwh)))
+                .flatten();
+            Some((
+                a.name.clone(),
+                OlderPlan {
+                    start_time: first.start.to_string(),
+                    end_time: last.end.to_string(),
+                    cost: a.cost,
+                    average_price,
+                },
+            ))
+        })
+        .collect();
     Ok(Json(SavingsResponse {
+        unoptimized_cost: response.baseline_cost,
+        savings_amount: response.total_savings,
+        optimized_schedule,
         region: response.region,
         currency: response.currency,
         baseline: response.baseline,
@@ -253,8 +307,11 @@ struct Planned {
 
 /// Reads the request's instants (local times in its zone), builds the problem on the price grid
 /// and solves it off the async threads (the exact solver may take up to its time limit).
-async fn plan(state: &AppState, request: ScheduleRequest) -> Result<Planned, ApiError> {
-    let region = state.region(&request.region)?;
+async fn plan(
+    state: &AppState,
+    region: Region,
+    request: ScheduleRequest,
+) -> Result<Planned, ApiError> {
     let tz = time_zone("time_zone", request.time_zone.as_deref(), region)?;
     let mut appliances = Vec::with_capacity(request.appliances.len());
     for (i, a) in request.appliances.into_iter().enumerate() {
@@ -262,14 +319,29 @@ async fn plan(state: &AppState, request: ScheduleRequest) -> Result<Planned, Api
             text.map(|t| body_instant(&format!("appliances[{i}].{field}"), t, &tz))
                 .transpose()
         };
+        let duration_minutes = match (a.duration_minutes, a.duration_hours) {
+            (minutes, None) => minutes,
+            (None, Some(hours)) => Some(older_duration(i, hours)?),
+            (Some(_), Some(_)) => {
+                return Err(ApiError::invalid_field(
+                    format!("appliances[{i}].duration_hours"),
+                    "send duration_minutes or duration_hours, not both",
+                ));
+            }
+        };
+        let splittable = match (a.mode, a.continuous) {
+            (Some(mode), _) => mode == RunModeDto::Splittable,
+            (None, Some(continuous)) => !continuous,
+            (None, None) => false,
+        };
         appliances.push(schedule::request::ApplianceRequest {
             earliest_start: instant("earliest_start", a.earliest_start.as_ref())?,
             deadline: instant("deadline", a.deadline.as_ref())?,
             name: a.name,
             power_kw: a.power_kw,
-            duration_minutes: a.duration_minutes,
+            duration_minutes,
             energy_kwh: a.energy_kwh,
-            splittable: a.mode == Some(RunModeDto::Splittable),
+            splittable,
             min_run_minutes: a.min_run_minutes,
             max_price: a.max_price,
         });
@@ -307,6 +379,18 @@ async fn plan(state: &AppState, request: ScheduleRequest) -> Result<Planned, Api
         ahead,
         tz,
     })
+}
+
+/// The older `duration_hours` (0, 24] as minutes, rounded up to whole quarter hours.
+fn older_duration(index: usize, hours: f64) -> Result<u32, ApiError> {
+    if !(hours.is_finite() && hours > 0.0 && hours <= 24.0) {
+        return Err(ApiError::invalid_field(
+            format!("appliances[{index}].duration_hours"),
+            format!("must be above 0 and at most 24, got {hours}"),
+        ));
+    }
+    let quarters = (hours * 4.0 - 1e-9).ceil().max(1.0) as u32;
+    Ok(quarters * SLOT_MINUTES)
 }
 
 fn money(value: f64) -> Decimal {
