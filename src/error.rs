@@ -63,7 +63,13 @@ pub enum ApiError {
     #[error("forecasting is disabled on this server (configuration key `forecast.enabled`)")]
     ForecastingDisabled,
     #[error("no forecast model for {region} yet")]
-    ModelNotReady { region: Region, state: ModelState },
+    ModelNotReady {
+        region: Region,
+        state: ModelState,
+        /// Regions with a model now, of those served.
+        ready: usize,
+        of: usize,
+    },
     #[error("no schedule satisfies the request: {reason}")]
     Infeasible {
         constraint: &'static str,
@@ -173,6 +179,10 @@ impl ApiError {
             ApiError::ForecastingDisabled => {
                 (StatusCode::SERVICE_UNAVAILABLE, "forecasting_disabled")
             }
+            ApiError::ModelNotReady {
+                state: ModelState::Pending | ModelState::Calibrating,
+                ..
+            } => (StatusCode::SERVICE_UNAVAILABLE, "model_calibrating"),
             ApiError::ModelNotReady { .. } => (StatusCode::SERVICE_UNAVAILABLE, "model_not_ready"),
             ApiError::Infeasible { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "infeasible"),
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
@@ -206,7 +216,12 @@ impl ApiError {
                 "storage is unavailable; try again shortly".into()
             }
             ApiError::RefreshFailed(_) => "no source could deliver the requested prices".into(),
-            ApiError::ModelNotReady { region, state } => match state {
+            ApiError::ModelNotReady {
+                region,
+                state,
+                ready,
+                of,
+            } => match state {
                 ModelState::NotEnoughHistory {
                     have_days,
                     need_days,
@@ -217,8 +232,11 @@ impl ApiError {
                 ModelState::Failed { .. } => {
                     format!("the forecast model for {region} failed to calibrate; retrying")
                 }
+                ModelState::Calibrating => format!(
+                    "the forecast model for {region} is calibrating ({ready} of {of} regions ready); try again shortly"
+                ),
                 _ => format!(
-                    "the forecast model for {region} is still calibrating; try again shortly"
+                    "the forecast model for {region} is queued for calibration ({ready} of {of} regions ready); try again shortly"
                 ),
             },
             _ if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE => {
@@ -235,7 +253,14 @@ impl ApiError {
             }
             ApiError::RefreshFailed(details) => Some(details.clone()),
             ApiError::InvalidField { field, .. } => Some(serde_json::json!({ "field": field })),
-            ApiError::ModelNotReady { state, .. } => serde_json::to_value(state).ok(),
+            ApiError::ModelNotReady {
+                state, ready, of, ..
+            } => {
+                let mut details = serde_json::to_value(state).ok()?;
+                details["ready"] = (*ready).into();
+                details["of"] = (*of).into();
+                Some(details)
+            }
             ApiError::Infeasible {
                 constraint,
                 appliance,
@@ -246,11 +271,36 @@ impl ApiError {
     }
 }
 
+/// How bad an error is for the server.
+enum Severity {
+    /// Something of ours is broken.
+    Fault,
+    /// Not available now (not ready, restarting, shutting down, busy): expected at times.
+    Unavailable,
+    /// The client's request was wrong.
+    Client,
+}
+
+impl ApiError {
+    fn severity(&self, status: StatusCode) -> Severity {
+        match self {
+            ApiError::Storage(_) | ApiError::Internal(_) => Severity::Fault,
+            _ if status.is_client_error() => Severity::Client,
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => Severity::Unavailable,
+            _ => Severity::Fault,
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        if status.is_server_error() {
-            tracing::error!(error = %self, code, "Request failed.");
+        // ERROR only for faults of the server; a region not ready, a restarting actor or a
+        // client's mistake is logged lower (the request's span carries its id).
+        match self.severity(status) {
+            Severity::Fault => tracing::error!(error = %self, code, "Request failed."),
+            Severity::Unavailable => tracing::warn!(error = %self, code, "Request not served now."),
+            Severity::Client => tracing::info!(error = %self, code, "Request refused."),
         }
         let body = Body {
             error: ErrorBody {

@@ -317,6 +317,7 @@ contract!(
     a_unit_of_work_commits_a_change_and_its_job_together,
     a_unit_of_work_that_fails_leaves_nothing_behind,
     a_job_key_is_queued_once,
+    a_stored_model_is_replaced_per_region,
 );
 
 fn job(key: &str) -> NewJob {
@@ -612,6 +613,39 @@ async fn forecasts_are_kept_per_model_version_and_replaced_in_place(store: Arc<S
         .unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].step.start, cut);
+}
+
+async fn a_stored_model_is_replaced_per_region(store: Arc<Storage>) {
+    use wattline_actors::ports::StoredModel;
+    assert_eq!(store.load_model(Region::Germany).await.unwrap(), None);
+    // A model is large JSON: quotes, unicode and a megabyte must come back byte for byte.
+    let big = format!(
+        r#"{{"name":"ü\"x","values":[{}]}}"#,
+        "1.5,".repeat(250_000) + "0"
+    );
+    let first = StoredModel {
+        region: Region::Germany,
+        version: "lear-aic-w56-2026-01-16".into(),
+        calibrated_at: "2026-01-16T12:00:00.123Z".parse().unwrap(),
+        model: big.clone(),
+    };
+    store.save_model(&first).await.unwrap();
+    assert_eq!(
+        store.load_model(Region::Germany).await.unwrap(),
+        Some(first)
+    );
+    let second = StoredModel {
+        region: Region::Germany,
+        version: "lear-aic-w56-2026-01-17".into(),
+        calibrated_at: "2026-01-17T12:00:00Z".parse().unwrap(),
+        model: "{}".into(),
+    };
+    store.save_model(&second).await.unwrap();
+    assert_eq!(
+        store.load_model(Region::Germany).await.unwrap(),
+        Some(second)
+    );
+    assert_eq!(store.load_model(Region::France).await.unwrap(), None);
 }
 
 /// A SQLite file written before instants were widened to milliseconds (whole-second text) is

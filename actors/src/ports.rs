@@ -177,6 +177,23 @@ pub trait ForecastStore: Send + Sync + 'static {
     /// Deletes the stored steps of `region` that start before `before` (retention); returns
     /// how many went.
     async fn prune_forecasts(&self, region: Region, before: Timestamp) -> Result<u64, StoreError>;
+
+    /// Stores the region's newest calibrated model (as the forecaster serialised it), replacing
+    /// the one before.
+    async fn save_model(&self, model: &StoredModel) -> Result<(), StoreError>;
+
+    /// The region's stored model, if any.
+    async fn load_model(&self, region: Region) -> Result<Option<StoredModel>, StoreError>;
+}
+
+/// A calibrated model as stored between runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredModel {
+    pub region: Region,
+    pub version: String,
+    pub calibrated_at: Timestamp,
+    /// The forecaster's own serialisation (JSON).
+    pub model: String,
 }
 
 /// Shared ports handed to the tree.

@@ -14,7 +14,9 @@ use tokio::time::Instant;
 use crate::domain::calendar::interval_starts;
 use crate::domain::{EnergyUnit, PriceKind, PricePoint, Region, Source};
 use crate::forecaster::{RegionForecast, StoredStep};
-use crate::ports::{Clock, ForecastStore, PriceSource, PriceStore, SourceError, StoreError};
+use crate::ports::{
+    Clock, ForecastStore, PriceSource, PriceStore, SourceError, StoreError, StoredModel,
+};
 
 /// A clock tests set by hand.
 #[derive(Debug)]
@@ -140,6 +142,7 @@ pub struct MemoryStore {
     commits: Mutex<Vec<usize>>,
     forecasts: Mutex<BTreeMap<(Region, String, Timestamp), StoredStep>>,
     weather: Mutex<Vec<crate::domain::weather::WeatherPoint>>,
+    models: Mutex<BTreeMap<Region, crate::ports::StoredModel>>,
 }
 
 impl MemoryStore {
@@ -268,6 +271,18 @@ impl ForecastStore for MemoryStore {
         let was = rows.len();
         rows.retain(|(r, _, start), _| *r != region || *start >= before);
         Ok((was - rows.len()) as u64)
+    }
+
+    async fn save_model(&self, model: &StoredModel) -> Result<(), StoreError> {
+        self.models
+            .lock()
+            .expect("lock")
+            .insert(model.region, model.clone());
+        Ok(())
+    }
+
+    async fn load_model(&self, region: Region) -> Result<Option<StoredModel>, StoreError> {
+        Ok(self.models.lock().expect("lock").get(&region).cloned())
     }
 }
 

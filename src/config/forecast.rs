@@ -32,6 +32,8 @@ pub struct ForecastSettings {
     pub error_days: NonZeroUsize,
     /// Walk-forward days seeding the intervals on a cold start (default 14).
     pub seed_days: usize,
+    /// Calibrations at once (0 = automatic: every core at a cold start, then one fewer).
+    pub calibration_threads: usize,
     /// Interval quantiles (default 0.1 and 0.9).
     pub interval_low: f64,
     pub interval_high: f64,
@@ -99,6 +101,7 @@ impl ForecastSettings {
             history_days: self.history_days.get(),
             error_days: self.error_days.get(),
             seed_days: self.seed_days,
+            calibration_threads: self.calibration_threads,
             interval: (self.interval_low, self.interval_high),
             accuracy_days: self.accuracy_days.get(),
             ..ForecasterConfig::default()

@@ -7,6 +7,7 @@
 pub mod days;
 mod db;
 pub mod jobs;
+pub mod models;
 mod open;
 mod prices;
 pub mod rows;

@@ -7,8 +7,9 @@ use serde::Serialize;
 use wattline_actors::domain::weather::WeatherPoint;
 use wattline_actors::domain::{PricePoint, Region, Source};
 use wattline_actors::forecaster::{RegionForecast, StoredStep};
-use wattline_actors::ports::{ForecastStore, PriceStore, StoreError, WeatherStore};
+use wattline_actors::ports::{ForecastStore, PriceStore, StoreError, StoredModel, WeatherStore};
 
+use super::models::{ModelRow, SELECT_MODEL, UPSERT_MODEL};
 use super::rows::{
     FORECAST_STEPS, ForecastRow, PRICE_POINTS, PriceRow, WEATHER_POINTS, WeatherRow,
 };
@@ -301,6 +302,31 @@ impl WeatherStore for Storage {
 
 #[async_trait]
 impl ForecastStore for Storage {
+    async fn save_model(&self, model: &StoredModel) -> Result<(), StoreError> {
+        let rows = vec![ModelRow {
+            region: model.region,
+            version: model.version.clone(),
+            calibrated_at: model.calibrated_at,
+            model: model.model.clone(),
+        }];
+        self.execute(&UPSERT_MODEL, &Rows { rows }).await?;
+        Ok(())
+    }
+
+    async fn load_model(&self, region: Region) -> Result<Option<StoredModel>, StoreError> {
+        #[derive(Serialize)]
+        struct Key {
+            region: Region,
+        }
+        let rows: Vec<ModelRow> = self.rows(&SELECT_MODEL, &Key { region }).await?;
+        Ok(rows.into_iter().next().map(|row| StoredModel {
+            region: row.region,
+            version: row.version,
+            calibrated_at: row.calibrated_at,
+            model: row.model,
+        }))
+    }
+
     async fn save_forecast(&self, forecast: &RegionForecast) -> Result<u64, StoreError> {
         if forecast.steps.is_empty() {
             return Ok(0);

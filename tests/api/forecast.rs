@@ -322,3 +322,35 @@ async fn bad_forecast_requests_are_clear_4xx_errors() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+#[tokio::test]
+async fn a_restart_serves_the_stored_model_at_once_and_recalibrates_warm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(dir.path());
+    forecasting(&mut settings);
+    let app = TestApp::start(settings.clone(), NOW.parse().unwrap()).await;
+    let first = wait_for_model(&app, "2026-01-16").await;
+    app.stop().await.unwrap();
+
+    // Nothing to load this time: the model comes from storage.
+    settings.forecast.bootstrap_days = 0;
+    let app = TestApp::start(settings, NOW.parse().unwrap()).await;
+    let (status, body) = app
+        .get_json("/api/v1/ml/predict/model-info?region=germany")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let region = &body["regions"][0];
+    assert!(
+        ["ready", "calibrating"].contains(&region["state"].as_str().unwrap()),
+        "{body}"
+    );
+    assert_eq!(
+        region["model"]["data_to"], first["model"]["data_to"],
+        "the stored model serves before any calibration: {body}"
+    );
+    let (status, forecast) = app
+        .get_json("/api/v1/prices/forecast?region=germany&hours=72")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{forecast}");
+    assert!(!steps_of(&forecast).is_empty());
+}

@@ -21,7 +21,7 @@ use crate::domain::calendar::{day_bounds, local_date, newest_published_day};
 use crate::domain::forecast::ForecastError;
 use crate::domain::price::SourcePreference;
 use crate::mailbox::{Mailbox, Timer};
-use crate::ports::{ForecastStore, PriceStore, SharedClock, StoreError};
+use crate::ports::{ForecastStore, PriceStore, SharedClock, StoreError, StoredModel};
 use crate::supervision::ActorMeter;
 
 /// Metric: seconds per region calibration.
@@ -143,7 +143,8 @@ pub(crate) struct ForecasterState {
     mailbox: Mailbox<ForecasterMsg>,
     slots: Vec<Slot>,
     queue: VecDeque<Region>,
-    running: Option<Region>,
+    /// Regions calibrating now (at most [`ForecasterConfig::calibrations_at_once`]).
+    running: Vec<Region>,
 }
 
 impl Actor for Forecaster {
@@ -156,26 +157,32 @@ impl Actor for Forecaster {
         myself: ActorRef<Self::Msg>,
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let slots = args
-            .regions
-            .iter()
-            .map(|(region, publication)| Slot {
+        let mut slots = Vec::with_capacity(args.regions.len());
+        for (region, publication) in &args.regions {
+            // The model stored by the last run serves at once; the calibration queued below
+            // starts warm from it instead of from scratch.
+            let model = stored_model(args.forecasts.as_ref(), *region).await;
+            slots.push(Slot {
                 region: *region,
                 publication: *publication,
-                state: ModelState::Pending,
-                model: None,
+                state: if model.is_some() {
+                    ModelState::Ready
+                } else {
+                    ModelState::Pending
+                },
+                model,
                 queued: false,
                 dirty: false,
                 retry: None,
                 saving: None,
-            })
-            .collect();
+            });
+        }
         let mut state = ForecasterState {
             mailbox: Mailbox::new(myself, args.meter.clone()),
             args,
             slots,
             queue: VecDeque::new(),
-            running: None,
+            running: Vec::new(),
         };
         for (region, _) in state.args.regions.clone() {
             state.enqueue(region);
@@ -233,7 +240,7 @@ impl ForecasterState {
     }
 
     fn enqueue(&mut self, region: Region) {
-        let running = self.running == Some(region);
+        let running = self.running.contains(&region);
         let Some(slot) = self.slot(region) else {
             return;
         };
@@ -242,19 +249,30 @@ impl ForecasterState {
             slot.dirty = true;
         } else if !slot.queued {
             slot.queued = true;
+            // Queued behind other regions: say so, not what an older calibration found.
+            if slot.model.is_none() {
+                slot.state = ModelState::Pending;
+            }
             self.queue.push_back(region);
         }
     }
 
-    /// Starts the next queued calibration unless one is running.
+    /// Starts queued calibrations while the pool has room.
     fn start_next(&mut self) {
-        if self.running.is_some() {
-            return;
+        loop {
+            let cold = self.slots.iter().any(|s| s.model.is_none());
+            if self.running.len() >= self.args.config.calibrations_at_once(cold) {
+                return;
+            }
+            let Some(region) = self.queue.pop_front() else {
+                return;
+            };
+            self.start(region);
         }
-        let Some(region) = self.queue.pop_front() else {
-            return;
-        };
-        self.running = Some(region);
+    }
+
+    /// Starts calibrating `region` on a blocking thread.
+    fn start(&mut self, region: Region) {
         let Some(slot) = self.slot(region) else {
             return;
         };
@@ -263,6 +281,7 @@ impl ForecasterState {
             slot.state = ModelState::Calibrating;
         }
         let previous = slot.model.clone();
+        self.running.push(region);
         let args = self.args.clone();
         let mailbox = self.mailbox.clone();
         tokio::spawn(async move {
@@ -283,7 +302,7 @@ impl ForecasterState {
         outcome: Result<Calibration, CalibrationError>,
         seconds: f64,
     ) {
-        self.running = None;
+        self.running.retain(|r| *r != region);
         let broadcaster = self.args.broadcaster.clone();
         let forecasts = self.args.forecasts.clone();
         // Stored forecasts are kept as long as the live accuracy looks back, plus a day.
@@ -303,21 +322,23 @@ impl ForecasterState {
                     %region,
                     version = %forecast.model.version,
                     steps = forecast.steps.len(),
-                    seconds,
+                    seconds = format!("{seconds:.2}"),
                     "Forecast model recalibrated."
                 );
                 slot.state = ModelState::Ready;
-                slot.model = Some(model);
+                slot.model = Some(model.clone());
                 publish(broadcaster.as_ref(), &forecast);
                 // Only steps of days the market has not published yet are forecasts a user can
                 // be served; a model calibrated before the latest published days were stored
                 // (at start, say) also covers those, and they would count in the live accuracy.
                 let unpublished = unpublished_steps(&forecast, slot.publication, now);
                 let previous = slot.saving.take();
+                let stored = model;
                 slot.saving = Some(tokio::spawn(async move {
                     if let Some(previous) = previous {
                         let _ = previous.await;
                     }
+                    store_model(forecasts.as_ref(), stored).await;
                     if let Err(error) = forecasts.save_forecast(&unpublished).await {
                         tracing::warn!(%region, %error, "Could not store the forecast; its accuracy will not be measured.");
                     }
@@ -375,7 +396,7 @@ impl ForecasterState {
             .iter()
             .map(|s| RegionModelStatus {
                 region: s.region,
-                state: if self.running == Some(s.region) {
+                state: if self.running.contains(&s.region) {
                     ModelState::Calibrating
                 } else {
                     s.state.clone()
@@ -383,6 +404,47 @@ impl ForecasterState {
                 model: s.model.as_ref().map(|m| m.forecast.model.clone()),
             })
             .collect()
+    }
+}
+
+/// The region's model as the last run stored it, if it can be read.
+async fn stored_model(store: &dyn ForecastStore, region: Region) -> Option<Arc<RegionModel>> {
+    let stored = match store.load_model(region).await {
+        Ok(stored) => stored?,
+        Err(error) => {
+            tracing::warn!(%region, %error, "Could not read the stored forecast model; calibrating from scratch.");
+            return None;
+        }
+    };
+    match tokio::task::spawn_blocking(move || RegionModel::from_json(&stored.model)).await {
+        Ok(Ok(model)) => {
+            tracing::info!(%region, version = %model.forecast.model.version, "Stored forecast model loaded.");
+            Some(Arc::new(model))
+        }
+        _ => {
+            tracing::warn!(%region, "The stored forecast model is unreadable (an older format?); calibrating from scratch.");
+            None
+        }
+    }
+}
+
+/// Stores `model` as the region's newest (serialised off the async threads).
+async fn store_model(store: &dyn ForecastStore, model: Arc<RegionModel>) {
+    let region = model.forecast.region;
+    let version = model.forecast.model.version.clone();
+    let calibrated_at = model.forecast.model.calibrated_at;
+    let json = match tokio::task::spawn_blocking(move || model.to_json()).await {
+        Ok(Ok(json)) => json,
+        _ => return,
+    };
+    let stored = StoredModel {
+        region,
+        version,
+        calibrated_at,
+        model: json,
+    };
+    if let Err(error) = store.save_model(&stored).await {
+        tracing::warn!(%region, %error, "Could not store the forecast model; a restart will calibrate from scratch.");
     }
 }
 

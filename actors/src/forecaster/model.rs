@@ -32,12 +32,27 @@ pub struct ForecasterConfig {
     pub error_days: usize,
     /// On a cold start, this many past days are forecast walk-forward to seed the intervals.
     pub seed_days: usize,
+    /// Calibrations at once; 0 = automatic (see [`ForecasterConfig::calibrations_at_once`]).
+    pub calibration_threads: usize,
     /// An interval needs this many days of errors for its lead (else the nearest shorter lead's).
     pub min_error_days: usize,
     /// Interval quantiles, e.g. (0.1, 0.9).
     pub interval: (f64, f64),
     /// Days of stored forecasts the live accuracy covers.
     pub accuracy_days: usize,
+}
+
+impl ForecasterConfig {
+    /// How many calibrations may run at once: the configured number, or every core while some
+    /// region has no model (a cold start: nothing is served yet), then one core fewer than the
+    /// machine has, at least one, so recalibrations leave a core to the live stream.
+    pub fn calibrations_at_once(&self, cold: bool) -> usize {
+        if self.calibration_threads > 0 {
+            return self.calibration_threads;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if cold { cores } else { (cores - 1).max(1) }
+    }
 }
 
 impl Default for ForecasterConfig {
@@ -47,7 +62,8 @@ impl Default for ForecasterConfig {
             horizon_days: 8,
             history_days: 1456 + 28,
             error_days: 56,
-            seed_days: 14,
+            seed_days: 7,
+            calibration_threads: 0,
             min_error_days: 5,
             interval: (0.1, 0.9),
             accuracy_days: 30,
@@ -68,6 +84,45 @@ pub struct RegionModel {
     combiner: Combiner,
     /// Each window's forecast of the first day ahead, scored once that day is published.
     members: Option<(Date, Vec<MemberForecast>)>,
+}
+
+/// A model as stored between runs: everything a warm recalibration starts from.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PersistedModel {
+    forecast: RegionForecast,
+    days: Vec<(Date, Vec<f64>)>,
+    errors: Vec<ErrorQuantiles>,
+    recorded_through: Vec<Option<Date>>,
+    combiner: Combiner,
+    members: Option<(Date, Vec<MemberForecast>)>,
+}
+
+impl RegionModel {
+    /// The model as JSON, to store: a restart serves it at once and recalibrates warm from it.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(&PersistedModel {
+            forecast: (*self.forecast).clone(),
+            days: self.forecast.days.clone(),
+            errors: self.errors.clone(),
+            recorded_through: self.recorded_through.clone(),
+            combiner: self.combiner.clone(),
+            members: self.members.clone(),
+        })
+    }
+
+    /// A model stored by [`RegionModel::to_json`].
+    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        let stored: PersistedModel = serde_json::from_str(json)?;
+        let mut forecast = stored.forecast;
+        forecast.days = stored.days;
+        Ok(RegionModel {
+            forecast: Arc::new(forecast),
+            errors: stored.errors,
+            recorded_through: stored.recorded_through,
+            combiner: stored.combiner,
+            members: stored.members,
+        })
+    }
 }
 
 /// What one calibration needs.

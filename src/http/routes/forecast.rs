@@ -284,7 +284,15 @@ pub async fn ready_forecast(
 ) -> Result<Arc<RegionForecast>, ApiError> {
     match state.forecasts()?.forecast(region).await? {
         ForecastLookup::Ready(forecast) => Ok(forecast),
-        ForecastLookup::NotReady(state) => Err(ApiError::ModelNotReady { region, state }),
+        ForecastLookup::NotReady(not_ready) => {
+            let statuses = state.forecasts()?.status().await?;
+            Err(ApiError::ModelNotReady {
+                region,
+                ready: statuses.iter().filter(|s| s.model.is_some()).count(),
+                of: statuses.len(),
+                state: not_ready,
+            })
+        }
     }
 }
 

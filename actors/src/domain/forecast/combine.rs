@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 /// Per-member squared errors of the recent days, and the weights they give.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Combiner {
     periods: usize,
     days: usize,

@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 
 /// Recent forecast errors per period of the day.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ErrorQuantiles {
     errors: Vec<VecDeque<f64>>,
     capacity: usize,

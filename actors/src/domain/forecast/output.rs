@@ -70,7 +70,7 @@ pub struct ModelSummary {
 }
 
 /// A region's forecast, as served.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegionForecast {
     pub region: Region,
     pub model: ModelSummary,
