@@ -8,6 +8,7 @@ pub mod extract;
 pub mod horizon;
 pub mod listener;
 pub mod middleware;
+pub mod openapi;
 pub mod params;
 pub mod protocol_errors;
 pub mod rendered;
@@ -74,7 +75,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub fn router(state: AppState) -> Router {
     let settings = state.settings().server.clone();
     let (api, doc) = api();
-    let doc = Arc::new(doc);
+    let doc = Arc::new(openapi::exact(&doc));
     let router = api
         .route(
             "/openapi.json",

@@ -44,6 +44,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct TrendQuery {
     region: String,
     /// Days back from now (1–90, default 7).
+    #[param(minimum = 1, maximum = 90)]
     days: Option<u32>,
 }
 
@@ -103,6 +104,7 @@ pub async fn get_price_trends(
 pub struct PeakQuery {
     region: String,
     /// Days back from now (1–30, default 7).
+    #[param(minimum = 1, maximum = 30)]
     days: Option<u32>,
 }
 
@@ -171,11 +173,13 @@ pub async fn get_peak_hours(
 pub struct WindowQuery {
     region: String,
     /// Length of the run in hours, a multiple of 0.25 up to 24 (default 2).
-    #[param(value_type = Option<String>, example = "2")]
+    #[param(value_type = Option<f64>, minimum = 0.25, maximum = 24, multiple_of = 0.25, example = 2)]
     duration_hours: Option<Decimal>,
     /// How far ahead to search, in hours (1–168, default 24).
+    #[param(minimum = 1, maximum = 168)]
     within_hours: Option<u32>,
     /// How many non-overlapping windows to return (1–10, default 5).
+    #[param(minimum = 1, maximum = 10)]
     count: Option<u32>,
     /// Search the forecast beyond the published prices too (default true).
     include_forecast: Option<bool>,

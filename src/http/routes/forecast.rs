@@ -44,6 +44,7 @@ pub fn ml_router() -> OpenApiRouter<AppState> {
 pub struct ForecastQuery {
     region: String,
     /// Hours ahead of now (1–168, default 24).
+    #[param(minimum = 1, maximum = 168)]
     hours: Option<u32>,
 }
 

@@ -39,7 +39,7 @@ pub struct OptimalTimesRequest {
     #[schema(minimum = 15, maximum = 1440, multiple_of = 15)]
     duration_minutes: Option<u32>,
     /// The older spelling: run length in hours, 0.25–24 in quarter hours.
-    #[schema(minimum = 0.25, maximum = 24)]
+    #[schema(minimum = 0.25, maximum = 24, multiple_of = 0.25)]
     duration_hours: Option<f64>,
     /// How many non-overlapping start times (1–10, default 3); the older name `num_slots` is
     /// accepted.
@@ -53,6 +53,7 @@ pub struct OptimalTimesRequest {
     /// IANA zone for local times in the request and the answer (default: the region's).
     time_zone: Option<String>,
     /// Appliance power, to price each run (optional).
+    #[schema(exclusive_minimum = 0, maximum = 1000)]
     power_kw: Option<f64>,
     /// Search the forecast beyond the published prices too (default true).
     include_forecast: Option<bool>,

@@ -130,6 +130,7 @@ pub async fn get_current_price(
 pub struct HistoryQuery {
     region: String,
     /// Days back from now (1–365, default 7). Not combined with `start`/`end`.
+    #[param(minimum = 1, maximum = 365)]
     days: Option<u32>,
     /// Range start: RFC 3339 timestamp or local date.
     start: Option<String>,
@@ -138,6 +139,7 @@ pub struct HistoryQuery {
     /// Only prices of this source (default: one price per interval, preferred source first).
     source: Option<String>,
     /// Page size (1–1000, default 500).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -393,6 +395,7 @@ fn history_range(
 pub struct PeriodQuery {
     region: String,
     /// Days back from now (1–365, default 7).
+    #[param(minimum = 1, maximum = 365)]
     days: Option<u32>,
 }
 
@@ -459,6 +462,7 @@ pub async fn get_price_statistics(
 pub struct CompareQuery {
     region: String,
     /// Days back from now (1–30, default 1).
+    #[param(minimum = 1, maximum = 30)]
     days: Option<u32>,
 }
 

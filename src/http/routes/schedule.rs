@@ -52,6 +52,7 @@ pub struct ApplianceRequest {
     /// Unique within the request.
     name: String,
     /// Rated power while running, kW.
+    #[schema(exclusive_minimum = 0, maximum = 1000)]
     power_kw: f64,
     /// Run time in minutes (a multiple of 15); or give `duration_hours` or `energy_kwh`.
     #[schema(minimum = 15, maximum = 1440, multiple_of = 15)]
@@ -60,7 +61,8 @@ pub struct ApplianceRequest {
     /// quarter hours.
     #[schema(exclusive_minimum = 0, maximum = 24)]
     duration_hours: Option<f64>,
-    /// Energy needed; run time = energy / power, rounded up to whole quarter-hours.
+    /// Energy needed; run time = energy / power, rounded up to whole quarter-hours (at most 24 h).
+    #[schema(exclusive_minimum = 0)]
     energy_kwh: Option<f64>,
     /// Default now. RFC 3339 with offset, or local in `time_zone`.
     earliest_start: Option<String>,
@@ -72,6 +74,7 @@ pub struct ApplianceRequest {
     /// The older flag: `true` runs in one block (`mode: contiguous`), `false` may split.
     continuous: Option<bool>,
     /// Shortest block of a splittable run (multiple of 15, default 15).
+    #[schema(minimum = 15, maximum = 1440, multiple_of = 15)]
     min_run_minutes: Option<u32>,
     /// Never run in an interval priced above this (region currency per region unit).
     #[schema(value_type = Option<String>)]
@@ -82,11 +85,12 @@ pub struct ApplianceRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleRequest {
-    /// A region code (on `/ml/predict/savings` the older upper-case `UK`, `GERMANY`, `FRANCE`,
-    /// `SPAIN` too).
+    /// A region code; the older upper-case `UK`, `GERMANY`, `FRANCE`, `SPAIN` are accepted too
+    /// (the same appliance request works on `/ml/predict/savings` and here).
     region: String,
     appliances: Vec<ApplianceRequest>,
     /// Shared limit on the summed power of running appliances, kW.
+    #[schema(exclusive_minimum = 0)]
     power_limit_kw: Option<f64>,
     /// Pairs of appliance names that must never run at the same time.
     #[serde(default)]
@@ -226,7 +230,7 @@ pub async fn optimize_schedule(
     State(state): State<AppState>,
     AppJson(request): AppJson<ScheduleRequest>,
 ) -> Result<Json<ScheduleResponse>, ApiError> {
-    let region = state.region(&request.region)?;
+    let region = ml_region(&state, &request.region)?;
     let planned = plan(&state, region, request).await?;
     Ok(Json(planned.into_response(state.now())))
 }

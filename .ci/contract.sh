@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Contract test of the OpenAPI document: schemathesis (PyPI, installed here into a venv under
+# target/) generates requests from `/openapi.json` and checks every answer of a running server
+# (debug build, embedded default, loopback only) against the document.
+#
+# Checks: all of them, except
+#   - positive_data_acceptance: some rules span several fields or depend on the clock and cannot
+#     be written in JSON Schema (`days` or `start`/`end`, not both; `duration_minutes` or
+#     `duration_hours`, not both; a start not in the past and before the end; an IANA time zone
+#     name; an end within the known horizon). Requests breaking them are refused with 4xx, which
+#     that check counts as "valid data rejected".
+# Paths: all, except
+#   - /api/v1/prices/stream: a Server-Sent Events stream never ends, so no response completes
+#     (its parameters are checked in tests/api/stream.rs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=target/ci-venv
+if [ ! -x "$venv/bin/schemathesis" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'schemathesis==4.32.5'
+fi
+cargo build --locked --bin wattline
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+data="$(mktemp -d)"
+WATTLINE_STORAGE__DATABASE_URL="sqlite://$data/contract.sqlite3" WATTLINE_SERVER__BIND="127.0.0.1:$port" \
+  WATTLINE_TELEMETRY__LOG_FILTER=error WATTLINE_FORECAST__BOOTSTRAP_DAYS=40 \
+  WATTLINE_SECURITY__API_KEY=contract-key target/debug/wattline serve &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$data"' EXIT
+for _ in $(seq 1 300); do
+  curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null && break
+  sleep 0.1
+done
+"$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
+  --checks all --exclude-checks positive_data_acceptance \
+  --exclude-path /api/v1/prices/stream \
+  -H "X-API-Key: contract-key" --max-examples 50 --seed 1
