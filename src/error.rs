@@ -332,6 +332,31 @@ mod tests {
     }
 
     #[test]
+    fn a_queued_model_says_calibrating_with_the_true_count() {
+        let error = ApiError::ModelNotReady {
+            region: Region::Germany,
+            state: ModelState::Pending,
+            ready: 3,
+            of: 14,
+        };
+        let (status, code) = error.status_and_code();
+        assert_eq!(
+            (status, code),
+            (StatusCode::SERVICE_UNAVAILABLE, "model_calibrating")
+        );
+        let message = error.public_message(status);
+        assert!(message.contains("3 of 14 regions ready"), "{message}");
+        assert!(!message.contains("days of prices"), "{message}");
+        let details = error.details().unwrap();
+        assert_eq!(
+            (details["ready"].clone(), details["of"].clone()),
+            (3.into(), 14.into())
+        );
+        let response = error.into_response();
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+    }
+
+    #[test]
     fn mis_cased_region_suggests_the_code() {
         let error = ApiError::from(Region::parse("UK").unwrap_err());
         let (status, code) = error.status_and_code();

@@ -88,6 +88,12 @@ async fn a_stream_starts_with_a_snapshot_then_carries_price_events() {
     assert_eq!(regions.len(), 2);
     assert_eq!(regions[0]["region"], "germany");
     assert_eq!(regions[0]["current"]["source"], "simulated");
+    // The older stream's keys, for the first region's current price.
+    assert_eq!(data["region"], "germany");
+    assert_eq!(data["timestamp"], regions[0]["current"]["start"]);
+    assert_eq!(data["is_peak"], false, "12:30 in Berlin");
+    assert_eq!(data["currency"], "EUR");
+    assert!(data["price_per_kwh"].is_string());
     // From 12:30 today to the end of tomorrow: 42 + 96 quarter-hours.
     assert_eq!(regions[0]["prices"].as_array().unwrap().len(), 138);
 

@@ -37,8 +37,16 @@ pub struct PricePayload {
     pub emitted_at: Timestamp,
     /// The new or changed points, by start.
     pub points: Vec<PricePoint>,
-    /// The older stream's keys, describing the first point: its start, its price per kWh (a
-    /// decimal string), its currency and whether it falls in the evening peak (16:00–19:00 local).
+    /// The older stream's keys, describing the first point.
+    #[serde(flatten, default)]
+    pub older: OlderPriceKeys,
+}
+
+/// The keys the older stream's clients read from every event: a price's start, its price per
+/// kWh (a decimal string), its currency and whether it falls in the evening peak (16:00–19:00
+/// local).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OlderPriceKeys {
     #[serde(default)]
     pub timestamp: Option<Timestamp>,
     #[serde(default)]
@@ -49,6 +57,23 @@ pub struct PricePayload {
     pub is_peak: Option<bool>,
 }
 
+impl OlderPriceKeys {
+    /// The keys of `point` (none without one).
+    pub fn of(region: Region, point: Option<&PricePoint>) -> Self {
+        let Some(p) = point else {
+            return OlderPriceKeys::default();
+        };
+        OlderPriceKeys {
+            timestamp: Some(p.start),
+            price_per_kwh: Some(
+                (p.price / rust_decimal::Decimal::from(p.unit.kwh() as i64)).normalize(),
+            ),
+            currency: Some(p.currency),
+            is_peak: Some(super::peak::in_evening_peak(region, p.start)),
+        }
+    }
+}
+
 impl PricePayload {
     /// The payload of `points`, with the older keys filled from the first point.
     pub fn new(
@@ -57,16 +82,11 @@ impl PricePayload {
         emitted_at: Timestamp,
         points: Vec<PricePoint>,
     ) -> Self {
-        let first = points.first();
         PricePayload {
             region,
             produced_at,
             emitted_at,
-            timestamp: first.map(|p| p.start),
-            price_per_kwh: first
-                .map(|p| (p.price / rust_decimal::Decimal::from(p.unit.kwh() as i64)).normalize()),
-            currency: first.map(|p| p.currency),
-            is_peak: first.map(|p| super::peak::in_evening_peak(region, p.start)),
+            older: OlderPriceKeys::of(region, points.first()),
             points,
         }
     }

@@ -18,6 +18,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wattline_actors::broadcast::{SubscribeRequest, Subscription};
+use wattline_actors::domain::event::OlderPriceKeys;
 use wattline_actors::domain::{Currency, EnergyUnit, PricePoint, Region};
 use wattline_actors::writer::LatestSnapshot;
 
@@ -172,10 +173,18 @@ struct SnapshotRegion<'a> {
 struct Snapshot<'a> {
     generated_at: Timestamp,
     regions: Vec<SnapshotRegion<'a>>,
+    /// The older stream's keys, for the first region's current price.
+    region: Region,
+    #[serde(flatten)]
+    older: OlderPriceKeys,
 }
 
 /// The `snapshot` event's data: each region's current and upcoming prices.
 pub fn snapshot_json(latest: &LatestSnapshot, regions: &[Region], now: Timestamp) -> String {
+    let Some(&first) = regions.first() else {
+        return "{}".into();
+    };
+    let older = OlderPriceKeys::of(first, latest.current(first, now));
     let regions = regions
         .iter()
         .map(|&region| {
@@ -193,6 +202,8 @@ pub fn snapshot_json(latest: &LatestSnapshot, regions: &[Region], now: Timestamp
     serde_json::to_string(&Snapshot {
         generated_at: now,
         regions,
+        region: first,
+        older,
     })
     .unwrap_or_else(|_| "{}".into())
 }
