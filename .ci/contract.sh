@@ -14,7 +14,8 @@
 #     (its parameters are checked in tests/api/stream.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=target/ci-venv
+target="${CARGO_TARGET_DIR:-target}"
+venv="$target/ci-venv"
 if [ ! -x "$venv/bin/schemathesis" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'schemathesis==4.32.5'
@@ -24,7 +25,7 @@ port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); p
 data="$(mktemp -d)"
 WATTLINE_STORAGE__DATABASE_URL="sqlite://$data/contract.sqlite3" WATTLINE_SERVER__BIND="127.0.0.1:$port" \
   WATTLINE_TELEMETRY__LOG_FILTER=error WATTLINE_FORECAST__BOOTSTRAP_DAYS=40 \
-  WATTLINE_SECURITY__API_KEY=contract-key target/debug/wattline serve &
+  WATTLINE_SECURITY__API_KEY=contract-key "$target/debug/wattline" serve &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 1 300); do
