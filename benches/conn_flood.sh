@@ -13,17 +13,9 @@ DURATION="${DURATION:-20}"
 PORT="${PORT:-18081}"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cargo build --release --locked --bin wattline >&2
-tmp="$(mktemp -d)"
-WATTLINE_STORAGE__DATABASE_URL="sqlite://$tmp/flood.sqlite3" WATTLINE_SERVER__BIND="127.0.0.1:$PORT" \
-  WATTLINE_TELEMETRY__LOG_FILTER=error WATTLINE_FORECAST__ENABLED=false \
-  WATTLINE_SERVER__MAX_CONNECTIONS="$CAP" WATTLINE_SERVER__MAX_CONNECTIONS_PER_ADDRESS="$PER_ADDRESS" \
-  taskset -c 0 target/release/wattline serve &
-pid=$!
-trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$tmp"' EXIT
-for _ in $(seq 1 100); do
-  curl -fs "http://127.0.0.1:$PORT/health/ready" >/dev/null && break
-  sleep 0.1
-done
+. benches/serve.sh
+serve_pinned "$PORT" WATTLINE_TELEMETRY__LOG_FILTER=error WATTLINE_FORECAST__ENABLED=false \
+  WATTLINE_SERVER__MAX_CONNECTIONS="$CAP" WATTLINE_SERVER__MAX_CONNECTIONS_PER_ADDRESS="$PER_ADDRESS"
 echo "cap=$CAP per_address=$PER_ADDRESS header_read_timeout=10s (default)"
 taskset -c 1 python3 benches/conn_flood.py --port "$PORT" --connections "$CONNECTIONS" --seconds "$DURATION" &
 flood=$!

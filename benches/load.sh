@@ -28,17 +28,9 @@ if command -v oha >/dev/null; then tool=oha; elif command -v wrk >/dev/null; the
   echo "load.sh: needs oha (cargo install oha) or wrk (apt-get install wrk)" >&2; exit 1
 fi
 cargo build --release --locked --bin wattline >&2
-tmp="$(mktemp -d)"
-WATTLINE_STORAGE__DATABASE_URL="sqlite://$tmp/load.sqlite3" WATTLINE_SERVER__BIND="127.0.0.1:$PORT" \
-  WATTLINE_TELEMETRY__LOG_FILTER=warn WATTLINE_FORECAST__ENABLED=false WATTLINE_FORECAST__BOOTSTRAP_DAYS=400 \
-  WATTLINE_SECURITY__API_KEY=load-bench \
-  taskset -c 0 target/release/wattline serve &
-pid=$!
-trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$tmp"' EXIT
-for _ in $(seq 1 100); do
-  curl -fs "http://127.0.0.1:$PORT/health/ready" >/dev/null && break
-  sleep 0.1
-done
+. benches/serve.sh
+serve_pinned "$PORT" WATTLINE_TELEMETRY__LOG_FILTER=warn WATTLINE_FORECAST__ENABLED=false \
+  WATTLINE_FORECAST__BOOTSTRAP_DAYS=400 WATTLINE_SECURITY__API_KEY=load-bench
 # The history load is done when its actor has finished.
 for _ in $(seq 1 600); do
   curl -fs -H 'x-api-key: load-bench' "http://127.0.0.1:$PORT/api/v1/admin/actors" \

@@ -54,17 +54,22 @@ async fn stored(url: &str) -> Vec<wattline_actors::domain::PricePoint> {
     points
 }
 
-#[tokio::test]
-async fn backfill_from_a_csv_loads_every_day_once_however_often_it_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let csv = write_csv(dir.path());
-    let settings = test_settings(dir.path());
+/// Settings storing into `dir` and a request for the three days of [`write_csv`].
+fn three_csv_days(dir: &std::path::Path) -> (wattline::Settings, BackfillRequest) {
+    let csv = write_csv(dir);
     let request = BackfillRequest {
         region: Region::Germany,
         from: date(2026, 1, 1),
         to: date(2026, 1, 3),
         csv: Some(csv),
     };
+    (test_settings(dir), request)
+}
+
+#[tokio::test]
+async fn backfill_from_a_csv_loads_every_day_once_however_often_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (settings, request) = three_csv_days(dir.path());
     let first = run(&settings, Arc::new(SystemClock), request.clone())
         .await
         .unwrap();
@@ -102,14 +107,8 @@ async fn backfill_from_a_csv_loads_every_day_once_however_often_it_runs() {
 #[tokio::test]
 async fn a_rerun_with_corrected_prices_counts_them_as_updated() {
     let dir = tempfile::tempdir().unwrap();
-    let csv = write_csv(dir.path());
-    let settings = test_settings(dir.path());
-    let request = BackfillRequest {
-        region: Region::Germany,
-        from: date(2026, 1, 1),
-        to: date(2026, 1, 3),
-        csv: Some(csv.clone()),
-    };
+    let (settings, request) = three_csv_days(dir.path());
+    let csv = request.csv.clone().unwrap();
     run(&settings, Arc::new(SystemClock), request.clone())
         .await
         .unwrap();

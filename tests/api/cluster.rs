@@ -251,9 +251,8 @@ impl Proxy {
     }
 }
 
-#[tokio::test]
-async fn redis_going_away_mid_stream_falls_back_to_local_delivery_and_recovers() {
-    let Some(redis) = redis_url() else { return };
+/// A node on its own SQLite file whose Redis connection goes through a proxy the test can cut.
+async fn behind_proxy(redis: &str, node: &str) -> (Proxy, tempfile::TempDir, Settings) {
     let target: SocketAddr = redis
         .trim_start_matches("redis://")
         .trim_end_matches('/')
@@ -268,8 +267,15 @@ async fn redis_going_away_mid_stream_falls_back_to_local_delivery_and_recovers()
         &database,
         &format!("redis://{}", proxy.addr),
         &prefix,
-        "node-x",
+        node,
     );
+    (proxy, dir, settings)
+}
+
+#[tokio::test]
+async fn redis_going_away_mid_stream_falls_back_to_local_delivery_and_recovers() {
+    let Some(redis) = redis_url() else { return };
+    let (proxy, _dir, settings) = behind_proxy(&redis, "node-x").await;
     let node = TestApp::start(settings, NOW.parse().unwrap()).await;
     let mut stream = node.stream("region=germany", None).await;
     stream.next_event(WAIT).await.unwrap();
@@ -291,15 +297,7 @@ async fn redis_going_away_mid_stream_falls_back_to_local_delivery_and_recovers()
         .await
         .expect("delivered locally while Redis is away");
     assert_eq!(admin(&node).await["stream"]["fanout_up"], false);
-    let metrics = node
-        .client
-        .get(node.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = node.metrics().await;
     assert!(metrics.contains("wattline_fanout_fallback_total"));
     assert!(metrics.contains("wattline_fanout_up 0"));
 
@@ -367,22 +365,7 @@ async fn a_lease_whose_holder_vanishes_lapses_and_is_taken_over() {
 #[tokio::test]
 async fn shutdown_with_redis_unreachable_releases_leases_at_once() {
     let Some(redis) = redis_url() else { return };
-    let target: SocketAddr = redis
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .parse()
-        .expect("host:port");
-    let proxy = Proxy::start(target).await;
-    let dir = tempfile::tempdir().unwrap();
-    let prefix = format!("wattline_test_{}", uuid::Uuid::new_v4().simple());
-    let database = format!("sqlite://{}/node.sqlite3", dir.path().display());
-    let mut settings = node_settings(
-        dir.path(),
-        &database,
-        &format!("redis://{}", proxy.addr),
-        &prefix,
-        "node-s",
-    );
+    let (proxy, _dir, mut settings) = behind_proxy(&redis, "node-s").await;
     settings.cluster.lease_ttl = Duration::from_secs(30);
     let node = TestApp::start(settings, NOW.parse().unwrap()).await;
     eventually("the node leads all 14 regions", async || {

@@ -211,15 +211,7 @@ async fn connections_over_the_per_address_cap_are_refused_and_health_still_answe
 async fn random_methods_and_paths_add_no_metric_series() {
     let app = app().await;
     let series = || async {
-        let text = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = app.metrics().await;
         text.lines()
             .filter(|l| l.starts_with("wattline_http_requests_total{"))
             .filter(|l| !l.contains("route=\"/metrics\""))

@@ -190,15 +190,7 @@ async fn an_actor_past_its_restart_budget_makes_the_engine_degraded_not_down() {
         .get_json("/api/v1/prices/forecast?region=germany&hours=24")
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     // Other tests' engines share this process's metrics, so only the series are checked here.
     assert!(
         metrics.contains("wattline_actor_degraded{actor=\"forecaster\"}"),

@@ -133,6 +133,18 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// POST `path` with a JSON body; status and JSON body.
     pub async fn post_body(&self, path: &str, body: &Value) -> (StatusCode, Value) {
         let response = self

@@ -78,14 +78,7 @@ async fn region_view(app: &TestApp, region: &str) -> serde_json::Value {
 }
 
 async fn metrics(app: &TestApp) -> String {
-    app.client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    app.metrics().await
 }
 
 #[tokio::test]

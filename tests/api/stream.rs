@@ -405,15 +405,7 @@ async fn after_a_broadcaster_panic_streams_get_reset_and_a_snapshot_then_live_pr
     assert_eq!(actor("broadcaster")["state"], "running");
     assert_eq!(actor("fetcher:germany")["restarts"], 0);
     assert_eq!(body["stream"]["subscribers"], 1);
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     // Other tests' engines share this process's metrics: at least this restart is counted.
     let restarts: f64 = metrics
         .lines()
@@ -474,15 +466,7 @@ async fn the_admin_view_lists_the_actor_tree_and_regions() {
     assert_eq!(region["leader"], true);
     assert_eq!(region["newest_price_age_seconds"], 0);
     assert_eq!(body["stream"]["fanout"], false);
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for needle in [
         "wattline_sse_subscribers",
         "wattline_fanout_up",
