@@ -38,7 +38,7 @@ use state::AppState;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Wattline", description = "Electricity prices: current, history, analytics, optimal windows, forecasts and appliance schedules."),
-    tags((name = "prices"), (name = "ml"), (name = "optimization"), (name = "health"), (name = "meta"), (name = "admin"))
+    tags((name = "prices"), (name = "ml"), (name = "optimization"), (name = "health"), (name = "meta"), (name = "admin"), (name = "auth"))
 )]
 struct ApiDoc;
 
@@ -62,6 +62,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .nest("/api/v1/ml", ml)
         .nest("/api/v1/optimization", routes::schedule::router())
         .nest("/api/v1/admin", routes::admin::router())
+        .nest("/api/v1/auth", routes::auth::router())
         .split_for_parts();
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(

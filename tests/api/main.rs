@@ -1,6 +1,7 @@
 //! Black-box HTTP tests: each starts the real server on a random port with its own SQLite file
 //! and talks to it over HTTP.
 
+mod auth;
 mod backfill;
 mod bad_input;
 mod cli;

@@ -27,6 +27,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/ml/predict/savings"),
     ("post", "/api/v1/optimization/schedule"),
     ("get", "/api/v1/admin/actors"),
+    ("post", "/api/v1/auth/password/check-strength"),
     ("get", "/live"),
     ("get", "/live/app.js"),
     ("get", "/live/style.css"),

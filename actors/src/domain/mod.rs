@@ -1,11 +1,13 @@
-//! The pure price domain: regions, price points and the maths over them. Synchronous, no I/O,
-//! no actors; both the actors and the HTTP edge call into it.
+//! The pure domain: regions, price points and the maths over them, forecasting and scheduling,
+//! account rules (the password policy). Synchronous, no I/O, no actors; both the actors and the
+//! HTTP edge call into it.
 
 pub mod calendar;
 pub mod compare;
 pub mod event;
 pub mod forecast;
 pub mod horizon;
+pub mod password;
 pub mod peak;
 pub mod price;
 pub mod region;

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod analytics;
+pub mod auth;
 pub mod forecast;
 pub mod health;
 pub mod live;
