@@ -4,6 +4,7 @@
 //! deployments (and tests) can share one Redis.
 
 mod fanout;
+pub mod kv;
 mod lease;
 
 use std::time::Duration;
@@ -12,6 +13,7 @@ use fred::prelude::{Builder, ClientLike, Config, ReconnectPolicy};
 use fred::types::config::{ConnectionConfig, PerformanceConfig};
 
 pub use fanout::{RedisEventFeed, RedisFanOut};
+pub use kv::{KeyValue, LocalKeyValue, RedisKeyValue, SharedKeyValue};
 pub use lease::RedisLease;
 
 /// Why Redis could not be set up.
@@ -51,6 +53,11 @@ impl Keys {
     /// The newest event id handed out.
     pub fn event_id(&self) -> String {
         format!("{}:event-id", self.prefix)
+    }
+
+    /// An entry of the edge's key-value store.
+    pub fn kv(&self, key: &str) -> String {
+        format!("{}:kv:{key}", self.prefix)
     }
 
     /// The fetch lease of a region.

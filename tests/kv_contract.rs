@@ -1,0 +1,106 @@
+//! The edge's key-value store, in-process and in Redis, held to the same contract: marks and
+//! counters expire on their own, increments count from the first one of a window, removal
+//! forgets. The Redis case runs when `TEST_REDIS_URL` is set (and must, under `CI`); each run
+//! uses its own key prefix.
+
+use std::future::Future;
+use std::time::Duration;
+
+use wattline::cache::{Keys, LocalKeyValue, RedisKeyValue, SharedKeyValue, connect};
+
+async fn marks_expire(kv: SharedKeyValue) {
+    assert!(!kv.is_marked("jti:a").await.unwrap());
+    kv.mark("jti:a", Duration::from_millis(300)).await.unwrap();
+    assert!(kv.is_marked("jti:a").await.unwrap());
+    assert!(!kv.is_marked("jti:b").await.unwrap());
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert!(!kv.is_marked("jti:a").await.unwrap(), "the mark expired");
+}
+
+async fn counters_count_within_their_window(kv: SharedKeyValue) {
+    let window = Duration::from_millis(400);
+    for expected in 1..=3 {
+        let count = kv.increment("fails:x@example.com", window).await.unwrap();
+        assert_eq!(count.value, expected);
+        assert!(count.resets_in <= window && count.resets_in > Duration::ZERO);
+    }
+    assert_eq!(kv.count("fails:x@example.com").await.unwrap().value, 3);
+    assert_eq!(kv.count("fails:other").await.unwrap().value, 0);
+    tokio::time::sleep(Duration::from_millis(550)).await;
+    assert_eq!(kv.count("fails:x@example.com").await.unwrap().value, 0);
+    assert_eq!(
+        kv.increment("fails:x@example.com", window)
+            .await
+            .unwrap()
+            .value,
+        1,
+        "a new window starts from one"
+    );
+    kv.remove("fails:x@example.com").await.unwrap();
+    assert_eq!(kv.count("fails:x@example.com").await.unwrap().value, 0);
+}
+
+async fn concurrent_increments_are_all_counted(kv: SharedKeyValue) {
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let kv = kv.clone();
+        tasks.push(tokio::spawn(async move {
+            kv.increment("burst", Duration::from_secs(10))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut values: Vec<u64> = Vec::new();
+    for task in tasks {
+        values.push(task.await.unwrap().value);
+    }
+    values.sort_unstable();
+    assert_eq!(
+        values,
+        (1..=50).collect::<Vec<_>>(),
+        "each increment saw its own value"
+    );
+}
+
+async fn local<F, Fut>(case: F)
+where
+    F: FnOnce(SharedKeyValue) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    case(LocalKeyValue::new()).await;
+}
+
+async fn redis<F, Fut>(case: F)
+where
+    F: FnOnce(SharedKeyValue) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Ok(url) = std::env::var("TEST_REDIS_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but TEST_REDIS_URL is not: Redis tests cannot run"
+        );
+        eprintln!("TEST_REDIS_URL not set; skipping the Redis case");
+        return;
+    };
+    let client = connect(&url).await.expect("test Redis reachable");
+    let keys = Keys::new(&format!("wattline_test_{}", uuid::Uuid::new_v4().simple()));
+    case(RedisKeyValue::new(client, keys)).await;
+}
+
+macro_rules! contract {
+    ($($case:ident),+ $(,)?) => {
+        mod in_process {
+            $(#[tokio::test(flavor = "multi_thread")] async fn $case() { super::local(super::$case).await })+
+        }
+        mod in_redis {
+            $(#[tokio::test(flavor = "multi_thread")] async fn $case() { super::redis(super::$case).await })+
+        }
+    };
+}
+
+contract!(
+    marks_expire,
+    counters_count_within_their_window,
+    concurrent_increments_are_all_counted,
+);
