@@ -318,6 +318,8 @@ contract!(
     a_unit_of_work_that_fails_leaves_nothing_behind,
     a_job_key_is_queued_once,
     a_stored_model_is_replaced_per_region,
+    users_are_unique_by_email_and_read_back,
+    refresh_tokens_rotate_once_and_a_replay_revokes_the_family,
 );
 
 fn job(key: &str) -> NewJob {
@@ -646,6 +648,112 @@ async fn a_stored_model_is_replaced_per_region(store: Arc<Storage>) {
         Some(second)
     );
     assert_eq!(store.load_model(Region::France).await.unwrap(), None);
+}
+
+fn user(id: &str, email: &str) -> wattline::storage::users::UserRow {
+    wattline::storage::users::UserRow {
+        id: id.into(),
+        email: email.into(),
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        name: Some("Ada 'Robert'); DROP TABLE users; --".into()),
+        email_verified: false,
+        tier: "free".into(),
+        created_at: "2026-01-15T12:00:00.5Z".parse().unwrap(),
+        last_login_at: None,
+    }
+}
+
+async fn users_are_unique_by_email_and_read_back(store: Arc<Storage>) {
+    let ada = user("u1", "ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    assert!(matches!(
+        store.create_user(&user("u2", "ada@example.com")).await,
+        Err(StorageError::Conflict(_))
+    ));
+    assert_eq!(
+        store.user_by_email("ada@example.com").await.unwrap(),
+        Some(ada.clone())
+    );
+    assert_eq!(store.user_by_id("u1").await.unwrap(), Some(ada));
+    assert_eq!(store.user_by_email("bob@example.com").await.unwrap(), None);
+    let now: Timestamp = "2026-01-16T08:00:00Z".parse().unwrap();
+    store.record_login("u1", now).await.unwrap();
+    assert_eq!(
+        store.user_by_id("u1").await.unwrap().unwrap().last_login_at,
+        Some(now)
+    );
+}
+
+async fn refresh_tokens_rotate_once_and_a_replay_revokes_the_family(store: Arc<Storage>) {
+    use wattline::storage::users::{RefreshTokenRow, Rotation};
+    store
+        .create_user(&user("u1", "ada@example.com"))
+        .await
+        .unwrap();
+    let now: Timestamp = "2026-01-15T12:00:00Z".parse().unwrap();
+    let token = |hash: &str| RefreshTokenRow {
+        token_hash: hash.into(),
+        family_id: "family-1".into(),
+        user_id: "u1".into(),
+        expires_at: now + SignedDuration::from_hours(24 * 7),
+        used_at: None,
+        revoked: false,
+        ip: Some("127.0.0.1".into()),
+        user_agent: None,
+        created_at: now,
+    };
+    store.start_session(&token("h1")).await.unwrap();
+    let rotated = store
+        .rotate_session("h1", now, |current| {
+            assert_eq!(current.family_id, "family-1");
+            token("h2")
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        rotated,
+        Rotation::Rotated {
+            user_id: "u1".into()
+        }
+    );
+    // The used token presented again: a replay, the whole family goes.
+    let replayed = store
+        .rotate_session("h1", now, |_| token("h3"))
+        .await
+        .unwrap();
+    assert_eq!(replayed, Rotation::Reused);
+    let after = store
+        .rotate_session("h2", now, |_| token("h4"))
+        .await
+        .unwrap();
+    assert_eq!(
+        after,
+        Rotation::Invalid,
+        "the successor was revoked with its family"
+    );
+    assert_eq!(
+        store
+            .rotate_session("unknown", now, |_| token("h5"))
+            .await
+            .unwrap(),
+        Rotation::Invalid
+    );
+    // An expired token is invalid.
+    let mut old = token("h6");
+    old.family_id = "family-2".into();
+    old.expires_at = now - SignedDuration::from_secs(1);
+    store.start_session(&old).await.unwrap();
+    assert_eq!(
+        store
+            .rotate_session("h6", now, |_| token("h7"))
+            .await
+            .unwrap(),
+        Rotation::Invalid
+    );
+    assert_eq!(
+        store.session_family("h6").await.unwrap().as_deref(),
+        Some("family-2")
+    );
 }
 
 /// A SQLite file written before instants were widened to milliseconds (whole-second text) is

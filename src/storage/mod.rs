@@ -13,6 +13,7 @@ mod prices;
 pub mod rows;
 pub mod sql;
 mod unit;
+pub mod users;
 
 use std::time::Duration;
 
