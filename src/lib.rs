@@ -2,6 +2,7 @@
 //! the actor tree of `wattline-actors`.
 
 pub mod app;
+pub mod auth;
 pub mod backfill;
 pub mod backtest;
 pub mod cache;
