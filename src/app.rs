@@ -135,6 +135,16 @@ impl App {
             forecasts: forecast_store,
             weather,
         };
+        let kv: cache::SharedKeyValue = match &cluster.redis {
+            Some(client) => cache::RedisKeyValue::new(
+                client.clone(),
+                cache::Keys::new(settings.cluster.key_prefix.as_str()),
+            ),
+            None => cache::LocalKeyValue::new(),
+        };
+        let accounts = crate::auth::Accounts::new(&settings, &storage, kv, clock.now())
+            .await
+            .context("setting up accounts")?;
         let tree = Tree::spawn(ports, settings.tree_config())
             .await
             .context("starting the actor tree")?;
@@ -172,6 +182,7 @@ impl App {
             node_id,
             shutdown: shutdown_rx,
             redis: cluster.redis,
+            accounts,
         });
         Ok(App {
             listener,

@@ -19,6 +19,22 @@ use crate::storage::StorageError;
 pub enum ApiError {
     #[error("unknown region")]
     UnknownRegion(#[from] RegionParseError),
+    /// No valid bearer token (missing, malformed, foreign, expired, revoked, wrong type).
+    #[error("a valid bearer access token is required")]
+    Unauthorized,
+    #[error("Invalid email or password")]
+    InvalidCredentials,
+    /// Too many failed sign-ins for this email.
+    #[error("too many failed sign-ins; try again in {retry_after_secs} seconds")]
+    SignInLocked { retry_after_secs: u64 },
+    #[error("the password does not meet the policy; it needs {}", .missing.join(", "))]
+    WeakPassword { missing: Vec<&'static str> },
+    #[error("an account with this email exists")]
+    EmailTaken,
+    #[error("send the refresh token in the body (`refresh_token`) or the refresh cookie")]
+    MissingRefreshToken,
+    #[error("the refresh token is invalid, expired or already used")]
+    InvalidRefreshToken,
     #[error("region {0} is not enabled on this server")]
     RegionDisabled(Region),
     #[error("{0}")]
@@ -150,6 +166,13 @@ impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::UnknownRegion(_) => (StatusCode::BAD_REQUEST, "unknown_region"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            ApiError::SignInLocked { .. } => (StatusCode::TOO_MANY_REQUESTS, "sign_in_locked"),
+            ApiError::WeakPassword { .. } => (StatusCode::BAD_REQUEST, "weak_password"),
+            ApiError::EmailTaken => (StatusCode::CONFLICT, "email_taken"),
+            ApiError::MissingRefreshToken => (StatusCode::BAD_REQUEST, "missing_refresh_token"),
+            ApiError::InvalidRefreshToken => (StatusCode::UNAUTHORIZED, "invalid_refresh_token"),
             ApiError::RegionDisabled(_) => (StatusCode::NOT_FOUND, "region_disabled"),
             ApiError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query"),
             ApiError::InvalidParameter { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),
@@ -253,6 +276,10 @@ impl ApiError {
             }
             ApiError::RefreshFailed(details) => Some(details.clone()),
             ApiError::InvalidField { field, .. } => Some(serde_json::json!({ "field": field })),
+            ApiError::WeakPassword { missing } => Some(serde_json::json!({ "missing": missing })),
+            ApiError::SignInLocked { retry_after_secs } => {
+                Some(serde_json::json!({ "retry_after": retry_after_secs }))
+            }
             ApiError::ModelNotReady {
                 state, ready, of, ..
             } => {
@@ -310,10 +337,24 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
+        if let ApiError::SignInLocked { retry_after_secs } = &self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs.max(&1).to_owned()),
+            );
+        } else if status == StatusCode::SERVICE_UNAVAILABLE
+            || status == StatusCode::TOO_MANY_REQUESTS
+        {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        if status == StatusCode::UNAUTHORIZED
+            && matches!(self, ApiError::Unauthorized | ApiError::InvalidRefreshToken)
+        {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -25,6 +25,9 @@ pub struct Claims {
     pub iss: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
+    /// The refresh session (family) the token was issued in: sign-out revokes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// Why a token was refused. Every case answers 401 alike; the variant is for logs and tests.
@@ -73,8 +76,15 @@ impl TokenIssuer {
         self.access_ttl
     }
 
-    /// A signed access token for the user, issued at `now`.
-    pub fn issue(&self, sub: &str, email: &str, scopes: &[&str], now: Timestamp) -> String {
+    /// A signed access token for the user in session `sid`, issued at `now`.
+    pub fn issue(
+        &self,
+        sub: &str,
+        email: &str,
+        scopes: &[&str],
+        sid: Option<&str>,
+        now: Timestamp,
+    ) -> String {
         let iat = now.as_second();
         let claims = Claims {
             sub: sub.to_string(),
@@ -86,6 +96,7 @@ impl TokenIssuer {
             jti: uuid::Uuid::new_v4().simple().to_string(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
+            sid: sid.map(str::to_string),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing of plain claims cannot fail")
@@ -165,7 +176,7 @@ mod tests {
     #[test]
     fn an_issued_token_verifies_until_it_expires() {
         let issuer = issuer();
-        let token = issuer.issue("u1", "ada@example.com", &["read"], now());
+        let token = issuer.issue("u1", "ada@example.com", &["read"], None, now());
         let claims = issuer.verify(&token, now()).unwrap();
         assert_eq!((claims.sub.as_str(), claims.typ.as_str()), ("u1", "access"));
         let later = now() + jiff::SignedDuration::from_secs(900);
@@ -175,7 +186,7 @@ mod tests {
     #[test]
     fn tampered_foreign_and_unsigned_tokens_are_refused() {
         let issuer = issuer();
-        let token = issuer.issue("u1", "ada@example.com", &[], now());
+        let token = issuer.issue("u1", "ada@example.com", &[], None, now());
         // Another key.
         let other = TokenIssuer::new(
             b"k2-k2-k2-k2-k2-k2-k2-k2-k2-k2-k2",
@@ -184,7 +195,7 @@ mod tests {
             Duration::from_secs(900),
         );
         assert!(matches!(
-            issuer.verify(&other.issue("u1", "a@b.c", &[], now()), now()),
+            issuer.verify(&other.issue("u1", "a@b.c", &[], None, now()), now()),
             Err(TokenError::Invalid(_))
         ));
         // An edited payload with the old signature.

@@ -3,6 +3,7 @@
 //! A wrong value stops the start with a message naming the key. Secrets come only from the
 //! environment.
 
+mod auth;
 mod engine;
 mod forecast;
 pub mod human;
@@ -23,6 +24,7 @@ use wattline_actors::supervision::{BackoffPolicy, RestartPolicy};
 use wattline_actors::writer::WriterConfig;
 use wattline_actors::{BootstrapConfig, TreeConfig};
 
+pub use auth::AuthSettings;
 pub use engine::{
     ClockSettings, ClusterSettings, PriceSettings, SimulatorSettings, StorageSettings,
     SupervisionSettings,
@@ -56,6 +58,7 @@ pub struct Settings {
     pub forecast: ForecastSettings,
     pub optimization: OptimizationSettings,
     pub telemetry: TelemetrySettings,
+    pub auth: AuthSettings,
     pub security: SecuritySettings,
 }
 
@@ -142,7 +145,10 @@ impl Settings {
 
     /// Every secret key and whether it is set.
     fn secrets(&self) -> Vec<(&'static str, bool)> {
-        let mut secrets = vec![("security.api_key", self.security.api_key.is_some())];
+        let mut secrets = vec![
+            ("security.api_key", self.security.api_key.is_some()),
+            ("security.jwt_secret", self.security.jwt_secret.is_some()),
+        ];
         secrets.extend(self.providers.secrets());
         secrets
     }
@@ -165,6 +171,21 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "forecast.interval_low",
                 "interval quantiles must satisfy 0 < interval_low < interval_high < 1",
+            ));
+        }
+        if let Some(key) = &self.security.jwt_secret
+            && key.expose().len() < 32
+        {
+            return Err(ConfigError::invalid(
+                "security.jwt_secret",
+                "must be at least 32 bytes (256 bits) for HS256",
+            ));
+        }
+        if self.security.jwt_secret.is_none() && self.cluster.redis_url.is_some() {
+            return Err(ConfigError::invalid(
+                "security.jwt_secret",
+                "a clustered node (cluster.redis_url set) needs the shared signing key in \
+                 WATTLINE_SECURITY__JWT_SECRET, so every node accepts the tokens of the others",
             ));
         }
         let server = &self.server;

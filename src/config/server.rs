@@ -69,6 +69,10 @@ pub struct SecuritySettings {
     /// Operator/refresh API key (`WATTLINE_SECURITY__API_KEY`; unset disables those endpoints).
     #[serde(default)]
     pub api_key: Option<Secret>,
+    /// Key signing access tokens (`WATTLINE_SECURITY__JWT_SECRET`, at least 32 bytes). Unset on a
+    /// single node: one is generated and kept in storage; unset on a clustered node: refused.
+    #[serde(default)]
+    pub jwt_secret: Option<Secret>,
 }
 
 /// Logs.

@@ -1,6 +1,7 @@
 //! The axum edge: every route, the OpenAPI document generated from them, and the layers every
 //! request passes (request id, metrics, security headers, CORS, deadline, body limit).
 
+pub mod bearer;
 pub mod body_timeout;
 pub mod compat;
 pub mod dto;
@@ -29,7 +30,7 @@ use axum::{Json, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::OpenApi;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
@@ -68,6 +69,15 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     components.add_security_scheme(
         "api_key",
         SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+    );
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .build(),
+        ),
     );
     (router, doc)
 }

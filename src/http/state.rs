@@ -41,6 +41,7 @@ struct Inner {
     node_id: String,
     shutdown: watch::Receiver<bool>,
     redis: Option<fred::prelude::Client>,
+    accounts: Arc<crate::auth::Accounts>,
     enabled: [bool; Region::ALL.len()],
     started: Instant,
     rendered: crate::http::rendered::RenderedPrices,
@@ -67,6 +68,8 @@ pub struct AppParts {
     pub shutdown: watch::Receiver<bool>,
     /// The Redis client, when clustered (for readiness).
     pub redis: Option<fred::prelude::Client>,
+    /// Tokens, revocations and sign-in counters of the account routes.
+    pub accounts: Arc<crate::auth::Accounts>,
 }
 
 impl AppState {
@@ -92,6 +95,7 @@ impl AppState {
                 node_id: parts.node_id,
                 shutdown: parts.shutdown,
                 redis: parts.redis,
+                accounts: parts.accounts,
                 enabled,
                 started: Instant::now(),
                 rendered: Default::default(),
@@ -131,6 +135,11 @@ impl AppState {
     /// The root supervisor of the actor tree.
     pub fn root(&self) -> &SupervisorHandle {
         &self.inner.root
+    }
+
+    /// Tokens, revocations and sign-in counters.
+    pub fn accounts(&self) -> &crate::auth::Accounts {
+        &self.inner.accounts
     }
 
     /// The Redis client, when clustered.

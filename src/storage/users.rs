@@ -41,6 +41,29 @@ pub static REFRESH_TOKENS: Table = Table {
     key: &["token_hash"],
 };
 
+/// `secrets`: values a node generated for itself.
+pub static SECRETS: Table = Table {
+    name: "secrets",
+    columns: &[
+        col("name", Kind::Text),
+        col("value", Kind::Text),
+        col("created_at", Kind::Time),
+    ],
+    key: &["name"],
+};
+static INSERT_SECRET: Statement =
+    Statement::new(|d: Dialect| SECRETS.insert(d, "rows", OnConflict::Nothing));
+static SECRET_BY_NAME: Statement =
+    Statement::new(|d: Dialect| SECRETS.select(d, "name = {name}", "name", ""));
+
+/// A row of [`SECRETS`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SecretRow {
+    name: String,
+    value: String,
+    created_at: Timestamp,
+}
+
 static INSERT_USER: Statement =
     Statement::new(|d: Dialect| USERS.insert(d, "rows", OnConflict::Fail));
 static USER_BY_EMAIL: Statement =
@@ -120,6 +143,35 @@ struct Rows<'a, T> {
 }
 
 impl Storage {
+    /// The stored secret `name`, storing `generated` first if there is none (the first of
+    /// several nodes starting at once wins; all read the same value).
+    pub async fn secret_or_insert(
+        &self,
+        name: &str,
+        generated: String,
+        now: Timestamp,
+    ) -> Result<String, StorageError> {
+        let row = SecretRow {
+            name: name.to_string(),
+            value: generated,
+            created_at: now,
+        };
+        self.execute(
+            &INSERT_SECRET,
+            &Rows {
+                rows: std::slice::from_ref(&row),
+            },
+        )
+        .await?;
+        let rows: Vec<SecretRow> = self
+            .rows(&SECRET_BY_NAME, &serde_json::json!({ "name": name }))
+            .await?;
+        rows.into_iter()
+            .next()
+            .map(|r| r.value)
+            .ok_or_else(|| StorageError::Corrupt(format!("secret {name} vanished")))
+    }
+
     /// Stores a new user; an email already taken is [`StorageError::Conflict`].
     pub async fn create_user(&self, user: &UserRow) -> Result<(), StorageError> {
         match self

@@ -59,3 +59,271 @@ async fn bad_password_checks_are_clear_4xx() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
+
+const PASSWORD: &str = "ValidPassword123!";
+
+async fn sign_up(app: &TestApp, email: &str) -> serde_json::Value {
+    let (status, body) = app
+        .post_body(
+            "/api/v1/auth/signup",
+            &json!({ "email": email, "password": PASSWORD, "name": "Ada" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+async fn get_with(
+    app: &TestApp,
+    path: &str,
+    authorization: &str,
+) -> (StatusCode, serde_json::Value, Option<String>) {
+    let response = app
+        .client
+        .get(app.url(path))
+        .header("authorization", authorization)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, response.json().await.unwrap_or_default(), challenge)
+}
+
+#[tokio::test]
+async fn sign_up_sign_in_me_refresh_and_sign_out() {
+    let app = TestApp::spawn().await;
+    let tokens = sign_up(&app, "  Ada@Example.COM ").await;
+    assert_eq!(tokens["token_type"], "bearer");
+    assert_eq!(tokens["expires_in"], 900);
+    let access = tokens["access_token"].as_str().unwrap();
+    let (status, me, _) = get_with(&app, "/api/v1/auth/me", &format!("Bearer {access}")).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["email"], "ada@example.com", "emails are normalised");
+    assert_eq!(
+        (me["tier"].as_str(), me["email_verified"].as_bool()),
+        (Some("free"), Some(false))
+    );
+
+    // Taken email, weak and short passwords.
+    let (status, body) = app
+        .post_body(
+            "/api/v1/auth/signup",
+            &json!({ "email": "ada@example.com", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, body) = app
+        .post_body(
+            "/api/v1/auth/signup",
+            &json!({ "email": "bo@example.com", "password": "alllowercase-letters" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let message = assert_error(&body, "weak_password");
+    assert!(
+        message.contains("an uppercase letter") && message.contains("a digit"),
+        "{message}"
+    );
+    let (status, _) = app
+        .post_body(
+            "/api/v1/auth/signup",
+            &json!({ "email": "bo@example.com", "password": "Short1!" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Sign-in: a wrong password and an unknown email get the same answer.
+    let (status, wrong) = app
+        .post_body(
+            "/api/v1/auth/signin",
+            &json!({ "email": "ada@example.com", "password": "nope" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, unknown) = app
+        .post_body(
+            "/api/v1/auth/signin",
+            &json!({ "email": "nobody@example.com", "password": "nope" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong, unknown);
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/signin"))
+        .json(&json!({ "email": "ADA@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("Secure") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let signed_in: serde_json::Value = response.json().await.unwrap();
+    assert!(!signed_in.to_string().contains(PASSWORD));
+
+    // Refresh rotates: the new pair works, the old refresh token is refused and its reuse
+    // revokes the session, so the rotated one stops working too.
+    let old = signed_in["refresh_token"].as_str().unwrap().to_string();
+    let (status, rotated) = app
+        .post_body("/api/v1/auth/refresh", &json!({ "refresh_token": old }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let newer = rotated["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(newer, old);
+    let (status, _) = app
+        .post_body("/api/v1/auth/refresh", &json!({ "refresh_token": old }))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a used refresh token");
+    let (status, _) = app
+        .post_body("/api/v1/auth/refresh", &json!({ "refresh_token": newer }))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the family was revoked on reuse"
+    );
+    let (status, _) = app.post_body("/api/v1/auth/refresh", &json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // The cookie works instead of the body.
+    let cookie_token = {
+        let (_, fresh) = app
+            .post_body(
+                "/api/v1/auth/signin",
+                &json!({ "email": "ada@example.com", "password": PASSWORD }),
+            )
+            .await;
+        fresh["refresh_token"].as_str().unwrap().to_string()
+    };
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/refresh"))
+        .header(
+            "cookie",
+            format!("theme=dark; refresh_token={cookie_token}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // An access token is never a refresh token.
+    let (status, _) = app
+        .post_body("/api/v1/auth/refresh", &json!({ "refresh_token": access }))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Sign-out revokes the access token and the session.
+    let session = rotated["access_token"].as_str().unwrap();
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/signout"))
+        .header("authorization", format!("Bearer {access}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let (status, _, _) = get_with(&app, "/api/v1/auth/me", &format!("Bearer {access}")).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the signed-out token is revoked"
+    );
+    let (status, _, _) = get_with(&app, "/api/v1/auth/me", &format!("Bearer {session}")).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "another session's token still works"
+    );
+}
+
+#[tokio::test]
+async fn bad_bearer_tokens_are_401_with_a_challenge() {
+    let app = TestApp::spawn().await;
+    let tokens = sign_up(&app, "ada@example.com").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let parts: Vec<&str> = access.split('.').collect();
+    let unsigned = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.", parts[1]);
+    let edited = format!("{}.{}x.{}", parts[0], parts[1], parts[2]);
+    for authorization in [
+        String::new(),
+        "Bearer".into(),
+        "Bearer ".into(),
+        format!("Basic {access}"),
+        format!("bearer{access}"),
+        format!("Bearer {refresh}"),
+        format!("Bearer {unsigned}"),
+        format!("Bearer {edited}"),
+        "Bearer a.b.c".into(),
+    ] {
+        let (status, body, challenge) = get_with(&app, "/api/v1/auth/me", &authorization).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{authorization}: {body}");
+        assert_eq!(challenge.as_deref(), Some("Bearer"));
+        assert_error(&body, "unauthorized");
+    }
+    // Expired: the engine clock moves past the 15 minutes.
+    app.clock.set(
+        crate::helpers::NOW.parse::<jiff::Timestamp>().unwrap()
+            + jiff::SignedDuration::from_mins(16),
+    );
+    let (status, _, _) = get_with(&app, "/api/v1/auth/me", &format!("Bearer {access}")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn five_failures_lock_an_email_with_the_real_retry_after() {
+    let app = TestApp::spawn().await;
+    sign_up(&app, "ada@example.com").await;
+    sign_up(&app, "bo@example.com").await;
+    for _ in 0..5 {
+        let (status, _) = app
+            .post_body(
+                "/api/v1/auth/signin",
+                &json!({ "email": "ada@example.com", "password": "wrong" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/signin"))
+        .json(&json!({ "email": "ada@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "locked even with the right password"
+    );
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((890..=900).contains(&retry), "{retry}");
+    // Another email is unaffected; a success clears its own count.
+    let (status, _) = app
+        .post_body(
+            "/api/v1/auth/signin",
+            &json!({ "email": "bo@example.com", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -68,6 +68,10 @@ fn node_settings(dir: &Path, database: &str, redis: &str, prefix: &str, node: &s
     settings.cluster.key_prefix = Word::new(prefix).unwrap();
     settings.cluster.node_id = Word::new(node).unwrap();
     settings.cluster.lease_ttl = Duration::from_secs(1);
+    // Clustered nodes share the signing key, so each accepts the others' tokens.
+    settings.security.jwt_secret = Some(wattline::config::Secret::new(
+        "test-cluster-signing-key-of-32-bytes-or-more",
+    ));
     settings
 }
 
@@ -194,6 +198,35 @@ async fn two_nodes_fetch_each_region_once_deliver_every_event_and_take_over() {
     let (status, current) = b.get_json("/api/v1/prices/current?region=germany").await;
     assert_eq!(status, StatusCode::OK, "{current}");
     assert_eq!(current["price"]["start"], "2026-01-17T00:30:00Z");
+
+    // Accounts: a token from A works on B; signed out on A, it is refused on B too (the
+    // revocation is in Redis). Both engine clocks read the same time.
+    a.clock
+        .set(NOW.parse::<Timestamp>().unwrap() + SignedDuration::from_hours(36));
+    let (status, tokens) = a
+        .post_body(
+            "/api/v1/auth/signup",
+            &serde_json::json!({ "email": format!("{prefix}@example.com"), "password": "ValidPassword123!" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{tokens}");
+    let bearer = format!("Bearer {}", tokens["access_token"].as_str().unwrap());
+    let me = |node: &TestApp| {
+        node.client
+            .get(node.url("/api/v1/auth/me"))
+            .header("authorization", bearer.clone())
+            .send()
+    };
+    assert_eq!(me(&b).await.unwrap().status(), StatusCode::OK);
+    let signed_out = a
+        .client
+        .post(a.url("/api/v1/auth/signout"))
+        .header("authorization", bearer.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), StatusCode::OK);
+    assert_eq!(me(&b).await.unwrap().status(), StatusCode::UNAUTHORIZED);
 
     // The leader stops: B takes every region over and fetches it itself.
     a.stop().await.unwrap();

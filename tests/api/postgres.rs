@@ -34,6 +34,21 @@ async fn serves_and_persists_prices_on_postgres() {
         .await;
     assert_eq!(status, StatusCode::OK, "{history}");
     assert_eq!(history["count"], 192);
+    // Accounts on PostgreSQL: sign up, sign in, the user from storage.
+    let credentials =
+        serde_json::json!({ "email": "ada@example.com", "password": "ValidPassword123!" });
+    let (status, _) = app.post_body("/api/v1/auth/signup", &credentials).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, tokens) = app.post_body("/api/v1/auth/signin", &credentials).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let me = app
+        .client
+        .get(app.url("/api/v1/auth/me"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
     app.stop().await.unwrap();
     let stored = admin
         .price_range(&RangeQuery {
