@@ -92,6 +92,7 @@ pub async fn edge(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -
         .unwrap_or_else(|| edge.ids.make());
     req.headers_mut().insert(REQUEST_ID.clone(), id.clone());
     let method = method_label(req.method());
+    let api = req.uri().path().starts_with("/api/");
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -122,7 +123,7 @@ pub async fn edge(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -
             }
         }
     };
-    security_headers(response.headers_mut(), edge.hsts);
+    security_headers(response.headers_mut(), edge.hsts, api);
     response.headers_mut().insert(REQUEST_ID.clone(), id);
     let status = response.status().as_u16().to_string();
     metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "method" => method, "route" => route.clone())
@@ -175,8 +176,11 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// The security headers every response carries (a page may set its own CSP).
-fn security_headers(headers: &mut axum::http::HeaderMap, hsts: bool) {
+const PERMISSIONS_POLICY: HeaderName = HeaderName::from_static("permissions-policy");
+
+/// The security headers every response carries (a page may set its own CSP); API answers also
+/// say `Cache-Control: no-store, private`.
+fn security_headers(headers: &mut axum::http::HeaderMap, hsts: bool, api: bool) {
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -184,13 +188,25 @@ fn security_headers(headers: &mut axum::http::HeaderMap, hsts: bool) {
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    );
+    headers.insert(
+        PERMISSIONS_POLICY,
+        HeaderValue::from_static(
+            "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
+        ),
     );
     headers
         .entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static(
-            "default-src 'none'; frame-ancestors 'none'",
+            "default-src 'self'; frame-ancestors 'none'",
         ));
+    if api {
+        // Answers about accounts and live prices are never to be kept by shared caches.
+        headers
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store, private"));
+    }
     if hsts {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,

@@ -81,7 +81,31 @@ async fn every_response_has_a_request_id_and_security_headers() {
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     assert_eq!(response.headers()["x-frame-options"], "DENY");
     assert!(response.headers().contains_key("content-security-policy"));
+    assert_eq!(
+        response.headers()["referrer-policy"],
+        "strict-origin-when-cross-origin"
+    );
+    assert!(
+        response.headers()["permissions-policy"]
+            .to_str()
+            .unwrap()
+            .contains("camera=()")
+    );
     assert!(!response.headers().contains_key("strict-transport-security"));
+    assert!(
+        !response.headers().contains_key("cache-control"),
+        "only API answers say no-store"
+    );
+    // API answers, errors included, are not to be cached.
+    let response = app
+        .client
+        .get(app.url("/api/v1/prices/current?region=atlantis"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.headers()["cache-control"], "no-store, private");
+    assert_eq!(response.headers()["x-frame-options"], "DENY");
     let response = app
         .client
         .get(app.url("/nowhere"))
