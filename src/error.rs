@@ -31,6 +31,8 @@ pub enum ApiError {
     WeakPassword { missing: Vec<&'static str> },
     #[error("an account with this email exists")]
     EmailTaken,
+    #[error("the API key lacks the `{0}` scope")]
+    InsufficientScope(String),
     #[error("send the refresh token in the body (`refresh_token`) or the refresh cookie")]
     MissingRefreshToken,
     #[error("the refresh token is invalid, expired or already used")]
@@ -171,6 +173,7 @@ impl ApiError {
             ApiError::SignInLocked { .. } => (StatusCode::TOO_MANY_REQUESTS, "sign_in_locked"),
             ApiError::WeakPassword { .. } => (StatusCode::BAD_REQUEST, "weak_password"),
             ApiError::EmailTaken => (StatusCode::CONFLICT, "email_taken"),
+            ApiError::InsufficientScope(_) => (StatusCode::FORBIDDEN, "insufficient_scope"),
             ApiError::MissingRefreshToken => (StatusCode::BAD_REQUEST, "missing_refresh_token"),
             ApiError::InvalidRefreshToken => (StatusCode::UNAUTHORIZED, "invalid_refresh_token"),
             ApiError::RegionDisabled(_) => (StatusCode::NOT_FOUND, "region_disabled"),

@@ -32,6 +32,34 @@ enum Command {
     Backtest(BacktestArgs),
     /// Load past days of one region into storage (idempotent).
     Backfill(BackfillArgs),
+    /// Create, list or revoke API keys (X-API-Key) for operators and services.
+    Apikey(ApiKeyArgs),
+}
+
+#[derive(Debug, Args)]
+struct ApiKeyArgs {
+    #[command(subcommand)]
+    action: ApiKeyAction,
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiKeyAction {
+    /// Create a key and print it once (only its hash is stored).
+    Create {
+        /// What the key is for, e.g. "grafana".
+        #[arg(long)]
+        name: String,
+        /// A scope: read, refresh or admin (repeat for several).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+    },
+    /// List keys (never the keys themselves).
+    List,
+    /// Revoke a key by its id.
+    Revoke {
+        /// The id `list` shows.
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +133,7 @@ fn main() -> ExitCode {
             Command::Migrate => migrate(&settings).await,
             Command::CheckConfig => check_config(&settings),
             Command::Backfill(args) => backfill(&settings, args).await,
+            Command::Apikey(args) => apikey(&settings, args.action).await,
             Command::Backtest(args) => backtest(args).await,
         }
     });
@@ -196,6 +225,48 @@ async fn backfill(settings: &Settings, args: BackfillArgs) -> anyhow::Result<()>
             report.failed.len()
         ))
     }
+}
+
+async fn apikey(settings: &Settings, action: ApiKeyAction) -> anyhow::Result<()> {
+    let store = storage::Storage::open(
+        &settings.storage.database_url,
+        &app::storage_options(settings),
+    )
+    .await?;
+    let now = jiff::Timestamp::now();
+    let result = match action {
+        ApiKeyAction::Create { name, scopes } => {
+            let (key, row) = wattline::auth::api_keys::create(&store, &name, &scopes, now).await?;
+            println!(
+                "Created API key {} ({}), scopes {}.",
+                row.id, row.name, row.scopes
+            );
+            println!("Key (shown only now): {key}");
+            Ok(())
+        }
+        ApiKeyAction::List => {
+            for key in store.api_keys().await? {
+                let state = key
+                    .revoked_at
+                    .map_or("active".to_string(), |at| format!("revoked {at}"));
+                println!(
+                    "{}  {:<20} {}…  {:<20} created {}  {state}",
+                    key.id, key.name, key.prefix, key.scopes, key.created_at
+                );
+            }
+            Ok(())
+        }
+        ApiKeyAction::Revoke { id } => {
+            if store.revoke_api_key(&id, now).await? {
+                println!("Revoked {id}.");
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("no active key with id {id}"))
+            }
+        }
+    };
+    store.close().await;
+    result
 }
 
 fn check_config(settings: &Settings) -> anyhow::Result<()> {

@@ -1,6 +1,7 @@
 //! Accounts' cryptography and rules outside HTTP: password hashing (argon2id), access tokens
 //! (JWT), refresh tokens (random, stored as SHA-256) and the signing key.
 
+pub mod api_keys;
 pub mod passwords;
 pub mod tokens;
 

@@ -1,6 +1,7 @@
 //! The axum edge: every route, the OpenAPI document generated from them, and the layers every
 //! request passes (request id, metrics, security headers, CORS, deadline, body limit).
 
+pub mod api_key;
 pub mod bearer;
 pub mod body_timeout;
 pub mod compat;

@@ -4,6 +4,7 @@
 //! several writes commit together through a [`UnitOfWork`]. Both backends run the same contract
 //! tests (`tests/storage_contract.rs`). Only `app.rs` (and the CLI) open one.
 
+pub mod api_keys;
 pub mod days;
 mod db;
 pub mod jobs;

@@ -327,3 +327,89 @@ async fn five_failures_lock_an_email_with_the_real_retry_after() {
         .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn stored_api_keys_carry_scopes_and_can_be_revoked() {
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/keys.sqlite3", dir.path().display());
+    let cli = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_wattline"))
+            .arg("apikey")
+            .args(args)
+            .env("WATTLINE_STORAGE__DATABASE_URL", &url)
+            .env_remove("WATTLINE_CONFIG")
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).to_string()
+                + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+    let key_of = |out: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix("Key (shown only now): "))
+            .unwrap()
+            .to_string()
+    };
+    let (ok, out) = cli(&["create", "--name", "cron", "--scope", "refresh"]);
+    assert!(ok, "{out}");
+    let refresher = key_of(&out);
+    let (ok, out) = cli(&["create", "--name", "grafana", "--scope", "read"]);
+    assert!(ok, "{out}");
+    let reader = key_of(&out);
+    let (ok, out) = cli(&["create", "--name", "x", "--scope", "root"]);
+    assert!(!ok && out.contains("unknown scope"), "{out}");
+    let (ok, listing) = cli(&["list"]);
+    assert!(ok);
+    assert!(
+        listing.contains("cron") && !listing.contains(&refresher),
+        "keys are never listed: {listing}"
+    );
+
+    let mut settings = crate::helpers::test_settings(dir.path());
+    settings.storage.database_url = url.clone();
+    let app = TestApp::start(settings, crate::helpers::NOW.parse().unwrap()).await;
+    let (status, body) = app
+        .post_json("/api/v1/prices/refresh?region=germany", Some(&refresher))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .post_json("/api/v1/prices/refresh?region=germany", Some(&reader))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_error(&body, "insufficient_scope");
+    let admin = |key: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/api/v1/admin/actors"))
+                .header("x-api-key", key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(admin(refresher.clone()).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        admin(crate::helpers::API_KEY.into()).await,
+        StatusCode::OK,
+        "the bootstrap key is admin"
+    );
+    assert_eq!(admin("wl_not-a-key".into()).await, StatusCode::UNAUTHORIZED);
+    // Revoked: refused from then on.
+    let id = listing
+        .lines()
+        .find(|l| l.contains("cron"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let (ok, out) = cli(&["revoke", &id]);
+    assert!(ok, "{out}");
+    let (status, _) = app
+        .post_json("/api/v1/prices/refresh?region=germany", Some(&refresher))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

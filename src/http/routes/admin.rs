@@ -14,7 +14,7 @@ use wattline_actors::domain::{Region, Source};
 use wattline_actors::fetcher::FetcherState;
 
 use crate::error::ApiError;
-use crate::http::routes::refresh::require_api_key;
+use crate::http::api_key::require_scope;
 use crate::http::state::AppState;
 
 /// Routes under `/api/v1/admin`.
@@ -68,13 +68,13 @@ pub struct ActorsResponse {
 
 /// Actor tree status (operator API key required).
 #[utoipa::path(get, path = "/actors", tag = "admin", security(("api_key" = [])),
-    responses((status = 200, body = ActorsResponse), (status = 401, body = crate::http::dto::ErrorResponse),
+    responses((status = 200, body = ActorsResponse), (status = 401, body = crate::http::dto::ErrorResponse), (status = 403, body = crate::http::dto::ErrorResponse),
               (status = 503, body = crate::http::dto::ErrorResponse)))]
 pub async fn list_actors(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<ActorsResponse>, ApiError> {
-    require_api_key(&state, &headers)?;
+    require_scope(&state, &headers, "admin").await?;
     let statuses = state.prices().status().await?;
     let stream = state.broadcast().stats().await?;
     let root = state.root();

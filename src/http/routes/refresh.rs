@@ -13,31 +13,13 @@ use wattline_actors::domain::Region;
 use wattline_actors::fetcher::FetchReport;
 
 use crate::error::ApiError;
+use crate::http::api_key::require_scope;
 use crate::http::extract::AppQuery;
 use crate::http::state::AppState;
 
 /// Routes under `/api/v1/prices` served by this module.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(refresh_prices))
-}
-
-/// Checks the `X-API-Key` header against the configured operator key.
-pub fn require_api_key(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let given = headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty());
-    let Some(given) = given else {
-        return Err(ApiError::MissingApiKey);
-    };
-    let Some(expected) = state.settings().security.api_key.as_ref() else {
-        return Err(ApiError::ApiKeyNotConfigured);
-    };
-    if expected.matches(given) {
-        Ok(())
-    } else {
-        Err(ApiError::InvalidApiKey)
-    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -76,14 +58,14 @@ pub struct RefreshResponse {
 /// Fetches prices now (operator API key required).
 #[utoipa::path(post, path = "/refresh", params(RefreshQuery), tag = "prices",
     security(("api_key" = [])),
-    responses((status = 200, body = RefreshResponse), (status = 401, body = crate::http::dto::ErrorResponse),
+    responses((status = 200, body = RefreshResponse), (status = 401, body = crate::http::dto::ErrorResponse), (status = 403, body = crate::http::dto::ErrorResponse),
               (status = 503, body = crate::http::dto::ErrorResponse)))]
 pub async fn refresh_prices(
     State(state): State<AppState>,
     headers: HeaderMap,
     AppQuery(q): AppQuery<RefreshQuery>,
 ) -> Result<Json<RefreshResponse>, ApiError> {
-    require_api_key(&state, &headers)?;
+    require_scope(&state, &headers, "refresh").await?;
     let regions: Vec<Region> = match q.region.as_deref() {
         Some(list) => list
             .split(',')
