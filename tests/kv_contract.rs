@@ -99,7 +99,44 @@ macro_rules! contract {
     };
 }
 
+async fn rates_allow_a_burst_then_refuse_with_the_wait(kv: SharedKeyValue) {
+    use wattline::cache::Rate;
+    let rates = [
+        Rate {
+            limit: 5,
+            period: Duration::from_secs(60),
+        },
+        Rate {
+            limit: 100,
+            period: Duration::from_secs(3600),
+        },
+    ];
+    let mut remaining = Vec::new();
+    for _ in 0..5 {
+        let decision = kv.rate("client:a", &rates).await.unwrap();
+        assert!(decision.allowed);
+        assert_eq!(decision.limit, 5, "the tightest rate is reported");
+        remaining.push(decision.remaining);
+    }
+    assert_eq!(remaining, vec![4, 3, 2, 1, 0]);
+    let refused = kv.rate("client:a", &rates).await.unwrap();
+    assert!(!refused.allowed);
+    assert_eq!(refused.remaining, 0);
+    // The next slot opens one interval (60 s / 5) after the first request.
+    assert!(
+        refused.retry_after > Duration::from_secs(10)
+            && refused.retry_after <= Duration::from_secs(12),
+        "{:?}",
+        refused.retry_after
+    );
+    // Another client has its own budget.
+    let other = kv.rate("client:b", &rates).await.unwrap();
+    assert!(other.allowed);
+    assert_eq!(other.remaining, 4);
+}
+
 contract!(
+    rates_allow_a_burst_then_refuse_with_the_wait,
     marks_expire,
     counters_count_within_their_window,
     concurrent_increments_are_all_counted,

@@ -36,6 +36,8 @@ pub trait KeyValue: Send + Sync + 'static {
     async fn count(&self, key: &str) -> Result<Count, KvError>;
     /// Forgets `key`.
     async fn remove(&self, key: &str) -> Result<(), KvError>;
+    /// Counts a request of `key` against every rate (GCRA), if each has room.
+    async fn rate(&self, key: &str, rates: &[Rate]) -> Result<RateDecision, KvError>;
 }
 
 /// The shared handle.
@@ -43,9 +45,22 @@ pub type SharedKeyValue = Arc<dyn KeyValue>;
 
 /// In-process entries, for a node without Redis. A concurrent map rather than an actor: every
 /// request may touch it, and entries are independent.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LocalKeyValue {
     entries: DashMap<String, (u64, Instant)>,
+    /// Arrival times per rate-limited key, in milliseconds since `epoch`.
+    rates: DashMap<String, Vec<u64>>,
+    epoch: Instant,
+}
+
+impl Default for LocalKeyValue {
+    fn default() -> Self {
+        LocalKeyValue {
+            entries: DashMap::new(),
+            rates: DashMap::new(),
+            epoch: Instant::now(),
+        }
+    }
 }
 
 impl LocalKeyValue {
@@ -119,6 +134,22 @@ impl KeyValue for LocalKeyValue {
     async fn remove(&self, key: &str) -> Result<(), KvError> {
         self.entries.remove(key);
         Ok(())
+    }
+
+    async fn rate(&self, key: &str, rates: &[Rate]) -> Result<RateDecision, KvError> {
+        let now_ms = self.epoch.elapsed().as_millis() as u64;
+        if self.rates.len() > 100_000 {
+            // Keys whose every arrival time has passed hold nothing.
+            self.rates
+                .retain(|_, tats| tats.iter().any(|t| *t > now_ms));
+        }
+        let mut tats = self
+            .rates
+            .entry(key.to_string())
+            .or_insert_with(|| vec![0; rates.len()]);
+        tats.resize(rates.len(), 0);
+        let outcome = gcra(&mut tats, rates, now_ms);
+        Ok(decide(rates, &outcome))
     }
 }
 
@@ -217,4 +248,171 @@ impl KeyValue for RedisKeyValue {
             .map_err(unavailable)?;
         Ok(())
     }
+
+    async fn rate(&self, key: &str, rates: &[Rate]) -> Result<RateDecision, KvError> {
+        let args: Vec<String> = rates
+            .iter()
+            .flat_map(|r| [r.period.as_millis().to_string(), r.limit.max(1).to_string()])
+            .collect();
+        let out: Vec<i64> = self
+            .client
+            .eval(RATE, vec![self.keys.kv(key)], args)
+            .await
+            .map_err(unavailable)?;
+        let number = |i: usize| out.get(i).copied().unwrap_or(0).max(0) as u64;
+        let outcome = Outcome {
+            allowed: number(0) == 1,
+            retry_ms: number(1),
+            per_rate: (0..rates.len())
+                .map(|i| (number(2 + 2 * i), number(3 + 2 * i)))
+                .collect(),
+        };
+        Ok(decide(rates, &outcome))
+    }
 }
+
+/// One rate: at most `limit` requests per `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub limit: u32,
+    pub period: Duration,
+}
+
+impl Rate {
+    /// The spacing of requests at the steady rate.
+    fn interval(self) -> Duration {
+        self.period / self.limit.max(1)
+    }
+}
+
+/// A rate-limit answer, for the tightest of the rates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    pub allowed: bool,
+    /// The limit of the tightest rate.
+    pub limit: u32,
+    /// Requests left now under the tightest rate.
+    pub remaining: u32,
+    /// Until that rate's quota is whole again.
+    pub reset: Duration,
+    /// When refused: until the next request would be allowed.
+    pub retry_after: Duration,
+}
+
+/// What GCRA found for each rate: whether the request passes every rate, how long until it
+/// would, and per rate the requests left and the time until its quota is whole.
+struct Outcome {
+    allowed: bool,
+    retry_ms: u64,
+    per_rate: Vec<(u64, u64)>,
+}
+
+/// GCRA over several rates at once for one key: the request counts against every rate or none.
+/// `tats` are the theoretical arrival times, in milliseconds on a common clock; they advance
+/// only when the request is allowed.
+fn gcra(tats: &mut [u64], rates: &[Rate], now_ms: u64) -> Outcome {
+    let mut allowed = true;
+    let mut retry_ms = 0;
+    for (tat, rate) in tats.iter().zip(rates) {
+        let (_, tolerance) = spacing(*rate);
+        let tat = (*tat).max(now_ms);
+        if tat > now_ms + tolerance {
+            allowed = false;
+            retry_ms = retry_ms.max(tat - tolerance - now_ms);
+        }
+    }
+    let per_rate = tats
+        .iter_mut()
+        .zip(rates)
+        .map(|(tat, rate)| {
+            let (interval, tolerance) = spacing(*rate);
+            let mut basis = (*tat).max(now_ms);
+            if allowed {
+                basis += interval;
+                *tat = basis;
+            }
+            let remaining = (now_ms + tolerance + interval).saturating_sub(basis) / interval;
+            (remaining, basis - now_ms)
+        })
+        .collect();
+    Outcome {
+        allowed,
+        retry_ms,
+        per_rate,
+    }
+}
+
+/// A rate's emission interval and burst tolerance, in milliseconds.
+fn spacing(rate: Rate) -> (u64, u64) {
+    let interval = (rate.interval().as_millis() as u64).max(1);
+    let tolerance = (rate.period.as_millis() as u64).saturating_sub(interval);
+    (interval, tolerance)
+}
+
+/// The answer for the tightest rate (fewest requests left).
+fn decide(rates: &[Rate], outcome: &Outcome) -> RateDecision {
+    let (rate, (remaining, reset_ms)) = rates
+        .iter()
+        .zip(&outcome.per_rate)
+        .min_by_key(|(rate, (remaining, _))| (*remaining, rate.limit))
+        .map(|(rate, per)| (*rate, *per))
+        .unwrap_or((
+            Rate {
+                limit: 0,
+                period: Duration::ZERO,
+            },
+            (0, 0),
+        ));
+    RateDecision {
+        allowed: outcome.allowed,
+        limit: rate.limit,
+        remaining: remaining.min(u64::from(rate.limit)) as u32,
+        reset: Duration::from_millis(reset_ms),
+        retry_after: Duration::from_millis(outcome.retry_ms),
+    }
+}
+
+/// GCRA for several rates in Redis, on the server's clock: the arrival times of a key are one
+/// comma-separated string, kept as long as the longest period.
+const RATE: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = #ARGV / 2
+local tats = {}
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  for v in string.gmatch(stored, '[^,]+') do table.insert(tats, tonumber(v)) end
+end
+local allowed = 1
+local retry = 0
+local longest = 0
+for i = 1, n do
+  local period = tonumber(ARGV[2 * i - 1])
+  local interval = math.max(1, math.floor(period / tonumber(ARGV[2 * i])))
+  local tolerance = period - interval
+  local tat = math.max(tats[i] or 0, now)
+  if tat > now + tolerance then
+    allowed = 0
+    retry = math.max(retry, tat - tolerance - now)
+  end
+  if period > longest then longest = period end
+end
+local out = {allowed, retry}
+local next = {}
+for i = 1, n do
+  local period = tonumber(ARGV[2 * i - 1])
+  local interval = math.max(1, math.floor(period / tonumber(ARGV[2 * i])))
+  local tolerance = period - interval
+  local basis = math.max(tats[i] or 0, now)
+  if allowed == 1 then basis = basis + interval end
+  next[i] = basis
+  local remaining = math.floor((now + tolerance + interval - basis) / interval)
+  if remaining < 0 then remaining = 0 end
+  table.insert(out, remaining)
+  table.insert(out, basis - now)
+end
+if allowed == 1 then
+  redis.call('SET', KEYS[1], table.concat(next, ','), 'PX', longest)
+end
+return out
+"#;

@@ -13,7 +13,7 @@ use fred::prelude::{Builder, ClientLike, Config, ReconnectPolicy};
 use fred::types::config::{ConnectionConfig, PerformanceConfig};
 
 pub use fanout::{RedisEventFeed, RedisFanOut};
-pub use kv::{KeyValue, LocalKeyValue, RedisKeyValue, SharedKeyValue};
+pub use kv::{KeyValue, LocalKeyValue, Rate, RateDecision, RedisKeyValue, SharedKeyValue};
 pub use lease::RedisLease;
 
 /// Why Redis could not be set up.
