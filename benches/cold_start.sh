@@ -17,7 +17,7 @@ pid=""
 for run in $RUNS; do
   started="$(date +%s.%N)"
   WATTLINE_STORAGE__DATABASE_URL="sqlite://$tmp/cold.sqlite3" WATTLINE_SERVER__BIND="127.0.0.1:$PORT" \
-    WATTLINE_TELEMETRY__LOG_FILTER=warn target/release/wattline serve &
+    WATTLINE_TELEMETRY__LOG_FILTER=warn WATTLINE_RATE_LIMIT__ENABLED=false target/release/wattline serve &
   pid=$!
   ready=""
   for _ in $(seq 1 3000); do

@@ -14,7 +14,7 @@ PORT="${PORT:-18081}"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cargo build --release --locked --bin wattline >&2
 . benches/serve.sh
-serve_pinned "$PORT" WATTLINE_TELEMETRY__LOG_FILTER=error WATTLINE_FORECAST__ENABLED=false \
+serve_pinned "$PORT" WATTLINE_TELEMETRY__LOG_FILTER=error WATTLINE_FORECAST__ENABLED=false WATTLINE_RATE_LIMIT__ENABLED=false \
   WATTLINE_SERVER__MAX_CONNECTIONS="$CAP" WATTLINE_SERVER__MAX_CONNECTIONS_PER_ADDRESS="$PER_ADDRESS"
 echo "cap=$CAP per_address=$PER_ADDRESS header_read_timeout=10s (default)"
 taskset -c 1 python3 benches/conn_flood.py --port "$PORT" --connections "$CONNECTIONS" --seconds "$DURATION" &

@@ -6,6 +6,7 @@
 #   benches/load.sh                     # /health, current, history, statistics, windows; 20 s each
 #   DURATION=60 CONNECTIONS=64 benches/load.sh
 #   PATHS="/health /api/v1/prices/current?region=germany" benches/load.sh
+#   RATE_LIMIT=on PATHS="/api/v1/prices/current?region=germany" benches/load.sh   # its cost
 #
 # The server runs on the embedded default with the forecaster off (its calibrations would share
 # the server's core) and 400 days of simulated history loaded before the first route, so the
@@ -29,8 +30,16 @@ if command -v oha >/dev/null; then tool=oha; elif command -v wrk >/dev/null; the
 fi
 cargo build --release --locked --bin wattline >&2
 . benches/serve.sh
+# The rate limit is off unless RATE_LIMIT=on (then with limits no run reaches, to measure its
+# cost per request).
+if [ "${RATE_LIMIT:-off}" = on ]; then
+  limits=(WATTLINE_RATE_LIMIT__ENABLED=true WATTLINE_RATE_LIMIT__PER_MINUTE=1000000000
+          WATTLINE_RATE_LIMIT__PER_HOUR=1000000000)
+else
+  limits=(WATTLINE_RATE_LIMIT__ENABLED=false)
+fi
 serve_pinned "$PORT" WATTLINE_TELEMETRY__LOG_FILTER=warn WATTLINE_FORECAST__ENABLED=false \
-  WATTLINE_FORECAST__BOOTSTRAP_DAYS=400 WATTLINE_SECURITY__API_KEY=load-bench
+  WATTLINE_FORECAST__BOOTSTRAP_DAYS=400 WATTLINE_SECURITY__API_KEY=load-bench "${limits[@]}"
 # The history load is done when its actor has finished.
 for _ in $(seq 1 600); do
   curl -fs -H 'x-api-key: load-bench' "http://127.0.0.1:$PORT/api/v1/admin/actors" \

@@ -43,7 +43,7 @@ for mode in $MODES; do
     WATTLINE_TELEMETRY__LOG_FILTER=warn WATTLINE_REGIONS__ENABLED='["japan"]' WATTLINE_CLOCK__SPEED="$speed" \
     WATTLINE_STREAM__MAX_PER_ADDRESS=1000000 WATTLINE_STREAM__MAX_SUBSCRIBERS=1000000 \
     WATTLINE_SERVER__MAX_CONNECTIONS_PER_ADDRESS=19000 WATTLINE_SERVER__MAX_CONNECTIONS=19000 \
-    WATTLINE_FORECAST__ENABLED="${FORECAST:-true}" \
+    WATTLINE_FORECAST__ENABLED="${FORECAST:-true}" WATTLINE_RATE_LIMIT__ENABLED=false \
     taskset -c 0 target/release/wattline serve &
   pid=$!
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/health/ready" >/dev/null && break; sleep 0.1; done

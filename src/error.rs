@@ -33,6 +33,8 @@ pub enum ApiError {
     EmailTaken,
     #[error("the API key lacks the `{0}` scope")]
     InsufficientScope(String),
+    #[error("too many requests; try again in {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: u64 },
     #[error("send the refresh token in the body (`refresh_token`) or the refresh cookie")]
     MissingRefreshToken,
     #[error("the refresh token is invalid, expired or already used")]
@@ -174,6 +176,7 @@ impl ApiError {
             ApiError::WeakPassword { .. } => (StatusCode::BAD_REQUEST, "weak_password"),
             ApiError::EmailTaken => (StatusCode::CONFLICT, "email_taken"),
             ApiError::InsufficientScope(_) => (StatusCode::FORBIDDEN, "insufficient_scope"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::MissingRefreshToken => (StatusCode::BAD_REQUEST, "missing_refresh_token"),
             ApiError::InvalidRefreshToken => (StatusCode::UNAUTHORIZED, "invalid_refresh_token"),
             ApiError::RegionDisabled(_) => (StatusCode::NOT_FOUND, "region_disabled"),
@@ -340,7 +343,9 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if let ApiError::SignInLocked { retry_after_secs } = &self {
+        if let ApiError::SignInLocked { retry_after_secs }
+        | ApiError::RateLimited { retry_after_secs } = &self
+        {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(retry_after_secs.max(&1).to_owned()),

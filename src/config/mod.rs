@@ -7,6 +7,7 @@ mod auth;
 mod engine;
 mod forecast;
 pub mod human;
+mod rate_limit;
 mod regions;
 mod secret;
 mod server;
@@ -30,6 +31,7 @@ pub use engine::{
     SupervisionSettings,
 };
 pub use forecast::{CriterionSetting, ForecastSettings, OptimizationSettings};
+pub use rate_limit::{GroupLimits, RateLimitSettings};
 pub use regions::{LocalTime, RegionSettings, Sources, SourcesFor};
 pub use secret::Secret;
 pub use server::{LogFormat, SecuritySettings, ServerSettings, StreamSettings, TelemetrySettings};
@@ -59,6 +61,7 @@ pub struct Settings {
     pub optimization: OptimizationSettings,
     pub telemetry: TelemetrySettings,
     pub auth: AuthSettings,
+    pub rate_limit: RateLimitSettings,
     pub security: SecuritySettings,
 }
 

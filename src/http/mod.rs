@@ -13,6 +13,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod params;
 pub mod protocol_errors;
+pub mod rate_limit;
 pub mod rendered;
 pub mod routes;
 pub mod series;
@@ -103,6 +104,11 @@ pub fn router(state: AppState) -> Router {
         router.layer(cors(&settings.cors_allowed_origins))
     };
     router
+        // Inside the edge layer: a 429 gets the request id and the security headers.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::rate_limit,
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("handler panicked".into()).into_response()
         }))

@@ -416,3 +416,34 @@ async fn shutdown_with_redis_unreachable_releases_leases_at_once() {
         "shutdown took {took:?} with Redis unreachable"
     );
 }
+
+#[tokio::test]
+async fn nodes_sharing_redis_share_each_clients_rate_budget() {
+    let Some(redis) = redis_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let database = shared_database(dir.path()).await;
+    let prefix = format!("wattline_test_{}", uuid::Uuid::new_v4().simple());
+    let node = |name: &str| {
+        let mut settings = node_settings(dir.path(), &database, &redis, &prefix, name);
+        settings.rate_limit.enabled = true;
+        settings.rate_limit.per_minute = 4.try_into().unwrap();
+        settings
+    };
+    let now: Timestamp = NOW.parse().unwrap();
+    let a = TestApp::start(node("node-a"), now).await;
+    let b = TestApp::start(node("node-b"), now).await;
+    let get = |app: &TestApp| {
+        app.client
+            .get(app.url("/api/v1/prices/current?region=germany"))
+            .send()
+    };
+    for app in [&a, &b, &a, &b] {
+        assert_eq!(get(app).await.unwrap().status(), StatusCode::OK);
+    }
+    let refused = get(&a).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        get(&b).await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}

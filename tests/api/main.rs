@@ -16,6 +16,7 @@ mod live;
 mod openapi;
 mod postgres;
 mod prices;
+mod rate_limit;
 mod schedule;
 mod sources;
 mod stream;
