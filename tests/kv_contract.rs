@@ -133,6 +133,17 @@ async fn rates_allow_a_burst_then_refuse_with_the_wait(kv: SharedKeyValue) {
     let other = kv.rate("client:b", &rates).await.unwrap();
     assert!(other.allowed);
     assert_eq!(other.remaining, 4);
+    // Large limits keep their precision (arrival times in microseconds survive storage).
+    let fast = [Rate {
+        limit: 1_000_000,
+        period: Duration::from_secs(1_000_000),
+    }];
+    let mut last = 0;
+    for _ in 0..3 {
+        last = kv.rate("client:fast", &fast).await.unwrap().remaining;
+    }
+    // One a second at the steady rate: three calls within it leave 999 997.
+    assert_eq!(last, 999_997);
 }
 
 contract!(

@@ -48,7 +48,7 @@ pub type SharedKeyValue = Arc<dyn KeyValue>;
 #[derive(Debug)]
 pub struct LocalKeyValue {
     entries: DashMap<String, (u64, Instant)>,
-    /// Arrival times per rate-limited key, in milliseconds since `epoch`.
+    /// Arrival times per rate-limited key, in microseconds since `epoch`.
     rates: DashMap<String, Vec<u64>>,
     epoch: Instant,
 }
@@ -137,18 +137,18 @@ impl KeyValue for LocalKeyValue {
     }
 
     async fn rate(&self, key: &str, rates: &[Rate]) -> Result<RateDecision, KvError> {
-        let now_ms = self.epoch.elapsed().as_millis() as u64;
+        let now_us = self.epoch.elapsed().as_micros() as u64;
         if self.rates.len() > 100_000 {
             // Keys whose every arrival time has passed hold nothing.
             self.rates
-                .retain(|_, tats| tats.iter().any(|t| *t > now_ms));
+                .retain(|_, tats| tats.iter().any(|t| *t > now_us));
         }
         let mut tats = self
             .rates
             .entry(key.to_string())
             .or_insert_with(|| vec![0; rates.len()]);
         tats.resize(rates.len(), 0);
-        let outcome = gcra(&mut tats, rates, now_ms);
+        let outcome = gcra(&mut tats, rates, now_us);
         Ok(decide(rates, &outcome))
     }
 }
@@ -252,7 +252,7 @@ impl KeyValue for RedisKeyValue {
     async fn rate(&self, key: &str, rates: &[Rate]) -> Result<RateDecision, KvError> {
         let args: Vec<String> = rates
             .iter()
-            .flat_map(|r| [r.period.as_millis().to_string(), r.limit.max(1).to_string()])
+            .flat_map(|r| [r.period.as_micros().to_string(), r.limit.max(1).to_string()])
             .collect();
         let out: Vec<i64> = self
             .client
@@ -262,7 +262,7 @@ impl KeyValue for RedisKeyValue {
         let number = |i: usize| out.get(i).copied().unwrap_or(0).max(0) as u64;
         let outcome = Outcome {
             allowed: number(0) == 1,
-            retry_ms: number(1),
+            retry_us: number(1),
             per_rate: (0..rates.len())
                 .map(|i| (number(2 + 2 * i), number(3 + 2 * i)))
                 .collect(),
@@ -303,22 +303,22 @@ pub struct RateDecision {
 /// would, and per rate the requests left and the time until its quota is whole.
 struct Outcome {
     allowed: bool,
-    retry_ms: u64,
+    retry_us: u64,
     per_rate: Vec<(u64, u64)>,
 }
 
 /// GCRA over several rates at once for one key: the request counts against every rate or none.
-/// `tats` are the theoretical arrival times, in milliseconds on a common clock; they advance
+/// `tats` are the theoretical arrival times, in microseconds on a common clock; they advance
 /// only when the request is allowed.
-fn gcra(tats: &mut [u64], rates: &[Rate], now_ms: u64) -> Outcome {
+fn gcra(tats: &mut [u64], rates: &[Rate], now_us: u64) -> Outcome {
     let mut allowed = true;
-    let mut retry_ms = 0;
+    let mut retry_us = 0;
     for (tat, rate) in tats.iter().zip(rates) {
         let (_, tolerance) = spacing(*rate);
-        let tat = (*tat).max(now_ms);
-        if tat > now_ms + tolerance {
+        let tat = (*tat).max(now_us);
+        if tat > now_us + tolerance {
             allowed = false;
-            retry_ms = retry_ms.max(tat - tolerance - now_ms);
+            retry_us = retry_us.max(tat - tolerance - now_us);
         }
     }
     let per_rate = tats
@@ -326,32 +326,33 @@ fn gcra(tats: &mut [u64], rates: &[Rate], now_ms: u64) -> Outcome {
         .zip(rates)
         .map(|(tat, rate)| {
             let (interval, tolerance) = spacing(*rate);
-            let mut basis = (*tat).max(now_ms);
+            let mut basis = (*tat).max(now_us);
             if allowed {
                 basis += interval;
                 *tat = basis;
             }
-            let remaining = (now_ms + tolerance + interval).saturating_sub(basis) / interval;
-            (remaining, basis - now_ms)
+            let remaining = (now_us + tolerance + interval).saturating_sub(basis) / interval;
+            (remaining, basis - now_us)
         })
         .collect();
     Outcome {
         allowed,
-        retry_ms,
+        retry_us,
         per_rate,
     }
 }
 
-/// A rate's emission interval and burst tolerance, in milliseconds.
+/// A rate's emission interval and burst tolerance, in microseconds (fine enough for a million
+/// requests a second).
 fn spacing(rate: Rate) -> (u64, u64) {
-    let interval = (rate.interval().as_millis() as u64).max(1);
-    let tolerance = (rate.period.as_millis() as u64).saturating_sub(interval);
+    let interval = (rate.interval().as_micros() as u64).max(1);
+    let tolerance = (rate.period.as_micros() as u64).saturating_sub(interval);
     (interval, tolerance)
 }
 
 /// The answer for the tightest rate (fewest requests left).
 fn decide(rates: &[Rate], outcome: &Outcome) -> RateDecision {
-    let (rate, (remaining, reset_ms)) = rates
+    let (rate, (remaining, reset_us)) = rates
         .iter()
         .zip(&outcome.per_rate)
         .min_by_key(|(rate, (remaining, _))| (*remaining, rate.limit))
@@ -367,16 +368,16 @@ fn decide(rates: &[Rate], outcome: &Outcome) -> RateDecision {
         allowed: outcome.allowed,
         limit: rate.limit,
         remaining: remaining.min(u64::from(rate.limit)) as u32,
-        reset: Duration::from_millis(reset_ms),
-        retry_after: Duration::from_millis(outcome.retry_ms),
+        reset: Duration::from_micros(reset_us),
+        retry_after: Duration::from_micros(outcome.retry_us),
     }
 }
 
-/// GCRA for several rates in Redis, on the server's clock: the arrival times of a key are one
-/// comma-separated string, kept as long as the longest period.
+/// GCRA for several rates in Redis, on the server's clock (microseconds): the arrival times of a
+/// key are one comma-separated string, kept as long as the longest period.
 const RATE: &str = r#"
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local n = #ARGV / 2
 local tats = {}
 local stored = redis.call('GET', KEYS[1])
@@ -412,7 +413,9 @@ for i = 1, n do
   table.insert(out, basis - now)
 end
 if allowed == 1 then
-  redis.call('SET', KEYS[1], table.concat(next, ','), 'PX', longest)
+  local text = {}
+  for i = 1, n do text[i] = string.format('%d', next[i]) end
+  redis.call('SET', KEYS[1], table.concat(text, ','), 'PX', math.ceil(longest / 1000))
 end
 return out
 "#;
