@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 
-use crate::auth::tokens::{new_refresh_token, refresh_hash};
+use crate::auth::tokens::{new_refresh_token, secret_hash};
 use crate::http::api_key::SCOPES;
 use crate::storage::api_keys::ApiKeyRow;
 use crate::storage::{Storage, StorageError};
@@ -36,7 +36,7 @@ pub async fn create(
     let row = ApiKeyRow {
         id: uuid::Uuid::now_v7().to_string(),
         name: name.to_string(),
-        key_hash: refresh_hash(&key),
+        key_hash: secret_hash(&key),
         prefix: key[..10].to_string(),
         scopes: scopes.join(","),
         created_at: now,

@@ -132,17 +132,18 @@ impl TokenIssuer {
     }
 }
 
-/// A new refresh token (256 random bits, URL-safe) and the hash it is stored under.
+/// A new refresh token (256 random bits, hex) and the hash it is stored under.
 pub fn new_refresh_token() -> (String, String) {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the operating system's random source");
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let hash = refresh_hash(&token);
+    let hash = secret_hash(&token);
     (token, hash)
 }
 
-/// The stored form of a refresh token.
-pub fn refresh_hash(token: &str) -> String {
+/// The stored form of a high-entropy secret (a refresh token, an API key): SHA-256, hex. These
+/// secrets are random, so a fast hash is enough; passwords use argon2id.
+pub fn secret_hash(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -234,7 +235,7 @@ mod tests {
         let (b, _) = new_refresh_token();
         assert_ne!(a, b);
         assert_eq!(a.len(), 64);
-        assert_eq!(refresh_hash(&a), hash_a);
+        assert_eq!(secret_hash(&a), hash_a);
         assert_ne!(hash_a, a);
     }
 }

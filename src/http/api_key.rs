@@ -4,7 +4,7 @@
 
 use axum::http::HeaderMap;
 
-use crate::auth::tokens::refresh_hash;
+use crate::auth::tokens::secret_hash;
 use crate::error::ApiError;
 use crate::http::state::AppState;
 
@@ -27,7 +27,7 @@ pub async fn require_scope(
         return Ok(());
     }
     // Stored keys are looked up by their SHA-256: the comparison is the index's, on a hash.
-    match state.storage().live_api_key(&refresh_hash(given)).await? {
+    match state.storage().live_api_key(&secret_hash(given)).await? {
         Some(key) if key.allows(scope) => Ok(()),
         Some(_) => Err(ApiError::InsufficientScope(scope.to_string())),
         None if bootstrap.is_none() && state.storage().api_keys().await?.is_empty() => {

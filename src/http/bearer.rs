@@ -14,6 +14,20 @@ use crate::http::state::AppState;
 #[derive(Debug, Clone)]
 pub struct Bearer(pub Claims);
 
+/// Claims an earlier layer (the rate limiter) already verified for this request, so they are
+/// not verified twice; revocation is still checked here.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken(pub Claims);
+
+/// The token of an `Authorization: Bearer <token>` header, if well formed.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .filter(|t| !t.is_empty() && !t.contains(' '))
+}
+
 /// The key-value entry that marks a revoked access token.
 pub fn revoked_key(jti: &str) -> String {
     format!("revoked-jti:{jti}")
@@ -23,21 +37,20 @@ impl FromRequestParts<AppState> for Bearer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .filter(|t| !t.is_empty() && !t.contains(' '))
-            .ok_or(ApiError::Unauthorized)?;
         let accounts = state.accounts();
-        let claims = accounts
-            .tokens
-            .verify(token, state.now())
-            .map_err(|error| {
-                tracing::info!(%error, "Bearer token refused.");
-                ApiError::Unauthorized
-            })?;
+        let claims = match parts.extensions.remove::<VerifiedToken>() {
+            Some(VerifiedToken(claims)) => claims,
+            None => {
+                let token = bearer_token(&parts.headers).ok_or(ApiError::Unauthorized)?;
+                accounts
+                    .tokens
+                    .verify(token, state.now())
+                    .map_err(|error| {
+                        tracing::info!(%error, "Bearer token refused.");
+                        ApiError::Unauthorized
+                    })?
+            }
+        };
         // A revocation that cannot be checked is not assumed absent.
         let revoked = accounts
             .kv

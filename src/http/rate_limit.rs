@@ -8,18 +8,19 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::tokens::refresh_hash;
+use crate::auth::tokens::{Claims, secret_hash};
 use crate::cache::{Rate, RateDecision};
 use crate::error::ApiError;
+use crate::http::bearer::{VerifiedToken, bearer_token};
 use crate::http::listener::ClientAddr;
 use crate::http::state::AppState;
 
 /// The layer.
-pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn rate_limit(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let settings = &state.settings().rate_limit;
     let Some(group) = limited_group(req.method(), req.uri().path()).filter(|_| settings.enabled)
     else {
@@ -29,8 +30,13 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
         .extensions()
         .get::<ConnectInfo<ClientAddr>>()
         .map(|ConnectInfo(addr)| addr.0.ip());
-    let client = client_key(&state, req.headers(), peer);
+    let (client, claims) = client_key(&state, req.headers(), peer);
     let limits = settings.limits(group);
+    let key = format!("rate:{group}:{client}");
+    if let Some(claims) = claims {
+        // Verified once: the route's `Bearer` extractor takes these instead of verifying again.
+        req.extensions_mut().insert(VerifiedToken(claims));
+    }
     let rates = [
         Rate {
             limit: limits.per_minute.get(),
@@ -41,7 +47,6 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
             period: Duration::from_secs(3600),
         },
     ];
-    let key = format!("rate:{group}:{client}");
     let decision = match state.accounts().kv.rate(&key, &rates).await {
         Ok(decision) => decision,
         Err(error) => {
@@ -77,21 +82,26 @@ fn limited_group<'a>(method: &Method, path: &'a str) -> Option<&'a str> {
     )
 }
 
-/// Who is asking: the token's user, the API key (by its hash) or the address.
-fn client_key(state: &AppState, headers: &HeaderMap, peer: Option<IpAddr>) -> String {
-    if let Some(token) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+/// Who is asking: the token's user (with the verified claims), the API key (by its hash) or the
+/// address.
+fn client_key(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> (String, Option<Claims>) {
+    if let Some(token) = bearer_token(headers)
         && let Ok(claims) = state.accounts().tokens.verify(token, state.now())
     {
-        return format!("user:{}", claims.sub);
+        return (format!("user:{}", claims.sub), Some(claims));
     }
     if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-        return format!("key:{}", &refresh_hash(key)[..32]);
+        return (format!("key:{}", &secret_hash(key)[..32]), None);
     }
     let address = client_address(headers, peer, &state.settings().rate_limit.trusted_proxies);
-    format!("ip:{}", address.map_or("unknown".into(), |a| a.to_string()))
+    (
+        format!("ip:{}", address.map_or("unknown".into(), |a| a.to_string())),
+        None,
+    )
 }
 
 /// The client's address: the peer, or when the peer is a trusted proxy the right-most address

@@ -72,3 +72,41 @@ async fn a_burst_over_the_limit_is_refused_with_the_time_to_wait() {
         "the auth group counts apart"
     );
 }
+
+#[tokio::test]
+async fn a_signed_in_user_is_counted_by_account_and_revocation_still_holds() {
+    let app = TestApp::spawn_with(limited).await;
+    let (status, tokens) = app
+        .post_body(
+            "/api/v1/auth/signup",
+            &serde_json::json!({ "email": "ada@example.com", "password": "ValidPassword123!" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{tokens}");
+    let token = tokens["access_token"].as_str().unwrap().to_string();
+    let me = || async {
+        app.client
+            .get(app.url("/api/v1/auth/me"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+    };
+    let response = me().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // The account's own budget in the auth group (sign-up was counted for the address).
+    assert_eq!(response.headers()["ratelimit-remaining"], "4");
+    let signed_out = app
+        .client
+        .post(app.url("/api/v1/auth/signout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), StatusCode::OK);
+    assert_eq!(
+        me().await.status(),
+        StatusCode::UNAUTHORIZED,
+        "revoked, though the limiter verified it"
+    );
+}

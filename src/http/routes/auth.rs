@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use wattline_actors::domain::password::{Checks, MAX_CHARS, MIN_CHARS, Strength, StrengthLabel};
 
 use crate::auth::passwords;
-use crate::auth::tokens::{new_refresh_token, refresh_hash};
+use crate::auth::tokens::{new_refresh_token, secret_hash};
 use crate::error::ApiError;
 use crate::http::bearer::{Bearer, revoked_key};
 use crate::http::dto::ErrorResponse;
@@ -307,7 +307,7 @@ pub async fn refresh(
     let mut family = String::new();
     let rotation = state
         .storage()
-        .rotate_session(&refresh_hash(&presented), now, |current| {
+        .rotate_session(&secret_hash(&presented), now, |current| {
             family = current.family_id.clone();
             session_row(
                 hash,
