@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{Method, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -124,20 +124,84 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// CORS from `server.cors_allowed_origins`: exact origins, or patterns with one leading
+/// wildcard label (`https://*.example.com`), or `*` for any. Credentials (the refresh cookie) are
+/// allowed only for listed origins, never with `*`.
 fn cors(origins: &[String]) -> CorsLayer {
-    let allow = if origins.iter().any(|o| o == "*") {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
-    };
-    CorsLayer::new()
-        .allow_origin(allow)
+    let any = origins.iter().any(|o| o == "*");
+    let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([
             header::CONTENT_TYPE,
             header::AUTHORIZATION,
             header::HeaderName::from_static("x-api-key"),
         ])
-        .expose_headers([header::HeaderName::from_static("x-request-id")])
-        .max_age(Duration::from_secs(600))
+        .expose_headers([
+            header::HeaderName::from_static("x-request-id"),
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("ratelimit-limit"),
+            header::HeaderName::from_static("ratelimit-remaining"),
+            header::HeaderName::from_static("ratelimit-reset"),
+        ])
+        .max_age(Duration::from_secs(600));
+    if any {
+        return layer.allow_origin(AllowOrigin::any());
+    }
+    let origins: Vec<String> = origins.to_vec();
+    layer
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            origin
+                .to_str()
+                .is_ok_and(|o| origins.iter().any(|allowed| origin_matches(allowed, o)))
+        }))
+        .allow_credentials(true)
+}
+
+/// Whether `origin` is `allowed`, or matches it as `scheme://*.domain` (any sub-domain, not the
+/// domain itself).
+fn origin_matches(allowed: &str, origin: &str) -> bool {
+    match allowed.split_once("://*.") {
+        Some((scheme, domain)) => origin
+            .strip_prefix(scheme)
+            .and_then(|rest| rest.strip_prefix("://"))
+            .and_then(|host| host.strip_suffix(domain))
+            .is_some_and(|sub| {
+                sub.ends_with('.') && sub.len() > 1 && !sub[..sub.len() - 1].contains('/')
+            }),
+        None => allowed == origin,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_matches;
+
+    #[test]
+    fn origins_match_exactly_or_by_subdomain_pattern() {
+        assert!(origin_matches("https://app.example", "https://app.example"));
+        assert!(!origin_matches(
+            "https://app.example",
+            "https://app.example.evil"
+        ));
+        assert!(origin_matches(
+            "https://*.example.com",
+            "https://a.example.com"
+        ));
+        assert!(origin_matches(
+            "https://*.example.com",
+            "https://a.b.example.com"
+        ));
+        assert!(!origin_matches(
+            "https://*.example.com",
+            "https://example.com"
+        ));
+        assert!(!origin_matches(
+            "https://*.example.com",
+            "http://a.example.com"
+        ));
+        assert!(!origin_matches(
+            "https://*.example.com",
+            "https://evilexample.com"
+        ));
+    }
 }

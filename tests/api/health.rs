@@ -151,7 +151,38 @@ async fn cors_allows_only_configured_origins_and_hsts_is_configurable() {
         allowed.headers()["access-control-allow-origin"],
         "https://app.example"
     );
+    assert_eq!(
+        allowed.headers()["access-control-allow-credentials"],
+        "true",
+        "listed origins may send the refresh cookie"
+    );
+    assert!(
+        allowed.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("ratelimit-remaining")
+    );
     assert!(allowed.headers().contains_key("strict-transport-security"));
+    // A pre-flight from a listed origin is answered; one from another origin is not allowed.
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/api/v1/auth/me"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let ok = preflight("https://app.example").await.unwrap();
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert!(
+        !refused
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
     let other = app
         .client
         .get(app.url("/health"))
