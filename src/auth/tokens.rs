@@ -229,6 +229,32 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever a client sends as a token, the parser answers (never panics) and accepts
+        /// nothing it did not sign.
+        #[test]
+        fn arbitrary_tokens_are_refused(token in "\\PC{0,300}") {
+            proptest::prop_assert!(issuer().verify(&token, now()).is_err());
+        }
+
+        /// A signed token with any byte changed is refused.
+        #[test]
+        fn a_changed_byte_breaks_the_signature(position in 0usize..400, byte in 33u8..127) {
+            let issuer = issuer();
+            let token = issuer.issue("u1", "ada@example.com", &["read"], Some("f"), now());
+            let mut bytes = token.clone().into_bytes();
+            let i = position % bytes.len();
+            proptest::prop_assume!(bytes[i] != byte);
+            bytes[i] = byte;
+            let changed = String::from_utf8(bytes).unwrap();
+            // Base64url padding bits can make two encodings decode alike; anything accepted
+            // must then be exactly the original claims.
+            if let Ok(claims) = issuer.verify(&changed, now()) {
+                proptest::prop_assert_eq!(claims, issuer.verify(&token, now()).unwrap());
+            }
+        }
+    }
+
     #[test]
     fn refresh_tokens_are_random_and_stored_hashed() {
         let (a, hash_a) = new_refresh_token();
