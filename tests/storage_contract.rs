@@ -713,7 +713,8 @@ async fn refresh_tokens_rotate_once_and_a_replay_revokes_the_family(store: Arc<S
     assert_eq!(
         rotated,
         Rotation::Rotated {
-            user_id: "u1".into()
+            user_id: "u1".into(),
+            family_id: "family-1".into()
         }
     );
     // The used token presented again: a replay, the whole family goes.

@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 
-use crate::auth::tokens::{new_refresh_token, secret_hash};
+use crate::auth::tokens::{random_hex, secret_hash};
 use crate::http::api_key::SCOPES;
 use crate::storage::api_keys::ApiKeyRow;
 use crate::storage::{Storage, StorageError};
@@ -32,7 +32,7 @@ pub async fn create(
     if let Some(unknown) = scopes.iter().find(|s| !SCOPES.contains(&s.as_str())) {
         return Err(ApiKeyError::UnknownScope(unknown.clone()));
     }
-    let key = format!("wl_{}", new_refresh_token().0);
+    let key = format!("wl_{}", random_hex());
     let row = ApiKeyRow {
         id: uuid::Uuid::now_v7().to_string(),
         name: name.to_string(),

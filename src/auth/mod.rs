@@ -48,7 +48,7 @@ impl Accounts {
             }
             None => {
                 storage
-                    .secret_or_insert("jwt_signing_key", tokens::new_signing_key(), now)
+                    .secret_or_insert("jwt_signing_key", tokens::random_hex(), now)
                     .await?
             }
         };

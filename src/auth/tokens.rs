@@ -132,11 +132,16 @@ impl TokenIssuer {
     }
 }
 
-/// A new refresh token (256 random bits, hex) and the hash it is stored under.
-pub fn new_refresh_token() -> (String, String) {
+/// 256 random bits from the operating system, hex.
+pub fn random_hex() -> String {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the operating system's random source");
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new refresh token (256 random bits, hex) and the hash it is stored under.
+pub fn new_refresh_token() -> (String, String) {
+    let token = random_hex();
     let hash = secret_hash(&token);
     (token, hash)
 }
@@ -148,11 +153,6 @@ pub fn secret_hash(token: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// A new random signing key, hex (256 bits).
-pub fn new_signing_key() -> String {
-    new_refresh_token().0
 }
 
 #[cfg(test)]

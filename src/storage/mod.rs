@@ -41,7 +41,8 @@ pub enum StorageError {
     #[error("database rejected the data: {0}")]
     Rejected(String),
     /// A write that had to change a given number of rows changed another (someone else changed
-    /// the row first); the whole unit of work was rolled back.
+    /// the row first; the whole unit of work was rolled back), or a row whose unique key is
+    /// taken.
     #[error("conflicting change: {0}")]
     Conflict(String),
     /// A stored row could not be read back into the domain.
@@ -55,6 +56,9 @@ pub enum StorageError {
 impl From<sqlx::Error> for StorageError {
     fn from(error: sqlx::Error) -> Self {
         match error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StorageError::Conflict(db.to_string())
+            }
             sqlx::Error::Database(db) => StorageError::Rejected(db.to_string()),
             sqlx::Error::ColumnDecode { .. }
             | sqlx::Error::Decode(_)

@@ -130,7 +130,7 @@ pub struct RefreshTokenRow {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rotation {
     /// The token was live: it is used now, and `next` is stored in its family.
-    Rotated { user_id: String },
+    Rotated { user_id: String, family_id: String },
     /// The token had been used already: its family is revoked now.
     Reused,
     /// Unknown, expired or revoked.
@@ -174,18 +174,14 @@ impl Storage {
 
     /// Stores a new user; an email already taken is [`StorageError::Conflict`].
     pub async fn create_user(&self, user: &UserRow) -> Result<(), StorageError> {
-        match self
-            .execute(
-                &INSERT_USER,
-                &Rows {
-                    rows: std::slice::from_ref(user),
-                },
-            )
-            .await
-        {
-            Err(StorageError::Rejected(message)) => Err(StorageError::Conflict(message)),
-            other => other.map(|_| ()),
-        }
+        self.execute(
+            &INSERT_USER,
+            &Rows {
+                rows: std::slice::from_ref(user),
+            },
+        )
+        .await?;
+        Ok(())
     }
 
     /// The user with this (normalised) email.
@@ -264,6 +260,7 @@ impl Storage {
         match self.commit(unit).await {
             Ok(_) => Ok(Rotation::Rotated {
                 user_id: current.user_id,
+                family_id: current.family_id,
             }),
             // Another request used it first: this one is a replay.
             Err(StorageError::Conflict(_)) => {

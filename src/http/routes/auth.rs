@@ -304,11 +304,9 @@ pub async fn refresh(
     let now = state.now();
     let (token, hash) = new_refresh_token();
     let refresh_ttl = state.accounts().settings.refresh_ttl;
-    let mut family = String::new();
     let rotation = state
         .storage()
         .rotate_session(&secret_hash(&presented), now, |current| {
-            family = current.family_id.clone();
             session_row(
                 hash,
                 &current.family_id,
@@ -320,8 +318,8 @@ pub async fn refresh(
             )
         })
         .await?;
-    let user_id = match rotation {
-        Rotation::Rotated { user_id } => user_id,
+    let (user_id, family) = match rotation {
+        Rotation::Rotated { user_id, family_id } => (user_id, family_id),
         Rotation::Reused => {
             tracing::warn!("A used refresh token was presented again; its session is revoked.");
             return Err(ApiError::InvalidRefreshToken);
