@@ -332,7 +332,9 @@ async fn redis_going_away_mid_stream_falls_back_to_local_delivery_and_recovers()
     assert_eq!(admin(&node).await["stream"]["fanout_up"], false);
     let metrics = node.metrics().await;
     assert!(metrics.contains("wattline_fanout_fallback_total"));
-    assert!(metrics.contains("wattline_fanout_up 0"));
+    // The gauge is process-wide and other nodes of this test binary set it too, so only its
+    // presence is checked here; this node's own value is the admin view's `fanout_up` above.
+    assert!(metrics.contains("wattline_fanout_up "));
 
     proxy.set_up(true);
     eventually("Redis reconnected", async || {
