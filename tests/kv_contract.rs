@@ -151,4 +151,43 @@ contract!(
     marks_expire,
     counters_count_within_their_window,
     concurrent_increments_are_all_counted,
+    values_are_taken_once_and_expire,
 );
+
+async fn values_are_taken_once_and_expire(kv: SharedKeyValue) {
+    kv.put("ticket:a", "payload-a", Duration::from_secs(60))
+        .await
+        .unwrap();
+    kv.put("ticket:b", "payload-b", Duration::from_millis(50))
+        .await
+        .unwrap();
+    assert_eq!(
+        kv.take("ticket:a").await.unwrap().as_deref(),
+        Some("payload-a")
+    );
+    assert_eq!(
+        kv.take("ticket:a").await.unwrap(),
+        None,
+        "a value is taken once"
+    );
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(
+        kv.take("ticket:b").await.unwrap(),
+        None,
+        "an expired value is gone"
+    );
+    assert_eq!(kv.take("ticket:never").await.unwrap(), None);
+    // Of many concurrent takers, exactly one gets the value.
+    kv.put("ticket:c", "payload-c", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let takers = (0..16).map(|_| {
+        let kv = kv.clone();
+        tokio::spawn(async move { kv.take("ticket:c").await.unwrap() })
+    });
+    let mut got = 0;
+    for taker in takers {
+        got += usize::from(taker.await.unwrap().is_some());
+    }
+    assert_eq!(got, 1);
+}

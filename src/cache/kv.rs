@@ -38,6 +38,11 @@ pub trait KeyValue: Send + Sync + 'static {
     async fn remove(&self, key: &str) -> Result<(), KvError>;
     /// Counts a request of `key` against every rate (GCRA), if each has room.
     async fn rate(&self, key: &str, rates: &[Rate]) -> Result<RateDecision, KvError>;
+    /// Keeps `value` under `key` for `ttl` (replacing what was there).
+    async fn put(&self, key: &str, value: &str, ttl: Duration) -> Result<(), KvError>;
+    /// Removes and returns the value under `key`, atomically: of two callers at once, one gets
+    /// it. What single-use tickets (OAuth `state`, one-time codes) are made of.
+    async fn take(&self, key: &str) -> Result<Option<String>, KvError>;
 }
 
 /// The shared handle.
@@ -50,6 +55,8 @@ pub struct LocalKeyValue {
     entries: DashMap<String, (u64, Instant)>,
     /// Arrival times per rate-limited key, in microseconds since `epoch`.
     rates: DashMap<String, Vec<u64>>,
+    /// Values with their expiry (single-use tickets; few and short-lived).
+    values: DashMap<String, (String, Instant)>,
     epoch: Instant,
 }
 
@@ -58,6 +65,7 @@ impl Default for LocalKeyValue {
         LocalKeyValue {
             entries: DashMap::new(),
             rates: DashMap::new(),
+            values: DashMap::new(),
             epoch: Instant::now(),
         }
     }
@@ -150,6 +158,24 @@ impl KeyValue for LocalKeyValue {
         tats.resize(rates.len(), 0);
         let outcome = gcra(&mut tats, rates, now_us);
         Ok(decide(rates, &outcome))
+    }
+
+    async fn put(&self, key: &str, value: &str, ttl: Duration) -> Result<(), KvError> {
+        let now = Instant::now();
+        if self.values.len() > 10_000 {
+            self.values.retain(|_, (_, until)| *until > now);
+        }
+        self.values
+            .insert(key.to_string(), (value.to_string(), now + ttl));
+        Ok(())
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<String>, KvError> {
+        let now = Instant::now();
+        Ok(self
+            .values
+            .remove(key)
+            .and_then(|(_, (value, until))| (until > now).then_some(value)))
     }
 }
 
@@ -268,6 +294,28 @@ impl KeyValue for RedisKeyValue {
                 .collect(),
         };
         Ok(decide(rates, &outcome))
+    }
+
+    async fn put(&self, key: &str, value: &str, ttl: Duration) -> Result<(), KvError> {
+        let _: () = self
+            .client
+            .set(
+                self.keys.kv(key),
+                value,
+                Some(fred::types::Expiration::PX(millis(ttl))),
+                None,
+                false,
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<String>, KvError> {
+        self.client
+            .getdel(self.keys.kv(key))
+            .await
+            .map_err(unavailable)
     }
 }
 
