@@ -31,7 +31,7 @@ pub enum ApiError {
     WeakPassword { missing: Vec<&'static str> },
     #[error("an account with this email exists")]
     EmailTaken,
-    #[error("the API key lacks the `{0}` scope")]
+    #[error("the API key or token lacks the `{0}` scope")]
     InsufficientScope(String),
     #[error("too many requests; try again in {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: u64 },
@@ -39,6 +39,14 @@ pub enum ApiError {
     MissingRefreshToken,
     #[error("the refresh token is invalid, expired or already used")]
     InvalidRefreshToken,
+    #[error("unknown OAuth provider {0:?}; this server offers: {1}")]
+    UnknownOAuthProvider(String, String),
+    #[error("redirect_url refused: {0}")]
+    RedirectNotAllowed(String),
+    #[error("the sign-in state is unknown, expired or already used; start the sign-in again")]
+    InvalidOAuthState,
+    #[error("the sign-in code is unknown, expired or already used")]
+    InvalidOAuthCode,
     #[error("region {0} is not enabled on this server")]
     RegionDisabled(Region),
     #[error("{0}")]
@@ -104,6 +112,12 @@ pub enum ApiError {
     Storage(#[from] StorageError),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<crate::cache::kv::KvError> for ApiError {
+    fn from(error: crate::cache::kv::KvError) -> Self {
+        ApiError::Internal(error.to_string())
+    }
 }
 
 impl From<RefreshError> for ApiError {
@@ -179,6 +193,12 @@ impl ApiError {
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::MissingRefreshToken => (StatusCode::BAD_REQUEST, "missing_refresh_token"),
             ApiError::InvalidRefreshToken => (StatusCode::UNAUTHORIZED, "invalid_refresh_token"),
+            ApiError::UnknownOAuthProvider(..) => (StatusCode::BAD_REQUEST, "unknown_provider"),
+            ApiError::RedirectNotAllowed(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "redirect_not_allowed")
+            }
+            ApiError::InvalidOAuthState => (StatusCode::BAD_REQUEST, "invalid_state"),
+            ApiError::InvalidOAuthCode => (StatusCode::BAD_REQUEST, "invalid_code"),
             ApiError::RegionDisabled(_) => (StatusCode::NOT_FOUND, "region_disabled"),
             ApiError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query"),
             ApiError::InvalidParameter { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),

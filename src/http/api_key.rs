@@ -1,22 +1,32 @@
-//! `X-API-Key` for operators and services: the bootstrap key from the environment (every scope)
-//! or a stored key (`wattline apikey create`) carrying the scope the route needs. A missing or
-//! unknown key is 401, a key without the scope 403.
+//! Scopes of operator routes. The caller shows either an `X-API-Key` (the bootstrap key from the
+//! environment, which has every scope, or a stored key from `wattline apikey create`) or a bearer
+//! access token; either must carry the route's scope (`admin` carries all). A missing or unknown
+//! credential is 401, one without the scope 403.
 
 use axum::http::HeaderMap;
 
 use crate::auth::tokens::secret_hash;
 use crate::error::ApiError;
+use crate::http::bearer::{bearer_token, verify_bearer};
 use crate::http::state::AppState;
 
 /// Scopes a key can carry.
 pub const SCOPES: [&str; 3] = ["read", "refresh", "admin"];
 
-/// Checks the request's `X-API-Key` for `scope`.
+/// Checks that the request's `X-API-Key`, or else its bearer token, carries `scope`.
 pub async fn require_scope(
     state: &AppState,
     headers: &HeaderMap,
     scope: &str,
 ) -> Result<(), ApiError> {
+    if !headers.contains_key("x-api-key") && bearer_token(headers).is_some() {
+        let claims = verify_bearer(state, headers, None).await?;
+        return if claims.scopes.iter().any(|s| s == scope || s == "admin") {
+            Ok(())
+        } else {
+            Err(ApiError::InsufficientScope(scope.to_string()))
+        };
+    }
     let given = headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())

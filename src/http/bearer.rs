@@ -33,33 +33,44 @@ pub fn revoked_key(jti: &str) -> String {
     format!("revoked-jti:{jti}")
 }
 
+/// Verifies the request's bearer token (or takes the claims an earlier layer verified) and
+/// checks that it is not revoked.
+pub async fn verify_bearer(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    verified: Option<Claims>,
+) -> Result<Claims, ApiError> {
+    let accounts = state.accounts();
+    let claims = match verified {
+        Some(claims) => claims,
+        None => {
+            let token = bearer_token(headers).ok_or(ApiError::Unauthorized)?;
+            accounts
+                .tokens
+                .verify(token, state.now())
+                .map_err(|error| {
+                    tracing::info!(%error, "Bearer token refused.");
+                    ApiError::Unauthorized
+                })?
+        }
+    };
+    // A revocation that cannot be checked is not assumed absent.
+    if accounts.kv.is_marked(&revoked_key(&claims.jti)).await? {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(claims)
+}
+
 impl FromRequestParts<AppState> for Bearer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let accounts = state.accounts();
-        let claims = match parts.extensions.remove::<VerifiedToken>() {
-            Some(VerifiedToken(claims)) => claims,
-            None => {
-                let token = bearer_token(&parts.headers).ok_or(ApiError::Unauthorized)?;
-                accounts
-                    .tokens
-                    .verify(token, state.now())
-                    .map_err(|error| {
-                        tracing::info!(%error, "Bearer token refused.");
-                        ApiError::Unauthorized
-                    })?
-            }
-        };
-        // A revocation that cannot be checked is not assumed absent.
-        let revoked = accounts
-            .kv
-            .is_marked(&revoked_key(&claims.jti))
-            .await
-            .map_err(|error| ApiError::Internal(error.to_string()))?;
-        if revoked {
-            return Err(ApiError::Unauthorized);
-        }
-        Ok(Bearer(claims))
+        let verified = parts
+            .extensions
+            .remove::<VerifiedToken>()
+            .map(|VerifiedToken(claims)| claims);
+        Ok(Bearer(
+            verify_bearer(state, &parts.headers, verified).await?,
+        ))
     }
 }

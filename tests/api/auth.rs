@@ -62,7 +62,7 @@ async fn bad_password_checks_are_clear_4xx() {
 
 const PASSWORD: &str = "ValidPassword123!";
 
-async fn sign_up(app: &TestApp, email: &str) -> serde_json::Value {
+pub(crate) async fn sign_up(app: &TestApp, email: &str) -> serde_json::Value {
     let (status, body) = app
         .post_body(
             "/api/v1/auth/signup",
@@ -73,7 +73,7 @@ async fn sign_up(app: &TestApp, email: &str) -> serde_json::Value {
     body
 }
 
-async fn get_with(
+pub(crate) async fn get_with(
     app: &TestApp,
     path: &str,
     authorization: &str,
@@ -411,5 +411,39 @@ async fn stored_api_keys_carry_scopes_and_can_be_revoked() {
     let (status, _) = app
         .post_json("/api/v1/prices/refresh?region=germany", Some(&refresher))
         .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn operator_routes_check_the_scope_of_a_bearer_token_too() {
+    let app = TestApp::spawn().await;
+    let tokens = sign_up(&app, "reader@example.com").await;
+    let bearer = format!("Bearer {}", tokens["access_token"].as_str().unwrap());
+    // A signed-in user's token carries `read` only: operator routes answer 403, not 401.
+    let (status, body, _) = get_with(&app, "/api/v1/admin/actors", &bearer).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(assert_error(&body, "insufficient_scope").contains("`admin`"));
+    let response = app
+        .client
+        .post(app.url("/api/v1/prices/refresh?region=germany"))
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // A token that does not verify is 401 with the challenge, as on every protected route.
+    let (status, _, challenge) = get_with(&app, "/api/v1/admin/actors", "Bearer x.y.z").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(challenge.as_deref(), Some("Bearer"));
+    // Signed out: the same token is refused outright.
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/signout"))
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (status, _, _) = get_with(&app, "/api/v1/admin/actors", &bearer).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

@@ -67,7 +67,7 @@ pub struct ActorsResponse {
 }
 
 /// Actor tree status (operator API key required).
-#[utoipa::path(get, path = "/actors", tag = "admin", security(("api_key" = [])),
+#[utoipa::path(get, path = "/actors", tag = "admin", security(("api_key" = []), ("bearer" = [])),
     responses((status = 200, body = ActorsResponse), (status = 401, body = crate::http::dto::ErrorResponse), (status = 403, body = crate::http::dto::ErrorResponse),
               (status = 503, body = crate::http::dto::ErrorResponse)))]
 pub async fn list_actors(

@@ -57,7 +57,7 @@ pub struct RefreshResponse {
 
 /// Fetches prices now (operator API key required).
 #[utoipa::path(post, path = "/refresh", params(RefreshQuery), tag = "prices",
-    security(("api_key" = [])),
+    security(("api_key" = []), ("bearer" = [])),
     responses((status = 200, body = RefreshResponse), (status = 401, body = crate::http::dto::ErrorResponse), (status = 403, body = crate::http::dto::ErrorResponse),
               (status = 503, body = crate::http::dto::ErrorResponse)))]
 pub async fn refresh_prices(
