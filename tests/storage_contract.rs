@@ -320,6 +320,7 @@ contract!(
     a_stored_model_is_replaced_per_region,
     users_are_unique_by_email_and_read_back,
     refresh_tokens_rotate_once_and_a_replay_revokes_the_family,
+    provider_accounts_link_once_and_a_failed_creation_leaves_nothing,
 );
 
 fn job(key: &str) -> NewJob {
@@ -754,6 +755,59 @@ async fn refresh_tokens_rotate_once_and_a_replay_revokes_the_family(store: Arc<S
     assert_eq!(
         store.session_family("h6").await.unwrap().as_deref(),
         Some("family-2")
+    );
+}
+
+async fn provider_accounts_link_once_and_a_failed_creation_leaves_nothing(store: Arc<Storage>) {
+    use wattline::storage::users::OAuthIdentityRow;
+    let now: Timestamp = "2026-01-15T12:00:00Z".parse().unwrap();
+    let identity = |subject: &str, user_id: &str| OAuthIdentityRow {
+        provider: "github".into(),
+        subject: subject.into(),
+        user_id: user_id.into(),
+        email: "ada@example.com".into(),
+        created_at: now,
+    };
+    let ada = user("u1", "ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    assert_eq!(store.user_by_identity("github", "7").await.unwrap(), None);
+    store
+        .link_identity(&identity("7", "u1"), now)
+        .await
+        .unwrap();
+    let linked = store
+        .user_by_identity("github", "7")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(linked.id, "u1");
+    assert!(
+        linked.email_verified,
+        "linking by a provider-verified email verifies it"
+    );
+    assert_eq!(store.user_by_identity("google", "7").await.unwrap(), None);
+    assert!(matches!(
+        store.link_identity(&identity("7", "u1"), now).await,
+        Err(StorageError::Conflict(_))
+    ));
+    // A new user with a taken email: neither the user nor the identity is stored.
+    let clash = user("u2", "ada@example.com");
+    assert!(matches!(
+        store
+            .create_user_with_identity(&clash, &identity("8", "u2"))
+            .await,
+        Err(StorageError::Conflict(_))
+    ));
+    assert_eq!(store.user_by_identity("github", "8").await.unwrap(), None);
+    assert_eq!(store.user_by_id("u2").await.unwrap(), None);
+    let grace = user("u3", "grace@example.com");
+    store
+        .create_user_with_identity(&grace, &identity("9", "u3"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user_by_identity("github", "9").await.unwrap(),
+        Some(grace)
     );
 }
 

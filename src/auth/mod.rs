@@ -2,7 +2,9 @@
 //! (JWT), refresh tokens (random, stored as SHA-256) and the signing key.
 
 pub mod api_keys;
+pub mod oauth;
 pub mod passwords;
+pub mod redirects;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -10,13 +12,17 @@ use std::sync::Arc;
 use crate::cache::SharedKeyValue;
 use crate::config::{AuthSettings, Settings};
 use crate::storage::{Storage, StorageError};
+use oauth::OAuthProviders;
+use redirects::RedirectPolicy;
 use tokens::TokenIssuer;
 
 /// What the account routes share: the token issuer, the key-value store (revocations, sign-in
-/// failures) and the settings.
+/// failures, OAuth states), the OAuth providers, the redirect allowlist and the settings.
 pub struct Accounts {
     pub tokens: TokenIssuer,
     pub kv: SharedKeyValue,
+    pub oauth: OAuthProviders,
+    pub redirects: RedirectPolicy,
     pub settings: AuthSettings,
 }
 
@@ -30,6 +36,8 @@ pub enum AccountsError {
     NoClusterKey,
     #[error("reading the stored signing key: {0}")]
     Storage(#[from] StorageError),
+    #[error("OAuth providers: {0}")]
+    OAuth(String),
 }
 
 impl Accounts {
@@ -61,6 +69,9 @@ impl Accounts {
                 auth.access_ttl,
             ),
             kv,
+            oauth: OAuthProviders::new(&settings.oauth).map_err(AccountsError::OAuth)?,
+            redirects: RedirectPolicy::new(&auth.redirect_allowlist, auth.redirect_allow_http)
+                .map_err(AccountsError::OAuth)?,
             settings: auth,
         }))
     }

@@ -30,4 +30,10 @@ pub struct AuthSettings {
     pub lockout_window: Duration,
     /// Mark the refresh cookie `Secure` (default true; false only for plain-HTTP development).
     pub cookie_secure: bool,
+    /// Where OAuth, magic-link and billing flows may send the browser: hosts (or origins), each
+    /// allowing itself and its sub-domains. Empty: no redirect is allowed.
+    #[serde(default)]
+    pub redirect_allowlist: Vec<String>,
+    /// Also allow `http://` redirects (development only; https otherwise).
+    pub redirect_allow_http: bool,
 }

@@ -7,6 +7,7 @@ mod auth;
 mod engine;
 mod forecast;
 pub mod human;
+mod oauth;
 mod rate_limit;
 mod regions;
 mod secret;
@@ -31,6 +32,7 @@ pub use engine::{
     SupervisionSettings,
 };
 pub use forecast::{CriterionSetting, ForecastSettings, OptimizationSettings};
+pub use oauth::{OAuthProviderSettings, OAuthSettings, ProviderEndpoints, ProviderKind};
 pub use rate_limit::{GroupLimits, RateLimitSettings};
 pub use regions::{LocalTime, RegionSettings, Sources, SourcesFor};
 pub use secret::Secret;
@@ -61,6 +63,7 @@ pub struct Settings {
     pub optimization: OptimizationSettings,
     pub telemetry: TelemetrySettings,
     pub auth: AuthSettings,
+    pub oauth: OAuthSettings,
     pub rate_limit: RateLimitSettings,
     pub security: SecuritySettings,
 }
@@ -130,12 +133,12 @@ impl Settings {
         let settings: Settings = figment.extract().map_err(ConfigError::from_figment)?;
         for (key, set) in settings.secrets() {
             let from_env = figment
-                .find_metadata(key)
+                .find_metadata(&key)
                 .is_some_and(|m| m.name.contains("environment"));
             if set && !from_env {
                 let variable = format!("WATTLINE_{}", key.to_uppercase().replace('.', "__"));
                 return Err(ConfigError::invalid(
-                    key,
+                    &key,
                     format!(
                         "secrets are read only from the environment ({variable}), never from a file"
                     ),
@@ -147,13 +150,47 @@ impl Settings {
     }
 
     /// Every secret key and whether it is set.
-    fn secrets(&self) -> Vec<(&'static str, bool)> {
+    fn secrets(&self) -> Vec<(String, bool)> {
         let mut secrets = vec![
-            ("security.api_key", self.security.api_key.is_some()),
-            ("security.jwt_secret", self.security.jwt_secret.is_some()),
+            (
+                "security.api_key".to_string(),
+                self.security.api_key.is_some(),
+            ),
+            (
+                "security.jwt_secret".to_string(),
+                self.security.jwt_secret.is_some(),
+            ),
         ];
-        secrets.extend(self.providers.secrets());
+        secrets.extend(
+            self.providers
+                .secrets()
+                .into_iter()
+                .map(|(key, set)| (key.to_string(), set)),
+        );
+        secrets.extend(self.oauth.providers.iter().map(|(name, provider)| {
+            (
+                format!("oauth.providers.{name}.client_secret"),
+                provider.client_secret.is_some(),
+            )
+        }));
         secrets
+    }
+
+    /// The callback address, every provider's endpoints and the redirect allowlist's entries.
+    fn validate_oauth(&self) -> Result<(), ConfigError> {
+        url::Url::parse(&self.oauth.callback_url)
+            .map_err(|e| ConfigError::invalid("oauth.callback_url", format!("not a URL: {e}")))?;
+        for (name, provider) in &self.oauth.providers {
+            provider
+                .endpoints(name)
+                .map_err(|e| ConfigError::invalid(&format!("oauth.providers.{name}"), e))?;
+        }
+        crate::auth::redirects::RedirectPolicy::new(
+            &self.auth.redirect_allowlist,
+            self.auth.redirect_allow_http,
+        )
+        .map_err(|e| ConfigError::invalid("auth.redirect_allowlist", e))?;
+        Ok(())
     }
 
     /// Rules across keys (each key's own rules are checked as it is read).
@@ -191,6 +228,7 @@ impl Settings {
                  WATTLINE_SECURITY__JWT_SECRET, so every node accepts the tokens of the others",
             ));
         }
+        self.validate_oauth()?;
         let server = &self.server;
         if server.body_read_timeout >= server.request_timeout {
             return Err(ConfigError::invalid(

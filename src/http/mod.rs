@@ -65,7 +65,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .nest("/api/v1/ml", ml)
         .nest("/api/v1/optimization", routes::schedule::router())
         .nest("/api/v1/admin", routes::admin::router())
-        .nest("/api/v1/auth", routes::auth::router())
+        .nest(
+            "/api/v1/auth",
+            routes::auth::router().merge(routes::oauth::router()),
+        )
         .split_for_parts();
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(

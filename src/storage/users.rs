@@ -41,6 +41,19 @@ pub static REFRESH_TOKENS: Table = Table {
     key: &["token_hash"],
 };
 
+/// `oauth_identities`: provider accounts linked to users.
+pub static OAUTH_IDENTITIES: Table = Table {
+    name: "oauth_identities",
+    columns: &[
+        col("provider", Kind::Text),
+        col("subject", Kind::Text),
+        col("user_id", Kind::Text),
+        col("email", Kind::Text),
+        col("created_at", Kind::Time),
+    ],
+    key: &["provider", "subject"],
+};
+
 /// `secrets`: values a node generated for itself.
 pub static SECRETS: Table = Table {
     name: "secrets",
@@ -72,6 +85,24 @@ static USER_BY_ID: Statement = Statement::new(|d: Dialect| USERS.select(d, "id =
 static RECORD_LOGIN: Statement = Statement::new(|d: Dialect| {
     render(
         "UPDATE users SET last_login_at = {now:time} WHERE id = {id}",
+        d,
+    )
+});
+static USER_BY_IDENTITY: Statement = Statement::new(|d: Dialect| {
+    USERS.select(
+        d,
+        "id IN (SELECT user_id FROM oauth_identities \
+         WHERE provider = {provider} AND subject = {subject})",
+        "id",
+        "",
+    )
+});
+static INSERT_IDENTITY: Statement =
+    Statement::new(|d: Dialect| OAUTH_IDENTITIES.insert(d, "rows", OnConflict::Fail));
+static MARK_VERIFIED: Statement = Statement::new(|d: Dialect| {
+    render(
+        "UPDATE users SET email_verified = {sqlite:1|postgres:TRUE}, last_login_at = {now:time} \
+         WHERE id = {id}",
         d,
     )
 });
@@ -123,6 +154,19 @@ pub struct RefreshTokenRow {
     pub revoked: bool,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// A row of [`OAUTH_IDENTITIES`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OAuthIdentityRow {
+    /// The provider's configured name.
+    pub provider: String,
+    /// The provider's stable id of the account (`sub`, or GitHub's numeric id).
+    pub subject: String,
+    pub user_id: String,
+    /// The verified email it carried when linked.
+    pub email: String,
     pub created_at: Timestamp,
 }
 
@@ -204,6 +248,68 @@ impl Storage {
     pub async fn record_login(&self, id: &str, now: Timestamp) -> Result<(), StorageError> {
         self.execute(&RECORD_LOGIN, &serde_json::json!({ "id": id, "now": now }))
             .await?;
+        Ok(())
+    }
+
+    /// The user linked to a provider account.
+    pub async fn user_by_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<UserRow>, StorageError> {
+        let rows: Vec<UserRow> = self
+            .rows(
+                &USER_BY_IDENTITY,
+                &serde_json::json!({ "provider": provider, "subject": subject }),
+            )
+            .await?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// Links a provider account to an existing user, whose email it verified, in one
+    /// transaction. Linked already: [`StorageError::Conflict`].
+    pub async fn link_identity(
+        &self,
+        identity: &OAuthIdentityRow,
+        now: Timestamp,
+    ) -> Result<(), StorageError> {
+        let mut unit = UnitOfWork::new();
+        unit.push(
+            &INSERT_IDENTITY,
+            &Rows {
+                rows: std::slice::from_ref(identity),
+            },
+        )
+        .push_expecting(
+            &MARK_VERIFIED,
+            &serde_json::json!({ "id": identity.user_id, "now": now }),
+            1,
+        );
+        self.commit(unit).await?;
+        Ok(())
+    }
+
+    /// Creates a user together with their first provider account. Email or account taken (a
+    /// concurrent sign-in won): [`StorageError::Conflict`].
+    pub async fn create_user_with_identity(
+        &self,
+        user: &UserRow,
+        identity: &OAuthIdentityRow,
+    ) -> Result<(), StorageError> {
+        let mut unit = UnitOfWork::new();
+        unit.push(
+            &INSERT_USER,
+            &Rows {
+                rows: std::slice::from_ref(user),
+            },
+        )
+        .push(
+            &INSERT_IDENTITY,
+            &Rows {
+                rows: std::slice::from_ref(identity),
+            },
+        );
+        self.commit(unit).await?;
         Ok(())
     }
 
@@ -323,5 +429,13 @@ mod tests {
             created_at: Timestamp::UNIX_EPOCH,
         };
         assert_eq!(fields(&token), columns(&REFRESH_TOKENS));
+        let identity = OAuthIdentityRow {
+            provider: "github".into(),
+            subject: "1".into(),
+            user_id: "u".into(),
+            email: "a@b.c".into(),
+            created_at: Timestamp::UNIX_EPOCH,
+        };
+        assert_eq!(fields(&identity), columns(&OAUTH_IDENTITIES));
     }
 }

@@ -20,7 +20,7 @@ use crate::helpers::{API_KEY, NOW, TestApp, test_settings};
 const WAIT: Duration = Duration::from_secs(10);
 
 /// The test Redis, or `None` to skip (a failure when CI is set).
-fn redis_url() -> Option<String> {
+pub(crate) fn redis_url() -> Option<String> {
     match std::env::var("TEST_REDIS_URL") {
         Ok(url) => Some(url),
         Err(_) => {
@@ -35,7 +35,7 @@ fn redis_url() -> Option<String> {
 }
 
 /// A database URL several nodes can share: a fresh PostgreSQL schema, or a SQLite file in `dir`.
-async fn shared_database(dir: &Path) -> String {
+pub(crate) async fn shared_database(dir: &Path) -> String {
     match std::env::var("TEST_DATABASE_URL") {
         Ok(url) => {
             let schema = format!("wattline_cluster_{}", uuid::Uuid::new_v4().simple());
@@ -61,7 +61,13 @@ async fn shared_database(dir: &Path) -> String {
     }
 }
 
-fn node_settings(dir: &Path, database: &str, redis: &str, prefix: &str, node: &str) -> Settings {
+pub(crate) fn node_settings(
+    dir: &Path,
+    database: &str,
+    redis: &str,
+    prefix: &str,
+    node: &str,
+) -> Settings {
     let mut settings = test_settings(dir);
     settings.storage.database_url = database.to_string();
     settings.cluster.redis_url = Some(redis.to_string());

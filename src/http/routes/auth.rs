@@ -247,7 +247,7 @@ pub async fn sign_in(
     let accounts = state.accounts();
     let failures = format!("signin-failures:{email}");
     let settings = &accounts.settings;
-    let count = accounts.kv.count(&failures).await.map_err(kv_error)?;
+    let count = accounts.kv.count(&failures).await?;
     if count.value >= u64::from(settings.lockout_attempts.get()) {
         return Err(ApiError::SignInLocked {
             retry_after_secs: count.resets_in.as_secs_f64().ceil() as u64,
@@ -259,12 +259,11 @@ pub async fn sign_in(
         accounts
             .kv
             .increment(&failures, settings.lockout_window)
-            .await
-            .map_err(kv_error)?;
+            .await?;
         return Err(ApiError::InvalidCredentials);
     }
     let user = user.ok_or(ApiError::InvalidCredentials)?;
-    accounts.kv.remove(&failures).await.map_err(kv_error)?;
+    accounts.kv.remove(&failures).await?;
     state.storage().record_login(&user.id, state.now()).await?;
     Ok(start_session(&state, &user, client, &headers)
         .await?
@@ -349,8 +348,7 @@ pub async fn sign_out(
         .accounts()
         .kv
         .mark(&revoked_key(&claims.jti), Duration::from_secs(left))
-        .await
-        .map_err(kv_error)?;
+        .await?;
     let mut response = Json(SignOutResponse {
         message: "signed out",
     })
@@ -386,12 +384,8 @@ pub async fn me(
     }))
 }
 
-fn kv_error(error: crate::cache::kv::KvError) -> ApiError {
-    ApiError::Internal(error.to_string())
-}
-
 /// Trimmed, lower case, and shaped like an address (`local@domain.tld`, at most 254 bytes).
-fn normalise_email(email: &str) -> Result<String, ApiError> {
+pub(super) fn normalise_email(email: &str) -> Result<String, ApiError> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -447,7 +441,7 @@ fn session_row(
 }
 
 /// Starts a new session family for `user` and answers with its first token pair.
-async fn start_session(
+pub(super) async fn start_session(
     state: &AppState,
     user: &UserRow,
     client: ClientAddr,

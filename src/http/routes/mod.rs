@@ -7,6 +7,7 @@ pub mod forecast;
 pub mod health;
 pub mod live;
 pub mod meta;
+pub mod oauth;
 pub mod optimal_times;
 pub mod prices;
 pub mod refresh;
