@@ -11,6 +11,8 @@
 #     that check counts as "valid data rejected".
 # The rate limit is off: thousands of generated requests from one address would mostly get 429
 # (documented, but then nothing else is exercised); tests/api/rate_limit.rs covers it.
+# Requests carry a signed-in user's bearer token (and the operator key), so protected routes are
+# exercised beyond their 401; schemathesis's ignored_auth check also sends them without.
 # Paths: all, except
 #   - /api/v1/prices/stream: a Server-Sent Events stream never ends, so no response completes
 #     (its parameters are checked in tests/api/stream.rs).
@@ -27,14 +29,18 @@ port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); p
 data="$(mktemp -d)"
 WATTLINE_STORAGE__DATABASE_URL="sqlite://$data/contract.sqlite3" WATTLINE_SERVER__BIND="127.0.0.1:$port" \
   WATTLINE_TELEMETRY__LOG_FILTER=error WATTLINE_FORECAST__BOOTSTRAP_DAYS=40 WATTLINE_RATE_LIMIT__ENABLED=false \
-  WATTLINE_SECURITY__API_KEY=contract-key "$target/debug/wattline" serve &
+  WATTLINE_AUTH__ACCESS_TTL=1h WATTLINE_SECURITY__API_KEY=contract-key "$target/debug/wattline" serve &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 1 300); do
   curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null && break
   sleep 0.1
 done
+token="$(curl -fs -X POST -H 'content-type: application/json' \
+  -d '{"email":"contract@example.com","password":"Contract-Password-2026!"}' \
+  "http://127.0.0.1:$port/api/v1/auth/signup" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
 "$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
   --checks all --exclude-checks positive_data_acceptance \
   --exclude-path /api/v1/prices/stream \
-  -H "X-API-Key: contract-key" --max-examples 50 --seed 1
+  -H "X-API-Key: contract-key" -H "Authorization: Bearer $token" --max-examples 50 --seed 1

@@ -7,6 +7,9 @@
 #   DURATION=60 CONNECTIONS=64 benches/load.sh
 #   PATHS="/health /api/v1/prices/current?region=germany" benches/load.sh
 #   RATE_LIMIT=on PATHS="/api/v1/prices/current?region=germany" benches/load.sh   # its cost
+#   AUTH=on PATHS="/api/v1/auth/me" benches/load.sh      # with a signed-in user's bearer token
+#   REDIS=on AUTH=on RATE_LIMIT=on PATHS=... benches/load.sh   # clustered: KV in Redis (it must
+#                                          # run on 127.0.0.1:6379); reports Redis commands/request
 #
 # The server runs on the embedded default with the forecaster off (its calibrations would share
 # the server's core) and 400 days of simulated history loaded before the first route, so the
@@ -38,8 +41,14 @@ if [ "${RATE_LIMIT:-off}" = on ]; then
 else
   limits=(WATTLINE_RATE_LIMIT__ENABLED=false)
 fi
+cluster=()
+if [ "${REDIS:-off}" = on ]; then
+  cluster=(WATTLINE_CLUSTER__REDIS_URL=redis://127.0.0.1:6379 WATTLINE_CLUSTER__KEY_PREFIX="bench$$"
+           WATTLINE_SECURITY__JWT_SECRET=load-bench-signing-key-of-at-least-32-bytes)
+fi
 serve_pinned "$PORT" WATTLINE_TELEMETRY__LOG_FILTER=warn WATTLINE_FORECAST__ENABLED=false \
-  WATTLINE_FORECAST__BOOTSTRAP_DAYS=400 WATTLINE_SECURITY__API_KEY=load-bench "${limits[@]}"
+  WATTLINE_FORECAST__BOOTSTRAP_DAYS=400 WATTLINE_SECURITY__API_KEY=load-bench \
+  WATTLINE_AUTH__ACCESS_TTL=1h "${limits[@]}" "${cluster[@]}"
 # The history load is done when its actor has finished.
 for _ in $(seq 1 600); do
   curl -fs -H 'x-api-key: load-bench' "http://127.0.0.1:$PORT/api/v1/admin/actors" \
@@ -47,20 +56,34 @@ for _ in $(seq 1 600); do
   sleep 0.1
 done
 
+# AUTH=on: every request carries a signed-in user's access token.
+headers=()
+if [ "${AUTH:-off}" = on ]; then
+  token="$(curl -fs -X POST -H 'content-type: application/json' \
+    -d '{"email":"bench@example.com","password":"Bench-Password-2026!"}' \
+    "http://127.0.0.1:$PORT/api/v1/auth/signup" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
+  headers=(-H "Authorization: Bearer $token")
+fi
+redis_commands() { redis-cli -h 127.0.0.1 info stats | awk -F: '/^total_commands_processed/ {print $2+0}'; }
+
 hz="$(getconf CLK_TCK)"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
-echo "tool=$tool duration=${DURATION}s connections=$CONNECTIONS server=cpu0 load=cpu1 ($(nproc) cpus)"
-printf '%-66s %12s %10s %10s %10s %16s\n' path requests req/s p50_ms p99_ms server_cpu_us/req
+echo "tool=$tool duration=${DURATION}s connections=$CONNECTIONS server=cpu0 load=cpu1 ($(nproc) cpus)" \
+  "rate_limit=${RATE_LIMIT:-off} auth=${AUTH:-off} redis=${REDIS:-off}"
+printf '%-66s %12s %10s %10s %10s %16s %s\n' path requests req/s p50_ms p99_ms server_cpu_us/req \
+  "$([ "${REDIS:-off}" = on ] && echo redis_cmds/req)"
 for path in "${PATHS[@]}"; do
   url="http://127.0.0.1:$PORT$path"
   before="$(cpu_ticks)"
+  [ "${REDIS:-off}" = on ] && commands_before="$(redis_commands)"
   if [ "$tool" = oha ]; then
-    out="$(taskset -c 1 oha -z "${DURATION}s" -c "$CONNECTIONS" --no-tui --json "$url")"
+    out="$(taskset -c 1 oha -z "${DURATION}s" -c "$CONNECTIONS" --no-tui --json "${headers[@]}" "$url")"
     requests="$(echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(d["statusCodeDistribution"].values()))')"
     p50="$(echo "$out" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["latencyPercentiles"]["p50"]*1000,3))')"
     p99="$(echo "$out" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["latencyPercentiles"]["p99"]*1000,3))')"
   else
-    out="$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url")"
+    out="$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${headers[@]}" "$url")"
     requests="$(echo "$out" | awk '/requests in/ {print $1}')"
     to_ms() { python3 -c "import sys,re; v=sys.argv[1]; m=re.match(r'([0-9.]+)(us|ms|s)', v); f={'us':1e-3,'ms':1,'s':1e3}[m.group(2)]; print(round(float(m.group(1))*f,3))" "$1"; }
     p50="$(to_ms "$(echo "$out" | awk '$1=="50%" {print $2}')")"
@@ -69,7 +92,11 @@ for path in "${PATHS[@]}"; do
   after="$(cpu_ticks)"
   rate="$(python3 -c "print(round($requests/$DURATION))")"
   cpu="$(python3 -c "print(round(($after-$before)/$hz*1e6/$requests, 2))")"
-  printf '%-66s %12s %10s %10s %10s %16s\n' "$path" "$requests" "$rate" "$p50" "$p99" "$cpu"
+  per_request=""
+  if [ "${REDIS:-off}" = on ]; then
+    per_request="$(python3 -c "print(round(($(redis_commands)-$commands_before)/$requests, 3))")"
+  fi
+  printf '%-66s %12s %10s %10s %10s %16s %s\n' "$path" "$requests" "$rate" "$p50" "$p99" "$cpu" "$per_request"
 done
 
 # The same measurement of a minimal axum server (benches/hello_server.rs): the ceiling of the
