@@ -8,7 +8,7 @@ serve_pinned() {
   shift
   tmp="$(mktemp -d)"
   env WATTLINE_STORAGE__DATABASE_URL="sqlite://$tmp/bench.sqlite3" WATTLINE_SERVER__BIND="127.0.0.1:$port" \
-    "$@" taskset -c 0 target/release/wattline serve &
+    "$@" taskset -c 0 "${CARGO_TARGET_DIR:-target}/release/wattline" serve &
   pid=$!
   trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$tmp"' EXIT
   for _ in $(seq 1 100); do

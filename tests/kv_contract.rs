@@ -113,13 +113,13 @@ async fn rates_allow_a_burst_then_refuse_with_the_wait(kv: SharedKeyValue) {
     ];
     let mut remaining = Vec::new();
     for _ in 0..5 {
-        let decision = kv.rate("client:a", &rates).await.unwrap();
+        let decision = kv.rate("client:a", &rates, None).await.unwrap();
         assert!(decision.allowed);
         assert_eq!(decision.limit, 5, "the tightest rate is reported");
         remaining.push(decision.remaining);
     }
     assert_eq!(remaining, vec![4, 3, 2, 1, 0]);
-    let refused = kv.rate("client:a", &rates).await.unwrap();
+    let refused = kv.rate("client:a", &rates, None).await.unwrap();
     assert!(!refused.allowed);
     assert_eq!(refused.remaining, 0);
     // The next slot opens one interval (60 s / 5) after the first request.
@@ -130,7 +130,20 @@ async fn rates_allow_a_burst_then_refuse_with_the_wait(kv: SharedKeyValue) {
         refused.retry_after
     );
     // Another client has its own budget.
-    let other = kv.rate("client:b", &rates).await.unwrap();
+    // The same call says whether another key is marked.
+    assert!(!refused.marked);
+    kv.mark("revoked:x", Duration::from_secs(60)).await.unwrap();
+    let asked = kv
+        .rate("client:c", &rates, Some("revoked:x"))
+        .await
+        .unwrap();
+    assert!(asked.allowed && asked.marked);
+    let clean = kv
+        .rate("client:c", &rates, Some("revoked:y"))
+        .await
+        .unwrap();
+    assert!(!clean.marked);
+    let other = kv.rate("client:b", &rates, None).await.unwrap();
     assert!(other.allowed);
     assert_eq!(other.remaining, 4);
     // Large limits keep their precision (arrival times in microseconds survive storage).
@@ -140,7 +153,7 @@ async fn rates_allow_a_burst_then_refuse_with_the_wait(kv: SharedKeyValue) {
     }];
     let mut last = 0;
     for _ in 0..3 {
-        last = kv.rate("client:fast", &fast).await.unwrap().remaining;
+        last = kv.rate("client:fast", &fast, None).await.unwrap().remaining;
     }
     // One a second at the steady rate: three calls within it leave 999 997.
     assert_eq!(last, 999_997);

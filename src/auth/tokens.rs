@@ -45,6 +45,8 @@ pub enum TokenError {
 pub struct TokenIssuer {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// Built once: the rules every token is checked against.
+    validation: Validation,
     issuer: String,
     audience: Option<String>,
     access_ttl: Duration,
@@ -62,9 +64,22 @@ impl std::fmt::Debug for TokenIssuer {
 impl TokenIssuer {
     /// An issuer signing with `key` (HS256).
     pub fn new(key: &[u8], issuer: &str, audience: Option<&str>, access_ttl: Duration) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        // Expiry against the engine clock, in `verify`.
+        validation.validate_exp = false;
+        validation.required_spec_claims = ["exp", "sub", "iss"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        validation.set_issuer(&[issuer]);
+        match audience {
+            Some(audience) => validation.set_audience(&[audience]),
+            None => validation.validate_aud = false,
+        }
         TokenIssuer {
             encoding: EncodingKey::from_secret(key),
             decoding: DecodingKey::from_secret(key),
+            validation,
             issuer: issuer.to_string(),
             audience: audience.map(str::to_string),
             access_ttl,
@@ -104,19 +119,7 @@ impl TokenIssuer {
 
     /// The claims of a valid access token at `now`.
     pub fn verify(&self, token: &str, now: Timestamp) -> Result<Claims, TokenError> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        // Expiry against the engine clock, below.
-        validation.validate_exp = false;
-        validation.required_spec_claims = ["exp", "sub", "iss"]
-            .into_iter()
-            .map(String::from)
-            .collect();
-        validation.set_issuer(&[&self.issuer]);
-        match &self.audience {
-            Some(audience) => validation.set_audience(&[audience]),
-            None => validation.validate_aud = false,
-        }
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| TokenError::Invalid(e.to_string()))?
             .claims;
         if claims.typ != "access" {

@@ -36,8 +36,15 @@ pub trait KeyValue: Send + Sync + 'static {
     async fn count(&self, key: &str) -> Result<Count, KvError>;
     /// Forgets `key`.
     async fn remove(&self, key: &str) -> Result<(), KvError>;
-    /// Counts a request of `key` against every rate (GCRA), if each has room.
-    async fn rate(&self, key: &str, rates: &[Rate]) -> Result<RateDecision, KvError>;
+    /// Counts a request of `key` against every rate (GCRA), if each has room; and, in the same
+    /// round trip, whether `marked` is marked (the limiter asks for the request's revoked-token
+    /// mark, so a signed-in request costs one call to the store, not two).
+    async fn rate(
+        &self,
+        key: &str,
+        rates: &[Rate],
+        marked: Option<&str>,
+    ) -> Result<RateDecision, KvError>;
     /// Keeps `value` under `key` for `ttl` (replacing what was there).
     async fn put(&self, key: &str, value: &str, ttl: Duration) -> Result<(), KvError>;
     /// Removes and returns the value under `key`, atomically: of two callers at once, one gets
@@ -144,7 +151,13 @@ impl KeyValue for LocalKeyValue {
         Ok(())
     }
 
-    async fn rate(&self, key: &str, rates: &[Rate]) -> Result<RateDecision, KvError> {
+    async fn rate(
+        &self,
+        key: &str,
+        rates: &[Rate],
+        marked: Option<&str>,
+    ) -> Result<RateDecision, KvError> {
+        let is_marked = marked.is_some_and(|m| self.live(m, Instant::now()).is_some());
         let now_us = self.epoch.elapsed().as_micros() as u64;
         if self.rates.len() > 100_000 {
             // Keys whose every arrival time has passed hold nothing.
@@ -157,7 +170,10 @@ impl KeyValue for LocalKeyValue {
             .or_insert_with(|| vec![0; rates.len()]);
         tats.resize(rates.len(), 0);
         let outcome = gcra(&mut tats, rates, now_us);
-        Ok(decide(rates, &outcome))
+        Ok(RateDecision {
+            marked: is_marked,
+            ..decide(rates, &outcome)
+        })
     }
 
     async fn put(&self, key: &str, value: &str, ttl: Duration) -> Result<(), KvError> {
@@ -275,14 +291,21 @@ impl KeyValue for RedisKeyValue {
         Ok(())
     }
 
-    async fn rate(&self, key: &str, rates: &[Rate]) -> Result<RateDecision, KvError> {
+    async fn rate(
+        &self,
+        key: &str,
+        rates: &[Rate],
+        marked: Option<&str>,
+    ) -> Result<RateDecision, KvError> {
         let args: Vec<String> = rates
             .iter()
             .flat_map(|r| [r.period.as_micros().to_string(), r.limit.max(1).to_string()])
             .collect();
+        let mut keys = vec![self.keys.kv(key)];
+        keys.extend(marked.map(|m| self.keys.kv(m)));
         let out: Vec<i64> = self
             .client
-            .eval(RATE, vec![self.keys.kv(key)], args)
+            .eval(RATE, keys, args)
             .await
             .map_err(unavailable)?;
         let number = |i: usize| out.get(i).copied().unwrap_or(0).max(0) as u64;
@@ -293,7 +316,10 @@ impl KeyValue for RedisKeyValue {
                 .map(|i| (number(2 + 2 * i), number(3 + 2 * i)))
                 .collect(),
         };
-        Ok(decide(rates, &outcome))
+        Ok(RateDecision {
+            marked: number(2 + 2 * rates.len()) == 1,
+            ..decide(rates, &outcome)
+        })
     }
 
     async fn put(&self, key: &str, value: &str, ttl: Duration) -> Result<(), KvError> {
@@ -345,6 +371,8 @@ pub struct RateDecision {
     pub reset: Duration,
     /// When refused: until the next request would be allowed.
     pub retry_after: Duration,
+    /// Whether the `marked` key asked about is marked.
+    pub marked: bool,
 }
 
 /// What GCRA found for each rate: whether the request passes every rate, how long until it
@@ -418,6 +446,7 @@ fn decide(rates: &[Rate], outcome: &Outcome) -> RateDecision {
         remaining: remaining.min(u64::from(rate.limit)) as u32,
         reset: Duration::from_micros(reset_us),
         retry_after: Duration::from_micros(outcome.retry_us),
+        marked: false,
     }
 }
 
@@ -464,6 +493,11 @@ if allowed == 1 then
   local text = {}
   for i = 1, n do text[i] = string.format('%d', next[i]) end
   redis.call('SET', KEYS[1], table.concat(text, ','), 'PX', math.ceil(longest / 1000))
+end
+if KEYS[2] then
+  table.insert(out, redis.call('EXISTS', KEYS[2]))
+else
+  table.insert(out, 0)
 end
 return out
 "#;

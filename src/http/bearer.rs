@@ -15,9 +15,13 @@ use crate::http::state::AppState;
 pub struct Bearer(pub Claims);
 
 /// Claims an earlier layer (the rate limiter) already verified for this request, so they are
-/// not verified twice; revocation is still checked here.
+/// not verified twice, with the revocation status it read in the same store call (`None` when
+/// it could not: then it is checked here).
 #[derive(Debug, Clone)]
-pub struct VerifiedToken(pub Claims);
+pub struct VerifiedToken {
+    pub claims: Claims,
+    pub revoked: Option<bool>,
+}
 
 /// The token of an `Authorization: Bearer <token>` header, if well formed.
 pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
@@ -38,24 +42,29 @@ pub fn revoked_key(jti: &str) -> String {
 pub async fn verify_bearer(
     state: &AppState,
     headers: &axum::http::HeaderMap,
-    verified: Option<Claims>,
+    verified: Option<VerifiedToken>,
 ) -> Result<Claims, ApiError> {
     let accounts = state.accounts();
-    let claims = match verified {
-        Some(claims) => claims,
+    let (claims, revoked) = match verified {
+        Some(VerifiedToken { claims, revoked }) => (claims, revoked),
         None => {
             let token = bearer_token(headers).ok_or(ApiError::Unauthorized)?;
-            accounts
+            let claims = accounts
                 .tokens
                 .verify(token, state.now())
                 .map_err(|error| {
                     tracing::info!(%error, "Bearer token refused.");
                     ApiError::Unauthorized
-                })?
+                })?;
+            (claims, None)
         }
     };
     // A revocation that cannot be checked is not assumed absent.
-    if accounts.kv.is_marked(&revoked_key(&claims.jti)).await? {
+    let revoked = match revoked {
+        Some(revoked) => revoked,
+        None => accounts.kv.is_marked(&revoked_key(&claims.jti)).await?,
+    };
+    if revoked {
         return Err(ApiError::Unauthorized);
     }
     Ok(claims)
@@ -65,10 +74,7 @@ impl FromRequestParts<AppState> for Bearer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let verified = parts
-            .extensions
-            .remove::<VerifiedToken>()
-            .map(|VerifiedToken(claims)| claims);
+        let verified = parts.extensions.remove::<VerifiedToken>();
         Ok(Bearer(
             verify_bearer(state, &parts.headers, verified).await?,
         ))

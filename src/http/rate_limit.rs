@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use crate::auth::tokens::{Claims, secret_hash};
 use crate::cache::{Rate, RateDecision};
 use crate::error::ApiError;
-use crate::http::bearer::{VerifiedToken, bearer_token};
+use crate::http::bearer::{VerifiedToken, bearer_token, revoked_key};
 use crate::http::listener::ClientAddr;
 use crate::http::state::AppState;
 
@@ -33,10 +33,6 @@ pub async fn rate_limit(State(state): State<AppState>, mut req: Request, next: N
     let (client, claims) = client_key(&state, req.headers(), peer);
     let limits = settings.limits(group);
     let key = format!("rate:{group}:{client}");
-    if let Some(claims) = claims {
-        // Verified once: the route's `Bearer` extractor takes these instead of verifying again.
-        req.extensions_mut().insert(VerifiedToken(claims));
-    }
     let rates = [
         Rate {
             limit: limits.per_minute.get(),
@@ -47,7 +43,20 @@ pub async fn rate_limit(State(state): State<AppState>, mut req: Request, next: N
             period: Duration::from_secs(3600),
         },
     ];
-    let decision = match state.accounts().kv.rate(&key, &rates).await {
+    let revocation = claims.as_ref().map(|c| revoked_key(&c.jti));
+    let checked = state
+        .accounts()
+        .kv
+        .rate(&key, &rates, revocation.as_deref())
+        .await;
+    if let Some(claims) = claims {
+        // Verified once: the route's `Bearer` extractor takes these (and the revocation status
+        // read in the same store call) instead of verifying again.
+        let revoked = checked.as_ref().ok().map(|d| d.marked);
+        req.extensions_mut()
+            .insert(VerifiedToken { claims, revoked });
+    }
+    let decision = match checked {
         Ok(decision) => decision,
         Err(error) => {
             // The store is down: serving unlimited beats refusing everyone.
