@@ -9,10 +9,13 @@ pub mod forecast;
 pub mod horizon;
 pub mod password;
 pub mod peak;
+pub mod preferences;
 pub mod price;
 pub mod region;
 pub mod schedule;
 pub mod stats;
+pub mod tariff;
+pub mod tariff_cost;
 pub mod weather;
 pub mod window;
 
