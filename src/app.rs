@@ -145,6 +145,9 @@ impl App {
         let accounts = crate::auth::Accounts::new(&settings, &storage, kv, clock.now())
             .await
             .context("setting up accounts")?;
+        crate::catalogue::seed_if_empty(&storage, clock.now())
+            .await
+            .context("seeding the supplier catalogue")?;
         let tree = Tree::spawn(ports, settings.tree_config())
             .await
             .context("starting the actor tree")?;

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod backfill;
 pub mod backtest;
 pub mod cache;
+pub mod catalogue;
 pub mod config;
 pub mod error;
 pub mod http;

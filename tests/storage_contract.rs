@@ -321,6 +321,8 @@ contract!(
     users_are_unique_by_email_and_read_back,
     refresh_tokens_rotate_once_and_a_replay_revokes_the_family,
     provider_accounts_link_once_and_a_failed_creation_leaves_nothing,
+    the_catalogue_seeds_once_round_trips_and_cascades,
+    preferences_are_stored_per_user_and_replaced,
 );
 
 fn job(key: &str) -> NewJob {
@@ -809,6 +811,73 @@ async fn provider_accounts_link_once_and_a_failed_creation_leaves_nothing(store:
         store.user_by_identity("github", "9").await.unwrap(),
         Some(grace)
     );
+}
+
+async fn the_catalogue_seeds_once_round_trips_and_cascades(store: Arc<Storage>) {
+    let now: Timestamp = "2026-01-15T12:00:00Z".parse().unwrap();
+    assert!(store.catalogue_is_empty().await.unwrap());
+    assert!(
+        wattline::catalogue::seed_if_empty(&store, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !wattline::catalogue::seed_if_empty(&store, now)
+            .await
+            .unwrap(),
+        "seeded once"
+    );
+    let (seed_suppliers, seed_tariffs) = wattline::catalogue::seed_rows(now).unwrap();
+    let suppliers = store.suppliers().await.unwrap();
+    let tariffs = store.tariffs().await.unwrap();
+    assert_eq!(suppliers.len(), seed_suppliers.len());
+    assert_eq!(tariffs.len(), seed_tariffs.len());
+    // Every field comes back as written: decimals exact, rate rules as documents.
+    for seeded in &seed_tariffs {
+        let stored = tariffs.iter().find(|t| t.id == seeded.id).unwrap();
+        assert_eq!(stored, seeded);
+    }
+    let mut edited = tariffs
+        .iter()
+        .find(|t| t.id == "octopus-energy-agile")
+        .unwrap()
+        .clone();
+    edited.standing_charge = "0.123456789".parse().unwrap();
+    edited.valid_to = Some("2027-03-31".into());
+    store.put_tariff(&edited).await.unwrap();
+    let back = store.tariffs().await.unwrap();
+    assert_eq!(back.iter().find(|t| t.id == edited.id), Some(&edited));
+    // A tariff of an unknown supplier is refused by the foreign key.
+    let mut orphan = edited.clone();
+    orphan.id = "orphan".into();
+    orphan.supplier_id = "nobody".into();
+    assert!(store.put_tariff(&orphan).await.is_err());
+    // Deleting a supplier deletes its tariffs.
+    assert!(store.delete_supplier("octopus-energy").await.unwrap());
+    assert!(!store.delete_supplier("octopus-energy").await.unwrap());
+    let left = store.tariffs().await.unwrap();
+    assert!(left.iter().all(|t| t.supplier_id != "octopus-energy"));
+    assert!(store.delete_tariff("british-gas-fixed-12m").await.unwrap());
+}
+
+async fn preferences_are_stored_per_user_and_replaced(store: Arc<Storage>) {
+    let now: Timestamp = "2026-01-15T12:00:00Z".parse().unwrap();
+    store
+        .create_user(&user("u1", "ada@example.com"))
+        .await
+        .unwrap();
+    store
+        .create_user(&user("u2", "bob@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(store.preferences("u1").await.unwrap(), None);
+    let first = serde_json::json!({ "region": "uk", "consumption": { "annual_kwh": 2700.5 } });
+    store.put_preferences("u1", &first, now).await.unwrap();
+    assert_eq!(store.preferences("u1").await.unwrap(), Some(first));
+    let second = serde_json::json!({ "region": "germany", "green_only": true });
+    store.put_preferences("u1", &second, now).await.unwrap();
+    assert_eq!(store.preferences("u1").await.unwrap(), Some(second));
+    assert_eq!(store.preferences("u2").await.unwrap(), None, "per user");
 }
 
 /// A SQLite file written before instants were widened to milliseconds (whole-second text) is
