@@ -47,6 +47,19 @@ pub enum ApiError {
     InvalidOAuthState,
     #[error("the sign-in code is unknown, expired or already used")]
     InvalidOAuthCode,
+    #[error("no supplier with id {0:?}")]
+    SupplierNotFound(String),
+    #[error("no tariff with id {0:?}")]
+    TariffNotFound(String),
+    /// A document (tariff, supplier, preferences) with problems, each naming its field.
+    #[error("{what} is not valid: {}", .problems.join("; "))]
+    InvalidDocument {
+        what: &'static str,
+        problems: Vec<String>,
+    },
+    /// A recommendation needs preferences the user has not stored yet.
+    #[error("your preferences lack what this needs: {}; set them with PUT /api/v1/user/preferences", .missing.join(", "))]
+    IncompleteProfile { missing: Vec<&'static str> },
     #[error("region {0} is not enabled on this server")]
     RegionDisabled(Region),
     #[error("{0}")]
@@ -199,6 +212,14 @@ impl ApiError {
             }
             ApiError::InvalidOAuthState => (StatusCode::BAD_REQUEST, "invalid_state"),
             ApiError::InvalidOAuthCode => (StatusCode::BAD_REQUEST, "invalid_code"),
+            ApiError::SupplierNotFound(_) => (StatusCode::NOT_FOUND, "supplier_not_found"),
+            ApiError::TariffNotFound(_) => (StatusCode::NOT_FOUND, "tariff_not_found"),
+            ApiError::InvalidDocument { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_document")
+            }
+            ApiError::IncompleteProfile { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "incomplete_preferences")
+            }
             ApiError::RegionDisabled(_) => (StatusCode::NOT_FOUND, "region_disabled"),
             ApiError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query"),
             ApiError::InvalidParameter { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),
@@ -303,6 +324,12 @@ impl ApiError {
             ApiError::RefreshFailed(details) => Some(details.clone()),
             ApiError::InvalidField { field, .. } => Some(serde_json::json!({ "field": field })),
             ApiError::WeakPassword { missing } => Some(serde_json::json!({ "missing": missing })),
+            ApiError::InvalidDocument { problems, .. } => {
+                Some(serde_json::json!({ "problems": problems }))
+            }
+            ApiError::IncompleteProfile { missing } => {
+                Some(serde_json::json!({ "missing": missing }))
+            }
             ApiError::SignInLocked { retry_after_secs } => {
                 Some(serde_json::json!({ "retry_after": retry_after_secs }))
             }

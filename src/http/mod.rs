@@ -64,7 +64,13 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .nest("/api/v1/prices", prices)
         .nest("/api/v1/ml", ml)
         .nest("/api/v1/optimization", routes::schedule::router())
-        .nest("/api/v1/admin", routes::admin::router())
+        .nest(
+            "/api/v1/admin",
+            routes::admin::router().merge(routes::catalogue_admin::router()),
+        )
+        .nest("/api/v1/suppliers", routes::suppliers::router())
+        .nest("/api/v1/user", routes::preferences::router())
+        .nest("/api/v1/recommendations", routes::recommendations::router())
         .nest(
             "/api/v1/auth",
             routes::auth::router().merge(routes::oauth::router()),

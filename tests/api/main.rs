@@ -22,3 +22,4 @@ mod rate_limit;
 mod schedule;
 mod sources;
 mod stream;
+mod suppliers;

@@ -3,13 +3,17 @@
 pub mod admin;
 pub mod analytics;
 pub mod auth;
+pub mod catalogue_admin;
 pub mod forecast;
 pub mod health;
 pub mod live;
 pub mod meta;
 pub mod oauth;
 pub mod optimal_times;
+pub mod preferences;
 pub mod prices;
+pub mod recommendations;
 pub mod refresh;
 pub mod schedule;
 pub mod stream;
+pub mod suppliers;
