@@ -174,48 +174,51 @@ impl Rates {
         at: Time,
         wholesale_per_kwh: Option<Decimal>,
     ) -> Option<Decimal> {
-        match self {
-            Rates::Fixed { unit_rate } | Rates::Variable { unit_rate } => Some(*unit_rate),
-            Rates::TimeOfUse {
-                periods,
-                default_rate,
-            } => Some(
-                periods
-                    .iter()
-                    .find(|p| p.covers(day, at))
-                    .map_or(*default_rate, |p| p.unit_rate),
-            ),
+        self.pricer().unit_rate(day, at, wholesale_per_kwh)
+    }
+
+    /// These rates with their constants worked out once, for pricing many intervals.
+    pub fn pricer(&self) -> Pricer<'_> {
+        let vat_factor = match self {
+            Rates::Agile { vat_percent, .. } => {
+                (Decimal::ONE_HUNDRED + vat_percent) / Decimal::ONE_HUNDRED
+            }
+            _ => Decimal::ONE,
+        };
+        let nano = |d: &Decimal| fixed(*d, NANO_DIGITS);
+        let atto = |d: &Decimal| fixed(*d, 2 * NANO_DIGITS);
+        let tracking = match self {
             Rates::Dynamic {
                 factor,
                 margin,
                 cap,
                 floor,
-            } => {
-                let mut rate = wholesale_per_kwh? * factor + margin;
-                if let Some(cap) = cap {
-                    rate = rate.min(*cap);
-                }
-                if let Some(floor) = floor {
-                    rate = rate.max(*floor);
-                }
-                Some(rate)
-            }
+            } => Some(Tracking::Dynamic {
+                factor: nano(factor),
+                margin: atto(margin),
+                cap: cap.as_ref().map(atto),
+                floor: floor.as_ref().map(atto),
+            }),
             Rates::Agile {
                 multiplier,
                 peak_adder,
                 peak_from,
                 peak_to,
                 cap,
-                vat_percent,
-            } => {
-                let peak = if *peak_from <= at && at < *peak_to {
-                    *peak_adder
-                } else {
-                    Decimal::ZERO
-                };
-                let before_vat = (wholesale_per_kwh? * multiplier + peak).min(*cap);
-                Some(before_vat * (Decimal::ONE_HUNDRED + vat_percent) / Decimal::ONE_HUNDRED)
-            }
+                ..
+            } => Some(Tracking::Agile {
+                multiplier: nano(multiplier),
+                peak_adder: atto(peak_adder),
+                peak_from: *peak_from,
+                peak_to: *peak_to,
+                cap: atto(cap),
+            }),
+            _ => None,
+        };
+        Pricer {
+            rates: self,
+            vat_factor,
+            tracking,
         }
     }
 
@@ -225,6 +228,9 @@ impl Rates {
         let mut non_negative = |name: &str, value: &Decimal| {
             if value.is_sign_negative() && !value.is_zero() {
                 problems.push(format!("{name} must not be negative"));
+            }
+            if value.normalize().scale() > NANO_DIGITS {
+                problems.push(format!("{name} must have at most {NANO_DIGITS} decimals"));
             }
         };
         match self {
@@ -268,6 +274,124 @@ impl Rates {
             }
         }
         problems
+    }
+}
+
+/// Decimal places of the fixed-point form of tracking rates: wholesale prices per kWh and the
+/// rates' coefficients in nano-units (a price per MWh to the micro-unit), their products in
+/// atto-units. Exact for every figure with at most nine decimals (validation keeps rates so;
+/// a wholesale price with more is rounded to the nano-unit), and in `i128` two orders of
+/// magnitude clear of overflow for a year of intervals.
+const NANO_DIGITS: u32 = 9;
+
+/// `value` × 10^`digits` as an integer, rounded to that many places.
+fn fixed(value: Decimal, digits: u32) -> i128 {
+    let rounded = value.round_dp(digits);
+    rounded.mantissa() * 10i128.pow(digits - rounded.scale())
+}
+
+/// A wholesale price per kWh in the fixed-point form [`Pricer::tracking_units`] takes.
+pub fn wholesale_units(per_kwh: Decimal) -> i128 {
+    fixed(per_kwh, NANO_DIGITS)
+}
+
+/// The fixed-point coefficients of a wholesale-tracking rate (see [`NANO_DIGITS`]).
+#[derive(Debug, Clone, Copy)]
+enum Tracking {
+    Dynamic {
+        factor: i128,
+        margin: i128,
+        cap: Option<i128>,
+        floor: Option<i128>,
+    },
+    Agile {
+        multiplier: i128,
+        peak_adder: i128,
+        peak_from: Time,
+        peak_to: Time,
+        cap: i128,
+    },
+}
+
+/// [`Rates`] ready to price many intervals: the one pricing function.
+#[derive(Debug, Clone, Copy)]
+pub struct Pricer<'a> {
+    rates: &'a Rates,
+    /// `1 + vat_percent / 100` for agile rates, 1 otherwise.
+    vat_factor: Decimal,
+    tracking: Option<Tracking>,
+}
+
+impl Pricer<'_> {
+    /// The unit rate (per kWh) of an interval starting at local `day`/`at`, given the wholesale
+    /// price per kWh then (needed by dynamic and agile; `None` when it is not known).
+    pub fn unit_rate(
+        &self,
+        day: Weekday,
+        at: Time,
+        wholesale_per_kwh: Option<Decimal>,
+    ) -> Option<Decimal> {
+        match self.rates {
+            Rates::Fixed { unit_rate } | Rates::Variable { unit_rate } => Some(*unit_rate),
+            Rates::TimeOfUse {
+                periods,
+                default_rate,
+            } => Some(
+                periods
+                    .iter()
+                    .find(|p| p.covers(day, at))
+                    .map_or(*default_rate, |p| p.unit_rate),
+            ),
+            Rates::Dynamic { .. } | Rates::Agile { .. } => {
+                let units = self.tracking_units(at, wholesale_units(wholesale_per_kwh?))?;
+                let before_vat = Decimal::try_from_i128_with_scale(units, 2 * NANO_DIGITS)
+                    .ok()?
+                    .normalize();
+                Some(before_vat * self.vat_factor)
+            }
+        }
+    }
+
+    /// A tracking rate before VAT in atto-units (per kWh) for a wholesale price in nano-units
+    /// ([`wholesale_units`]); `None` for rates that do not track. Multiply by
+    /// [`Pricer::vat_factor`] after summing.
+    pub fn tracking_units(&self, at: Time, wholesale: i128) -> Option<i128> {
+        Some(match self.tracking? {
+            Tracking::Dynamic {
+                factor,
+                margin,
+                cap,
+                floor,
+            } => {
+                let mut rate = wholesale * factor + margin;
+                if let Some(cap) = cap {
+                    rate = rate.min(cap);
+                }
+                if let Some(floor) = floor {
+                    rate = rate.max(floor);
+                }
+                rate
+            }
+            Tracking::Agile {
+                multiplier,
+                peak_adder,
+                peak_from,
+                peak_to,
+                cap,
+            } => {
+                let peak = if peak_from <= at && at < peak_to {
+                    peak_adder
+                } else {
+                    0
+                };
+                (wholesale * multiplier + peak).min(cap)
+            }
+        })
+    }
+
+    /// What VAT multiplies a rate by (1 unless the rates add it).
+    pub fn vat_factor(&self) -> Decimal {
+        self.vat_factor
     }
 }
 
@@ -321,13 +445,20 @@ pub fn check_terms(
 pub fn per_kwh(price: Decimal, unit: EnergyUnit) -> Decimal {
     match unit {
         EnergyUnit::KWh => price,
-        EnergyUnit::MWh => price / Decimal::ONE_THOUSAND,
+        // Three more decimal places is the exact division by 1 000, without dividing.
+        EnergyUnit::MWh => {
+            let mut per_kwh = price;
+            match per_kwh.set_scale(price.scale() + 3) {
+                Ok(()) => per_kwh,
+                Err(_) => price / Decimal::ONE_THOUSAND,
+            }
+        }
     }
 }
 
 /// The local weekday and wall-clock time at which an interval starting at `start` begins.
 pub fn local_start(start: Timestamp, zone: &TimeZone) -> (Weekday, Time) {
-    let local = start.to_zoned(zone.clone()).datetime();
+    let local = zone.to_datetime(start);
     (local.weekday(), local.time())
 }
 
@@ -486,6 +617,8 @@ mod tests {
             vat_percent: dec!(5),
         };
         let w = per_kwh(dec!(80), EnergyUnit::MWh); // 8 p/kWh
+        assert_eq!(w, dec!(0.080));
+        assert_eq!(per_kwh(dec!(-12.34), EnergyUnit::MWh), dec!(-0.01234));
         // Off peak: 8 × 2.2 = 17.6 p, + 5 % VAT = 18.48 p.
         assert_eq!(
             agile.unit_rate(Weekday::Tuesday, t(15, 30), Some(w)),

@@ -4,14 +4,12 @@
 //! variable, time of use) are applied per weekday-and-quarter-hour bucket afterwards, and only
 //! wholesale-tracking tariffs are priced per interval.
 
-use std::collections::HashMap;
-
 use jiff::Timestamp;
 use jiff::civil::{Time, Weekday};
 use jiff::tz::TimeZone;
 use rust_decimal::Decimal;
 
-use super::tariff::{Rates, local_start};
+use super::tariff::{Rates, local_start, wholesale_units};
 
 /// Share of a day's consumption in each local hour (sums to 1). `HOUSEHOLD` is a typical
 /// domestic day: low overnight, a morning rise, an evening peak at 18:00–20:00. It is modelled
@@ -160,42 +158,101 @@ pub fn annual_costs(
 ) -> Vec<Result<AnnualCost, Unpriced>> {
     let annual_kwh = profile.annual_kwh;
     let daily = annual_kwh.try_into().unwrap_or(0.0f64) / 365.0;
-    // Consumption per (weekday, local quarter hour), and per interval for the tracking ones.
-    let mut buckets: HashMap<(Weekday, Time), Decimal> = HashMap::with_capacity(7 * 96);
+    let pricers: Vec<_> = tariffs.iter().map(|t| t.rates.pricer()).collect();
+    // Consumption per (weekday, local minute of the day): local-time tariffs are priced per
+    // slot afterwards; the wholesale-tracking ones per interval here.
+    let mut slots = vec![Decimal::ZERO; 7 * 1440];
     let tracking: Vec<usize> = (0..tariffs.len())
         .filter(|i| tariffs[*i].rates.tariff_type().tracks_wholesale())
         .collect();
-    let mut tracked_energy = vec![Decimal::ZERO; tariffs.len()];
-    let mut tracked_kwh = vec![Decimal::ZERO; tariffs.len()];
+    // Per tracking tariff, the sum of its rates per consumption class (an interval's length and
+    // local hour fix its kWh): Σ rate × kWh becomes Σ kWh_class × Σ rate, one addition per
+    // interval and tariff instead of a multiplication as well.
+    let mut rate_sums: Vec<Vec<i128>> = vec![Vec::new(); tariffs.len()];
+    let mut tracked_kwh = Decimal::ZERO;
     let mut all_kwh = Decimal::ZERO;
+    // kWh of an interval by its local hour and length, worked out once per pair.
+    let mut kwh_of: Vec<(u32, [Decimal; 24])> = Vec::new();
     for interval in intervals {
         let (day, at) = local_start(interval.start, zone);
-        let hour_share = profile.shape.hourly[at.hour() as usize];
-        let kwh = Decimal::try_from(daily * hour_share * f64::from(interval.minutes) / 60.0)
-            .unwrap_or(Decimal::ZERO)
-            .round_dp(9);
-        *buckets.entry((day, at)).or_insert(Decimal::ZERO) += kwh;
+        let class = kwh_of.iter().position(|(m, _)| *m == interval.minutes);
+        let (class, per_hour) = match class {
+            Some(class) => (class, &kwh_of[class].1),
+            None => {
+                let minutes = f64::from(interval.minutes);
+                let table = std::array::from_fn(|h| {
+                    Decimal::try_from(daily * profile.shape.hourly[h] * minutes / 60.0)
+                        .unwrap_or(Decimal::ZERO)
+                        .round_dp(6)
+                });
+                kwh_of.push((interval.minutes, table));
+                (kwh_of.len() - 1, &kwh_of.last().expect("just pushed").1)
+            }
+        };
+        let kwh = per_hour[at.hour() as usize];
+        let class = class * 24 + at.hour() as usize;
+        let slot = day.to_monday_zero_offset() as usize * 1440
+            + at.hour() as usize * 60
+            + at.minute() as usize;
+        slots[slot] += kwh;
         all_kwh += kwh;
         if let Some(wholesale) = interval.wholesale_per_kwh {
+            tracked_kwh += kwh;
+            // Fixed-point: the same rates `unit_rate` gives, without Decimal arithmetic in the
+            // loop that runs once per interval and tariff.
+            let wholesale = wholesale_units(wholesale);
             for &i in &tracking {
-                if let Some(rate) = tariffs[i].rates.unit_rate(day, at, Some(wholesale)) {
-                    tracked_energy[i] += rate * kwh;
-                    tracked_kwh[i] += kwh;
+                let rate = pricers[i].tracking_units(at, wholesale).unwrap_or(0);
+                let sums = &mut rate_sums[i];
+                if sums.len() <= class {
+                    sums.resize(class + 1, 0);
                 }
+                sums[class] += rate;
             }
         }
     }
+    let weekdays = [
+        Weekday::Monday,
+        Weekday::Tuesday,
+        Weekday::Wednesday,
+        Weekday::Thursday,
+        Weekday::Friday,
+        Weekday::Saturday,
+        Weekday::Sunday,
+    ];
+    let filled: Vec<(Weekday, Time, Decimal)> = slots
+        .iter()
+        .enumerate()
+        .filter(|(_, kwh)| !kwh.is_zero())
+        .map(|(slot, kwh)| {
+            let minute = slot % 1440;
+            let time = Time::new((minute / 60) as i8, (minute % 60) as i8, 0, 0)
+                .expect("a minute of the day");
+            (weekdays[slot / 1440], time, *kwh)
+        })
+        .collect();
     tariffs
         .iter()
         .enumerate()
         .map(|(i, terms)| {
             let (energy, kwh) = if terms.rates.tariff_type().tracks_wholesale() {
-                (tracked_energy[i], tracked_kwh[i])
-            } else {
-                let energy = buckets
+                let energy: Decimal = rate_sums[i]
                     .iter()
-                    .map(|((day, at), kwh)| {
-                        terms.rates.unit_rate(*day, *at, None).unwrap_or_default() * kwh
+                    .enumerate()
+                    .map(|(class, sum)| {
+                        let rates = Decimal::try_from_i128_with_scale(*sum, 18)
+                            .unwrap_or(Decimal::MAX)
+                            .normalize();
+                        kwh_of[class / 24].1[class % 24] * rates
+                    })
+                    .sum::<Decimal>()
+                    * pricers[i].vat_factor();
+                (energy, tracked_kwh)
+            } else {
+                let energy = filled
+                    .iter()
+                    .map(|(day, at, kwh)| {
+                        pricers[i].unit_rate(*day, *at, None).unwrap_or_default() * kwh
                     })
                     .sum();
                 (energy, all_kwh)
