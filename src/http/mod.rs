@@ -20,6 +20,7 @@ pub mod series;
 pub mod server;
 pub mod sse;
 pub mod state;
+pub mod year_prices;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -45,6 +45,7 @@ struct Inner {
     enabled: [bool; Region::ALL.len()],
     started: Instant,
     rendered: crate::http::rendered::RenderedPrices,
+    year_prices: crate::http::year_prices::YearPrices,
 }
 
 /// The parts [`AppState`] is made of.
@@ -99,6 +100,7 @@ impl AppState {
                 enabled,
                 started: Instant::now(),
                 rendered: Default::default(),
+                year_prices: Default::default(),
             }),
         }
     }
@@ -161,6 +163,11 @@ impl AppState {
     }
 
     /// The JSON of the cache's served prices, rendered once per version.
+    /// The last 365 days of each region's prices, read once per day and price version.
+    pub fn year_prices(&self) -> &crate::http::year_prices::YearPrices {
+        &self.inner.year_prices
+    }
+
     pub fn rendered(&self) -> &crate::http::rendered::RenderedPrices {
         &self.inner.rendered
     }

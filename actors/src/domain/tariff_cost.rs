@@ -74,7 +74,8 @@ impl DailyShape {
     /// Weights normalised to sum to 1; `None` when they sum to nothing or one is negative.
     pub fn from_weights(weights: [f64; 24]) -> Option<Self> {
         let total: f64 = weights.iter().sum();
-        if total.is_nan() || total <= 0.0 || weights.iter().any(|w| *w < 0.0 || !w.is_finite()) {
+        if !total.is_finite() || total <= 0.0 || weights.iter().any(|w| *w < 0.0 || !w.is_finite())
+        {
             return None;
         }
         Some(DailyShape {

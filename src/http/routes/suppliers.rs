@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -13,13 +13,12 @@ use utoipa_axum::routes;
 use wattline_actors::domain::preferences::ShapeName;
 use wattline_actors::domain::tariff::TariffType;
 use wattline_actors::domain::tariff_cost::{DailyShape, Profile, Unpriced, default_annual_kwh};
-use wattline_actors::domain::{Region, Source};
+use wattline_actors::domain::{PricePoint, Region, Source};
 
 use crate::catalogue::{Comparison, compare};
 use crate::error::ApiError;
 use crate::http::dto::ErrorResponse;
 use crate::http::extract::{AppJson, AppQuery};
-use crate::http::series::{Sources, series};
 use crate::http::state::AppState;
 use crate::storage::catalogue::{SupplierRow, TariffRow};
 
@@ -449,14 +448,12 @@ pub async fn run_comparison(
         .filter(|t| !request.green_only || t.green_share == 100)
         .collect();
     let now = state.now();
-    let from = now - SignedDuration::from_hours(365 * 24);
-    let prices = if state.enabled_regions().any(|r| r == region) {
-        series(state, region, from, now, Sources::Served)
-            .await?
-            .to_vec()
+    let year = if state.enabled_regions().any(|r| r == region) {
+        Some(state.year_prices().of(state, region).await?)
     } else {
-        Vec::new()
+        None
     };
+    let prices: &[PricePoint] = year.as_ref().map_or(&[], |y| &y.points);
     let mut sources: Vec<Source> = prices.iter().map(|p| p.source).collect();
     sources.sort_by_key(|s| s.as_str());
     sources.dedup();
@@ -465,7 +462,7 @@ pub async fn run_comparison(
         days_of_prices,
         from,
         to,
-    } = compare(region, chosen, &profile, &prices, now);
+    } = compare(region, chosen, &profile, prices, now);
     let current = request.current_tariff_id.as_ref().and_then(|id| {
         ranked
             .iter()
