@@ -25,15 +25,18 @@ pub struct Year {
     pub points: Vec<PricePoint>,
 }
 
-/// Per region, the newest year read.
+/// Per region, the newest year read, and a gate so that concurrent requests after a change
+/// wait for one read instead of each reading the year (fifty at once exhausted the pool).
 pub struct YearPrices {
     regions: Vec<ArcSwapOption<Year>>,
+    reading: Vec<tokio::sync::Mutex<()>>,
 }
 
 impl Default for YearPrices {
     fn default() -> Self {
         YearPrices {
             regions: Region::ALL.iter().map(|_| ArcSwapOption::empty()).collect(),
+            reading: Region::ALL.iter().map(|_| Default::default()).collect(),
         }
     }
 }
@@ -46,10 +49,13 @@ impl YearPrices {
         let snapshot = state.latest().snapshot();
         let current = snapshot.series_arc(region);
         let slot = &self.regions[region.index()];
-        if let Some(year) = slot.load_full()
-            && year.day == day
-            && Arc::ptr_eq(&year.series, current)
-        {
+        let fresh = |year: &Arc<Year>| year.day == day && Arc::ptr_eq(&year.series, current);
+        if let Some(year) = slot.load_full().filter(fresh) {
+            return Ok(year);
+        }
+        let _reading = self.reading[region.index()].lock().await;
+        // Another request may have read it while this one waited.
+        if let Some(year) = slot.load_full().filter(fresh) {
             return Ok(year);
         }
         let from: Timestamp = now - SignedDuration::from_hours(365 * 24);
