@@ -233,18 +233,7 @@ fn millis(duration: Duration) -> i64 {
 #[async_trait]
 impl KeyValue for RedisKeyValue {
     async fn mark(&self, key: &str, ttl: Duration) -> Result<(), KvError> {
-        let _: () = self
-            .client
-            .set(
-                self.keys.kv(key),
-                1,
-                Some(fred::types::Expiration::PX(millis(ttl))),
-                None,
-                false,
-            )
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.put(key, "1", ttl).await
     }
 
     async fn is_marked(&self, key: &str) -> Result<bool, KvError> {
