@@ -47,6 +47,12 @@ pub enum ApiError {
     InvalidOAuthState,
     #[error("the sign-in code is unknown, expired or already used")]
     InvalidOAuthCode,
+    #[error("Invalid UK postcode format")]
+    InvalidPostcode,
+    #[error("this email has already signed up for the beta")]
+    AlreadySignedUp,
+    #[error("no such beta code")]
+    BetaCodeNotFound,
     #[error("no supplier with id {0:?}")]
     SupplierNotFound(String),
     #[error("no tariff with id {0:?}")]
@@ -212,6 +218,9 @@ impl ApiError {
             }
             ApiError::InvalidOAuthState => (StatusCode::BAD_REQUEST, "invalid_state"),
             ApiError::InvalidOAuthCode => (StatusCode::BAD_REQUEST, "invalid_code"),
+            ApiError::InvalidPostcode => (StatusCode::BAD_REQUEST, "invalid_postcode"),
+            ApiError::AlreadySignedUp => (StatusCode::CONFLICT, "already_signed_up"),
+            ApiError::BetaCodeNotFound => (StatusCode::NOT_FOUND, "beta_code_not_found"),
             ApiError::SupplierNotFound(_) => (StatusCode::NOT_FOUND, "supplier_not_found"),
             ApiError::TariffNotFound(_) => (StatusCode::NOT_FOUND, "tariff_not_found"),
             ApiError::InvalidDocument { .. } => {

@@ -323,6 +323,7 @@ contract!(
     provider_accounts_link_once_and_a_failed_creation_leaves_nothing,
     the_catalogue_seeds_once_round_trips_and_cascades,
     preferences_are_stored_per_user_and_replaced,
+    a_beta_signup_and_its_welcome_commit_together_once,
 );
 
 fn job(key: &str) -> NewJob {
@@ -878,6 +879,70 @@ async fn preferences_are_stored_per_user_and_replaced(store: Arc<Storage>) {
     store.put_preferences("u1", &second, now).await.unwrap();
     assert_eq!(store.preferences("u1").await.unwrap(), Some(second));
     assert_eq!(store.preferences("u2").await.unwrap(), None, "per user");
+}
+
+async fn a_beta_signup_and_its_welcome_commit_together_once(store: Arc<Storage>) {
+    use wattline::storage::beta::BetaSignupRow;
+    let now: Timestamp = "2026-01-15T12:00:00Z".parse().unwrap();
+    let row = |id: &str, email: &str, code: &str| BetaSignupRow {
+        id: id.into(),
+        email: email.into(),
+        name: "Ada".into(),
+        postcode: "SW1A 1AA".into(),
+        current_supplier: "EDF".into(),
+        monthly_bill: "80".into(),
+        hear_about: "friend".into(),
+        beta_code: code.into(),
+        created_at: now,
+    };
+    let welcome = |id: &str| NewJob {
+        queue: "email".into(),
+        kind: "beta_welcome".into(),
+        payload: serde_json::json!({ "id": id }),
+        idempotency_key: format!("beta-welcome:{id}"),
+        user_id: None,
+        run_at: now,
+    };
+    store
+        .create_beta_signup(
+            &row("b1", "ada@example.com", "BETA-2026-AAAAAAAA"),
+            welcome("b1"),
+        )
+        .await
+        .unwrap();
+    // Same email: refused, and its welcome is not queued.
+    assert!(matches!(
+        store
+            .create_beta_signup(
+                &row("b2", "ada@example.com", "BETA-2026-BBBBBBBB"),
+                welcome("b2")
+            )
+            .await,
+        Err(StorageError::Conflict(_))
+    ));
+    let signups = store.beta_signups().await.unwrap();
+    assert_eq!(
+        signups,
+        vec![row("b1", "ada@example.com", "BETA-2026-AAAAAAAA")]
+    );
+    let jobs = queued(&store).await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].idempotency_key, "beta-welcome:b1");
+    assert_eq!(
+        store
+            .beta_signup_by_code("BETA-2026-AAAAAAAA")
+            .await
+            .unwrap()
+            .map(|s| s.id),
+        Some("b1".into())
+    );
+    assert_eq!(
+        store
+            .beta_signup_by_code("BETA-2026-BBBBBBBB")
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 /// A SQLite file written before instants were widened to milliseconds (whole-second text) is

@@ -4,6 +4,7 @@
 //! environment.
 
 mod auth;
+mod beta;
 mod engine;
 mod forecast;
 pub mod human;
@@ -27,6 +28,7 @@ use wattline_actors::writer::WriterConfig;
 use wattline_actors::{BootstrapConfig, TreeConfig};
 
 pub use auth::AuthSettings;
+pub use beta::BetaSettings;
 pub use engine::{
     ClockSettings, ClusterSettings, PriceSettings, SimulatorSettings, StorageSettings,
     SupervisionSettings,
@@ -64,6 +66,7 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub auth: AuthSettings,
     pub oauth: OAuthSettings,
+    pub beta: BetaSettings,
     pub rate_limit: RateLimitSettings,
     pub security: SecuritySettings,
 }

@@ -70,6 +70,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             routes::admin::router().merge(routes::catalogue_admin::router()),
         )
         .nest("/api/v1/suppliers", routes::suppliers::router())
+        .nest("/api/v1/beta", routes::beta::router())
         .nest("/api/v1/user", routes::preferences::router())
         .nest("/api/v1/recommendations", routes::recommendations::router())
         .nest(

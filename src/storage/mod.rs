@@ -5,6 +5,7 @@
 //! tests (`tests/storage_contract.rs`). Only `app.rs` (and the CLI) open one.
 
 pub mod api_keys;
+pub mod beta;
 pub mod catalogue;
 pub mod days;
 mod db;

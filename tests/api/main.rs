@@ -4,6 +4,7 @@
 mod auth;
 mod backfill;
 mod bad_input;
+mod beta;
 mod cli;
 mod cluster;
 mod compat;

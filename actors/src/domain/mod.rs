@@ -2,6 +2,7 @@
 //! account rules (the password policy). Synchronous, no I/O, no actors; both the actors and the
 //! HTTP edge call into it.
 
+pub mod beta;
 pub mod calendar;
 pub mod compare;
 pub mod event;

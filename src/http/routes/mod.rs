@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod analytics;
 pub mod auth;
+pub mod beta;
 pub mod catalogue_admin;
 pub mod forecast;
 pub mod health;
