@@ -147,18 +147,19 @@ pub async fn switching(
 
 fn comparison_request(region: Region, prefs: &Preferences, current: &str) -> CompareRequest {
     let consumption = &prefs.consumption;
-    serde_json::from_value(serde_json::json!({
-        "region": region.code(),
-        "annual_kwh": consumption.annual_kwh,
-        "shape": consumption.shape,
-        "hourly_weights": match consumption.shape {
+    CompareRequest {
+        region: region.code().into(),
+        annual_kwh: consumption.annual_kwh,
+        shape: Some(consumption.shape),
+        hourly_weights: match consumption.shape {
             ShapeName::Custom => consumption.hourly_weights.clone(),
             _ => None,
         },
-        "green_only": prefs.green_only,
-        "current_tariff_id": current,
-    }))
-    .expect("the request's fields come from a valid document")
+        consumption_csv: None,
+        tariff_type: None,
+        green_only: prefs.green_only,
+        current_tariff_id: Some(current.to_string()),
+    }
 }
 
 /// Which appliance run to plan.

@@ -305,22 +305,22 @@ pub struct CompareQuery {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompareRequest {
-    region: String,
+    pub region: String,
     /// Consumption per year; with `consumption_csv` and without this, the series' total scaled
     /// to a year.
-    annual_kwh: Option<f64>,
+    pub annual_kwh: Option<f64>,
     /// `flat`, `household` (default) or `custom` (with `hourly_weights` or `consumption_csv`).
     #[schema(value_type = Option<String>)]
-    shape: Option<ShapeName>,
+    pub shape: Option<ShapeName>,
     /// 24 weights by local hour, for `custom`.
-    hourly_weights: Option<Vec<f64>>,
+    pub hourly_weights: Option<Vec<f64>>,
     /// A metered series as CSV lines `start,kwh` (RFC 3339 start of each interval; a header line
     /// is skipped): its shape by local hour, and its total when `annual_kwh` is not given.
-    consumption_csv: Option<String>,
-    tariff_type: Option<String>,
+    pub consumption_csv: Option<String>,
+    pub tariff_type: Option<String>,
     #[serde(default)]
-    green_only: bool,
-    current_tariff_id: Option<String>,
+    pub green_only: bool,
+    pub current_tariff_id: Option<String>,
 }
 
 /// The profile a comparison used.
