@@ -295,6 +295,14 @@ pub fn wholesale_units(per_kwh: Decimal) -> i128 {
     fixed(per_kwh, NANO_DIGITS)
 }
 
+/// Atto-units of [`Pricer::tracking_units`] (or a sum of them) as a decimal; `None` beyond the
+/// decimal's range.
+pub fn rate_from_units(units: i128) -> Option<Decimal> {
+    Decimal::try_from_i128_with_scale(units, 2 * NANO_DIGITS)
+        .ok()
+        .map(|d| d.normalize())
+}
+
 /// The fixed-point coefficients of a wholesale-tracking rate (see [`NANO_DIGITS`]).
 #[derive(Debug, Clone, Copy)]
 enum Tracking {
@@ -344,10 +352,7 @@ impl Pricer<'_> {
             ),
             Rates::Dynamic { .. } | Rates::Agile { .. } => {
                 let units = self.tracking_units(at, wholesale_units(wholesale_per_kwh?))?;
-                let before_vat = Decimal::try_from_i128_with_scale(units, 2 * NANO_DIGITS)
-                    .ok()?
-                    .normalize();
-                Some(before_vat * self.vat_factor)
+                Some(rate_from_units(units)? * self.vat_factor)
             }
         }
     }

@@ -9,7 +9,7 @@ use jiff::civil::{Time, Weekday};
 use jiff::tz::TimeZone;
 use rust_decimal::Decimal;
 
-use super::tariff::{Rates, local_start, wholesale_units};
+use super::tariff::{Rates, local_start, rate_from_units, wholesale_units};
 
 /// Share of a day's consumption in each local hour (sums to 1). `HOUSEHOLD` is a typical
 /// domestic day: low overnight, a morning rise, an evening peak at 18:00–20:00. It is modelled
@@ -241,9 +241,7 @@ pub fn annual_costs(
                     .iter()
                     .enumerate()
                     .map(|(class, sum)| {
-                        let rates = Decimal::try_from_i128_with_scale(*sum, 18)
-                            .unwrap_or(Decimal::MAX)
-                            .normalize();
+                        let rates = rate_from_units(*sum).unwrap_or(Decimal::MAX);
                         kwh_of[class / 24].1[class % 24] * rates
                     })
                     .sum::<Decimal>()
