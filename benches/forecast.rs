@@ -100,6 +100,7 @@ fn bench_forecast_call(c: &mut Criterion) {
         store.upsert_prices(&history(region, 120)).await.unwrap();
         let now = day_bounds(region, LAST_DAY).1 - SignedDuration::from_hours(2);
         let ports = Ports {
+            workers: None,
             store: store.clone(),
             sources: vec![(
                 region,

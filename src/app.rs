@@ -11,9 +11,11 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use wattline_actors::ports::{
-    EventFeed, FanOut, ForecastStore, PriceStore, RegionLease, SharedClock, SoleNode,
+    EventFeed, FanOut, ForecastStore, JobHandler, PriceStore, RegionLease, SharedClock, SoleNode,
 };
-use wattline_actors::{Ports, Tree, TreeHandles, WeatherPorts};
+use wattline_actors::workers::email::{EMAIL_QUEUE, EmailHandler};
+use wattline_actors::workers::webhook::{WEBHOOK_QUEUE, WebhookHandler};
+use wattline_actors::{Ports, Tree, TreeHandles, WeatherPorts, WorkerPorts};
 
 use crate::config::Settings;
 use crate::http::listener::WatchdogListener;
@@ -83,6 +85,40 @@ async fn cluster(settings: &Settings, node_id: &str) -> anyhow::Result<Cluster> 
     })
 }
 
+/// The outbox and its workers: email (lettre) and webhook deliveries.
+fn worker_ports(
+    settings: &Settings,
+    storage: &Arc<Storage>,
+    clock: SharedClock,
+) -> anyhow::Result<WorkerPorts> {
+    let mailer = crate::email::LettreMailer::new(&settings.email).context("setting up email")?;
+    // Message-IDs use the sender's domain.
+    let domain = settings
+        .email
+        .from
+        .rsplit('@')
+        .next()
+        .unwrap_or("wattline.local")
+        .trim_end_matches('>')
+        .to_string();
+    let webhooks = crate::webhooks::HttpWebhookSender::new(
+        settings.alerts.webhook_timeout,
+        settings.alerts.webhook_allow_http,
+        clock,
+    )
+    .context("setting up the webhook client")?;
+    let config = settings.workers.worker_config();
+    let email: Arc<dyn JobHandler> = Arc::new(EmailHandler::new(Arc::new(mailer), domain));
+    let webhook: Arc<dyn JobHandler> = Arc::new(WebhookHandler::new(Arc::new(webhooks)));
+    Ok(WorkerPorts {
+        jobs: storage.clone(),
+        workers: vec![
+            (EMAIL_QUEUE.to_string(), email, config.clone()),
+            (WEBHOOK_QUEUE.to_string(), webhook, config),
+        ],
+    })
+}
+
 impl App {
     /// Builds the application on the configured clock (the wall clock unless `[clock]` says so).
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
@@ -125,7 +161,9 @@ impl App {
             }
             None => None,
         };
+        let workers = worker_ports(&settings, &storage, clock.clone())?;
         let ports = Ports {
+            workers: Some(workers),
             store,
             sources,
             clock: clock.clone(),
@@ -182,6 +220,7 @@ impl App {
             metrics,
             clock,
             root: tree.root.clone(),
+            workers: tree.workers.clone(),
             node_id,
             shutdown: shutdown_rx,
             redis: cluster.redis,

@@ -84,6 +84,7 @@ pub async fn run(
     let writer_store: Arc<dyn PriceStore> = store.clone();
     // A tree without fetchers: only its writer is used.
     let ports = Ports {
+        workers: None,
         store: writer_store,
         sources: Vec::new(),
         clock: clock.clone(),

@@ -8,11 +8,13 @@ pub mod backtest;
 pub mod cache;
 pub mod catalogue;
 pub mod config;
+pub mod email;
 pub mod error;
 pub mod http;
 pub mod providers;
 pub mod storage;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use app::App;
 pub use config::Settings;

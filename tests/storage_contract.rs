@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use rust_decimal::Decimal;
-use wattline::storage::jobs::{COMPLETE_JOB, INSERT_JOB, JOBS_OF_QUEUE, JobRow};
+use wattline::storage::jobs::{INSERT_JOB, JOBS_OF_QUEUE, JobRow, RETRY_FAILED_JOB};
 use wattline::storage::{NewJob, RangeQuery, Storage, StorageError, StorageOptions, UnitOfWork};
 use wattline_actors::domain::{Currency, EnergyUnit, PriceKind, PricePoint, Region, Source};
 use wattline_actors::forecaster::{ForecastStep, ModelSummary, RegionForecast};
+use wattline_actors::ports::JobQueue;
 use wattline_actors::ports::{ForecastStore, PriceStore, WeatherStore};
 
 fn options() -> StorageOptions {
@@ -324,6 +325,9 @@ contract!(
     the_catalogue_seeds_once_round_trips_and_cascades,
     preferences_are_stored_per_user_and_replaced,
     a_beta_signup_and_its_welcome_commit_together_once,
+    jobs_are_claimed_once_settled_by_their_claim_and_taken_up_after_the_lease,
+    concurrent_claimers_never_take_the_same_job,
+    parked_jobs_are_listed_and_retried,
 );
 
 fn job(key: &str) -> NewJob {
@@ -401,7 +405,7 @@ async fn a_unit_of_work_that_fails_leaves_nothing_behind(store: Arc<Storage>) {
     unit.upsert_weather(&points)
         .enqueue(job("a"))
         .push_expecting(
-            &COMPLETE_JOB,
+            &RETRY_FAILED_JOB,
             &serde_json::json!({"id": "no-such-job", "now": "2026-01-15T12:00:00Z"}),
             1,
         );
@@ -986,4 +990,146 @@ async fn an_older_sqlite_file_is_migrated_in_place() {
     assert_eq!(all_rows.len(), 1, "a re-fetch updates the migrated row");
     assert_eq!(all_rows[0].price, Decimal::from(43));
     store.close().await;
+}
+
+fn at(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+async fn enqueue_n(store: &Storage, prefix: &str, n: usize) {
+    let mut unit = UnitOfWork::new();
+    for i in 0..n {
+        unit.enqueue(job(&format!("{prefix}:{i}")));
+    }
+    store.commit(unit).await.unwrap();
+}
+
+async fn jobs_are_claimed_once_settled_by_their_claim_and_taken_up_after_the_lease(
+    store: Arc<Storage>,
+) {
+    enqueue_n(&store, "lease", 3).await;
+    let now = at("2026-01-15T12:00:01Z");
+    let lease = at("2026-01-15T12:02:01Z");
+    assert!(
+        store
+            .claim("email", "early", 10, at("2026-01-15T12:00:00Z"), lease)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due before run_at"
+    );
+    let first = store.claim("email", "a", 2, now, lease).await.unwrap();
+    assert_eq!(first.len(), 2);
+    assert!(first.iter().all(|j| j.attempts == 1 && j.claim == "a"));
+    let second = store.claim("email", "b", 10, now, lease).await.unwrap();
+    assert_eq!(second.len(), 1, "claimed jobs are not claimed again");
+    let counts = store.counts("email").await.unwrap();
+    assert_eq!((counts.queued, counts.running, counts.failed), (0, 3, 0));
+
+    assert!(store.complete(&first[0], now).await.unwrap());
+    assert!(
+        !store.complete(&first[0], now).await.unwrap(),
+        "settled once"
+    );
+    let mut foreign = first[1].clone();
+    foreign.claim = "someone-else".into();
+    assert!(
+        !store.complete(&foreign, now).await.unwrap(),
+        "only by its claim"
+    );
+    assert!(
+        store
+            .retry(&first[1], at("2026-01-15T12:05:00Z"), "smtp down", now)
+            .await
+            .unwrap()
+    );
+    let counts = store.counts("email").await.unwrap();
+    assert_eq!((counts.queued, counts.running), (1, 1));
+    assert!(counts.oldest_queued.is_some());
+
+    // `b` dies holding its job: once the lease lapses, `c` takes it up (and the retry is due).
+    let later = at("2026-01-15T12:06:00Z");
+    let mut taken = store
+        .claim("email", "c", 10, later, at("2026-01-15T12:08:00Z"))
+        .await
+        .unwrap();
+    taken.sort_by(|x, y| x.id.cmp(&y.id));
+    assert_eq!(taken.len(), 2);
+    assert!(taken.iter().all(|j| j.attempts == 2));
+    assert!(
+        !store.complete(&second[0], later).await.unwrap(),
+        "the lapsed claim no longer settles it"
+    );
+    for job in &taken {
+        assert!(store.complete(job, later).await.unwrap());
+    }
+    let all = queued(&store).await;
+    assert!(
+        all.iter()
+            .all(|j| j.status == "done" && j.locked_by.is_none())
+    );
+    let retried = all.iter().find(|j| j.id == first[1].id).unwrap();
+    assert_eq!(retried.last_error.as_deref(), Some("smtp down"));
+}
+
+async fn concurrent_claimers_never_take_the_same_job(store: Arc<Storage>) {
+    enqueue_n(&store, "race", 200).await;
+    let now = at("2026-01-15T12:00:01Z");
+    let lease = at("2026-01-15T13:00:00Z");
+    let mut claimers = Vec::new();
+    for c in 0..6 {
+        let store = store.clone();
+        claimers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            for round in 0.. {
+                // A claim token is unique per claim, as the workers make them.
+                let batch = store
+                    .claim("email", &format!("claimer-{c}/{round}"), 7, now, lease)
+                    .await
+                    .unwrap();
+                if batch.is_empty() {
+                    return mine;
+                }
+                mine.extend(batch.into_iter().map(|j| j.id));
+            }
+            unreachable!()
+        }));
+    }
+    let mut ids = Vec::new();
+    for claimer in claimers {
+        ids.extend(claimer.await.unwrap());
+    }
+    let total = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(total, 200, "every job claimed");
+    assert_eq!(ids.len(), 200, "no job claimed twice");
+}
+
+async fn parked_jobs_are_listed_and_retried(store: Arc<Storage>) {
+    enqueue_n(&store, "poison", 2).await;
+    let now = at("2026-01-15T12:00:01Z");
+    let lease = at("2026-01-15T12:02:00Z");
+    let jobs = store.claim("email", "w", 10, now, lease).await.unwrap();
+    assert!(store.park(&jobs[0], "no template", now).await.unwrap());
+    assert!(store.complete(&jobs[1], now).await.unwrap());
+    let failed = store.failed_jobs(None, 50).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].last_error.as_deref(), Some("no template"));
+    assert!(
+        store
+            .failed_jobs(Some("webhooks"), 50)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.counts("email").await.unwrap().failed, 1);
+    assert!(store.retry_failed_job(&failed[0].id, now).await.unwrap());
+    assert!(!store.retry_failed_job(&failed[0].id, now).await.unwrap());
+    let again = store.claim("email", "w2", 10, now, lease).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        again[0].attempts, 1,
+        "a retried job starts its attempts afresh"
+    );
 }

@@ -14,6 +14,7 @@ pub mod rng;
 pub mod supervision;
 pub mod tree;
 pub mod weather;
+pub mod workers;
 pub mod writer;
 
 #[cfg(any(test, feature = "testing"))]
@@ -21,5 +22,5 @@ pub mod testing;
 
 pub use tree::{
     BootstrapConfig, Ports, RegionSources, ShutdownReport, Tree, TreeConfig, TreeHandles,
-    WeatherPorts,
+    WeatherPorts, WorkerPorts,
 };

@@ -291,3 +291,130 @@ pub trait EventFeed: Send + Sync + 'static {
     /// Subscribes to every event of the deployment.
     async fn subscribe(&self) -> Result<EventSubscription, FanOutError>;
 }
+
+/// A job taken from the outbox by one worker. `claim` is the claimer's token: completing,
+/// retrying or parking the job changes it only while that claim still holds (a claim whose lease
+/// ran out may have been taken over by another worker).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedJob {
+    pub id: String,
+    pub queue: String,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    /// The job's key in the outbox; receivers use it to recognise a repeated delivery.
+    pub idempotency_key: String,
+    pub user_id: Option<String>,
+    /// Attempts so far, this one included.
+    pub attempts: u32,
+    pub claim: String,
+}
+
+/// How many jobs of a queue wait, run and are parked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    pub queued: u64,
+    pub running: u64,
+    pub failed: u64,
+    /// When the oldest job still waiting was queued.
+    pub oldest_queued: Option<Timestamp>,
+}
+
+/// The outbox as its workers see it: claim due jobs under a lease, then settle each one.
+#[async_trait]
+pub trait JobQueue: Send + Sync + 'static {
+    /// Claims up to `limit` jobs of `queue` that are due at `now` (or whose earlier claim's lease
+    /// ran out, so a crashed worker's jobs are taken up again) until `lease_until`, oldest first.
+    /// Each job is claimed by one claimer at a time, across every node; `claim` must be unique
+    /// per call (the jobs it holds are what the call returns).
+    async fn claim(
+        &self,
+        queue: &str,
+        claim: &str,
+        limit: u32,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Vec<ClaimedJob>, StoreError>;
+
+    /// Marks a claimed job done. False when the claim no longer held.
+    async fn complete(&self, job: &ClaimedJob, now: Timestamp) -> Result<bool, StoreError>;
+
+    /// Queues a claimed job again, due at `run_at`, recording `error`.
+    async fn retry(
+        &self,
+        job: &ClaimedJob,
+        run_at: Timestamp,
+        error: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Parks a claimed job as `failed` with its last `error`.
+    async fn park(&self, job: &ClaimedJob, error: &str, now: Timestamp)
+    -> Result<bool, StoreError>;
+
+    /// The queue's counts.
+    async fn counts(&self, queue: &str) -> Result<QueueCounts, StoreError>;
+}
+
+/// What a worker does with one job of its queue. Must be idempotent under the job's
+/// idempotency key: a job is done at least once (twice when a worker dies between doing it and
+/// recording it).
+#[async_trait]
+pub trait JobHandler: Send + Sync + 'static {
+    async fn handle(&self, job: &ClaimedJob) -> Result<(), crate::workers::JobFailure>;
+}
+
+/// One email to send: plain text and HTML alternatives of the same message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingEmail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// Stable per job (derived from its idempotency key), so a message sent twice after a crash
+    /// carries the same `Message-ID` and mail clients and tests can recognise the repeat.
+    pub message_id: String,
+}
+
+/// Why a message was not sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MailError {
+    /// The server could not be reached or answered with a temporary failure: try again later.
+    #[error("mail server unavailable: {0}")]
+    Unavailable(String),
+    /// The server refused the message for good (bad address, message too large).
+    #[error("mail server refused the message: {0}")]
+    Refused(String),
+}
+
+/// Where emails go (SMTP, or `.eml` files on the embedded default).
+#[async_trait]
+pub trait Mailer: Send + Sync + 'static {
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError>;
+}
+
+/// One webhook delivery: `body` POSTed to `url`, signed with `secret`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookDelivery {
+    pub url: String,
+    pub secret: String,
+    /// Stable per job: receivers drop a delivery they have seen.
+    pub delivery_id: String,
+    pub body: String,
+}
+
+/// Why a webhook delivery failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// Unreachable, timed out, or answered 408, 429 or 5xx: try again later.
+    #[error("webhook receiver unavailable: {0}")]
+    Unavailable(String),
+    /// Answered another 4xx, or the URL is not one we may call: trying again cannot help.
+    #[error("webhook receiver refused the delivery: {0}")]
+    Refused(String),
+}
+
+/// Sends signed webhook deliveries.
+#[async_trait]
+pub trait WebhookSender: Send + Sync + 'static {
+    async fn deliver(&self, delivery: &WebhookDelivery) -> Result<(), WebhookError>;
+}

@@ -421,3 +421,148 @@ impl crate::ports::EventFeed for LoopbackFanOut {
         })
     }
 }
+
+/// One job in [`MemoryJobs`].
+#[derive(Debug, Clone)]
+pub struct MemoryJob {
+    pub job: crate::ports::ClaimedJob,
+    /// `queued`, `running`, `done` or `failed`.
+    pub status: &'static str,
+    pub run_at: Timestamp,
+    pub locked_until: Option<Timestamp>,
+    pub last_error: Option<String>,
+}
+
+/// An in-memory outbox with the claim rules of the real one.
+#[derive(Debug, Default)]
+pub struct MemoryJobs {
+    pub jobs: Mutex<Vec<MemoryJob>>,
+}
+
+impl MemoryJobs {
+    /// Queues a job of `queue` due at `at`.
+    pub fn push(&self, queue: &str, kind: &str, payload: serde_json::Value, at: Timestamp) {
+        let mut jobs = self.jobs.lock().unwrap();
+        let id = format!("job-{}", jobs.len());
+        jobs.push(MemoryJob {
+            job: crate::ports::ClaimedJob {
+                idempotency_key: id.clone(),
+                id,
+                queue: queue.into(),
+                kind: kind.into(),
+                payload,
+                user_id: None,
+                attempts: 0,
+                claim: String::new(),
+            },
+            status: "queued",
+            run_at: at,
+            locked_until: None,
+            last_error: None,
+        });
+    }
+
+    /// Jobs with `status`.
+    pub fn with_status(&self, status: &str) -> Vec<MemoryJob> {
+        let jobs = self.jobs.lock().unwrap();
+        jobs.iter()
+            .filter(|j| j.status == status)
+            .cloned()
+            .collect()
+    }
+
+    fn settle(
+        &self,
+        job: &crate::ports::ClaimedJob,
+        change: impl FnOnce(&mut MemoryJob),
+    ) -> Result<bool, StoreError> {
+        let mut jobs = self.jobs.lock().unwrap();
+        match jobs
+            .iter_mut()
+            .find(|j| j.job.id == job.id && j.status == "running" && j.job.claim == job.claim)
+        {
+            Some(stored) => {
+                change(stored);
+                stored.locked_until = None;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+#[async_trait]
+impl crate::ports::JobQueue for MemoryJobs {
+    async fn claim(
+        &self,
+        queue: &str,
+        claim: &str,
+        limit: u32,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Vec<crate::ports::ClaimedJob>, StoreError> {
+        let mut jobs = self.jobs.lock().unwrap();
+        let mut claimed = Vec::new();
+        for stored in jobs.iter_mut() {
+            let due = (stored.status == "queued" && stored.run_at <= now)
+                || (stored.status == "running" && stored.locked_until.is_some_and(|l| l < now));
+            if stored.job.queue == queue && due && claimed.len() < limit as usize {
+                stored.status = "running";
+                stored.job.attempts += 1;
+                stored.job.claim = claim.into();
+                stored.locked_until = Some(lease_until);
+                claimed.push(stored.job.clone());
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn complete(
+        &self,
+        job: &crate::ports::ClaimedJob,
+        _now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.settle(job, |j| j.status = "done")
+    }
+
+    async fn retry(
+        &self,
+        job: &crate::ports::ClaimedJob,
+        run_at: Timestamp,
+        error: &str,
+        _now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.settle(job, |j| {
+            j.status = "queued";
+            j.run_at = run_at;
+            j.last_error = Some(error.into());
+        })
+    }
+
+    async fn park(
+        &self,
+        job: &crate::ports::ClaimedJob,
+        error: &str,
+        _now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.settle(job, |j| {
+            j.status = "failed";
+            j.last_error = Some(error.into());
+        })
+    }
+
+    async fn counts(&self, queue: &str) -> Result<crate::ports::QueueCounts, StoreError> {
+        let jobs = self.jobs.lock().unwrap();
+        let of = |s: &str| {
+            jobs.iter()
+                .filter(|j| j.job.queue == queue && j.status == s)
+                .count() as u64
+        };
+        Ok(crate::ports::QueueCounts {
+            queued: of("queued"),
+            running: of("running"),
+            failed: of("failed"),
+            oldest_queued: None,
+        })
+    }
+}

@@ -23,13 +23,15 @@ use crate::fetcher::{
 use crate::forecaster::{ForecastHandle, Forecaster, ForecasterArgs, ForecasterConfig};
 use crate::mailbox::Mailbox;
 use crate::ports::{
-    EventFeed, FanOut, ForecastStore, PriceSource, PriceStore, RegionLease, SharedClock,
-    WeatherSource, WeatherStore,
+    EventFeed, FanOut, ForecastStore, JobHandler, JobQueue, PriceSource, PriceStore, RegionLease,
+    SharedClock, WeatherSource, WeatherStore,
 };
 use crate::supervision::{
     ActorMeter, ChildSpec, Restart, RestartPolicy, Supervisor, SupervisorArgs, SupervisorHandle,
 };
 use crate::weather::{WeatherCollector, WeatherCollectorArgs, WeatherHandle};
+use crate::workers::worker::{OutboxWorker, OutboxWorkerArgs};
+use crate::workers::{WorkerConfig, WorkerStats, WorkersHandle};
 use crate::writer::{LatestPrices, LatestSnapshot, PriceWriterArgs, WriterConfig};
 
 /// Each enabled region with its sources in failover order.
@@ -41,6 +43,13 @@ pub struct WeatherPorts {
     pub store: Arc<dyn WeatherStore>,
     /// Time between collection rounds.
     pub every: Duration,
+}
+
+/// The outbox and the workers that work it off.
+pub struct WorkerPorts {
+    pub jobs: Arc<dyn JobQueue>,
+    /// One worker per queue: its queue, what it does with a job, how it polls and retries.
+    pub workers: Vec<(String, Arc<dyn JobHandler>, WorkerConfig)>,
 }
 
 /// The outside world as the tree sees it.
@@ -59,6 +68,8 @@ pub struct Ports {
     pub forecasts: Option<Arc<dyn ForecastStore>>,
     /// Weather inputs for the forecaster; `None` without a weather provider.
     pub weather: Option<WeatherPorts>,
+    /// The durable workers; `None` runs the tree without them (backfill, tests).
+    pub workers: Option<WorkerPorts>,
 }
 
 /// The history bootstrap's settings.
@@ -139,6 +150,8 @@ pub struct TreeHandles {
     pub forecasts: Option<ForecastHandle>,
     /// The weather collector; `None` without weather ports.
     pub weather: Option<WeatherHandle>,
+    /// The WorkerSupervisor and its workers' counters; `None` without worker ports.
+    pub workers: Option<WorkersHandle>,
     /// The root supervisor: every top-level actor's state and restarts.
     pub root: SupervisorHandle,
     root_ref: ActorRef<crate::supervision::SupervisorMsg>,
@@ -165,6 +178,8 @@ impl Tree {
             .then(|| Mailbox::unbound(ActorMeter::new("forecaster")));
         let mut children = Vec::new();
 
+        let node_id = ports.node_id.clone();
+        let ports_clock = ports.clock.clone();
         let broadcaster_args = BroadcasterArgs {
             node_id: ports.node_id,
             fanout,
@@ -289,6 +304,49 @@ impl Tree {
             WeatherHandle::new(mailbox)
         });
 
+        let workers = ports.workers.map(|ports| {
+            let mut specs = Vec::new();
+            let mut handles = Vec::new();
+            for (queue, handler, worker_config) in ports.workers {
+                let name = format!("{queue}-worker");
+                let mailbox = Mailbox::unbound(ActorMeter::new(name.clone()));
+                let stats = WorkerStats::new(&name, &queue);
+                let args = OutboxWorkerArgs {
+                    queue,
+                    node_id: node_id.clone(),
+                    jobs: ports.jobs.clone(),
+                    handler,
+                    clock: ports_clock.clone(),
+                    config: worker_config,
+                    stats: stats.clone(),
+                    meter: mailbox.meter().clone(),
+                };
+                specs.push(ChildSpec::new(
+                    "worker",
+                    Restart::Permanent,
+                    policy.clone(),
+                    OutboxWorker,
+                    move || args.clone(),
+                    mailbox.clone(),
+                ));
+                handles.push((stats, mailbox));
+            }
+            let mailbox = Mailbox::unbound(ActorMeter::new("worker-supervisor"));
+            let args = SupervisorArgs {
+                children: specs,
+                meter: mailbox.meter().clone(),
+            };
+            children.push(ChildSpec::new(
+                "supervisor",
+                Restart::Permanent,
+                policy.clone(),
+                Supervisor,
+                move || args.clone(),
+                mailbox.clone(),
+            ));
+            WorkersHandle::new(SupervisorHandle::new(mailbox, config.call_timeout), handles)
+        });
+
         if let Some(feed) = feed {
             let args = FanOutSubscriberArgs {
                 feed,
@@ -326,6 +384,7 @@ impl Tree {
             latest: LatestPrices::new(latest_rx),
             forecasts: forecaster.map(|f| ForecastHandle::new(f, config.call_timeout)),
             weather,
+            workers,
             preference,
             root,
             root_ref,

@@ -40,6 +40,7 @@ async fn node(
 ) -> Node {
     let source = ScriptedSource::new(Source::Simulated, steps);
     let ports = Ports {
+        workers: None,
         store: MemoryStore::new(),
         sources: vec![(
             Region::Germany,

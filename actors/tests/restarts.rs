@@ -78,6 +78,7 @@ async fn spawn(max_restarts: u32, weather_panics: usize, bootstrap_days: usize) 
         panics: weather_panics,
     });
     let ports = Ports {
+        workers: None,
         store: store.clone(),
         sources: vec![(
             Region::Germany,

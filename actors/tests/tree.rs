@@ -59,6 +59,7 @@ async fn spawn(
     let clock = ManualClock::new(MORNING.parse().unwrap());
     Tree::spawn(
         Ports {
+            workers: None,
             store,
             sources,
             clock,

@@ -36,4 +36,9 @@ pub struct AuthSettings {
     pub redirect_allowlist: Vec<String>,
     /// Also allow `http://` redirects (development only; https otherwise).
     pub redirect_allow_http: bool,
+    /// The emailed sign-in link: this engine's verify route as browsers reach it.
+    pub magic_link_url: String,
+    /// How long a sign-in link works (default 15m).
+    #[serde(deserialize_with = "human::positive_duration")]
+    pub magic_link_ttl: Duration,
 }

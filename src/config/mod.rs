@@ -13,6 +13,7 @@ mod rate_limit;
 mod regions;
 mod secret;
 mod server;
+mod workers;
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +40,7 @@ pub use rate_limit::{GroupLimits, RateLimitSettings};
 pub use regions::{LocalTime, RegionSettings, Sources, SourcesFor};
 pub use secret::Secret;
 pub use server::{LogFormat, SecuritySettings, ServerSettings, StreamSettings, TelemetrySettings};
+pub use workers::{AlertSettings, EmailSettings, EmailTransport, SmtpSecurity, WorkerSettings};
 
 pub use crate::providers::ProviderSettings;
 
@@ -67,6 +69,9 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub oauth: OAuthSettings,
     pub beta: BetaSettings,
+    pub workers: WorkerSettings,
+    pub email: EmailSettings,
+    pub alerts: AlertSettings,
     pub rate_limit: RateLimitSettings,
     pub security: SecuritySettings,
 }
@@ -170,6 +175,10 @@ impl Settings {
                 .into_iter()
                 .map(|(key, set)| (key.to_string(), set)),
         );
+        secrets.push((
+            "email.smtp_password".to_string(),
+            self.email.smtp_password.is_some(),
+        ));
         secrets.extend(self.oauth.providers.iter().map(|(name, provider)| {
             (
                 format!("oauth.providers.{name}.client_secret"),

@@ -38,6 +38,7 @@ struct Inner {
     metrics: PrometheusHandle,
     clock: SharedClock,
     root: SupervisorHandle,
+    workers: Option<wattline_actors::workers::WorkersHandle>,
     node_id: String,
     shutdown: watch::Receiver<bool>,
     redis: Option<fred::prelude::Client>,
@@ -64,6 +65,8 @@ pub struct AppParts {
     pub clock: SharedClock,
     /// The root supervisor (every top-level actor's state and restarts).
     pub root: SupervisorHandle,
+    /// The WorkerSupervisor and its workers' counters.
+    pub workers: Option<wattline_actors::workers::WorkersHandle>,
     pub node_id: String,
     /// Turns true when the server starts shutting down (streams end with a final event).
     pub shutdown: watch::Receiver<bool>,
@@ -93,6 +96,7 @@ impl AppState {
                 metrics: parts.metrics,
                 clock: parts.clock,
                 root: parts.root,
+                workers: parts.workers,
                 node_id: parts.node_id,
                 shutdown: parts.shutdown,
                 redis: parts.redis,
@@ -132,6 +136,11 @@ impl AppState {
     /// Limits of the exact appliance scheduler.
     pub fn optimization(&self) -> &SolveLimits {
         &self.inner.optimization
+    }
+
+    /// The outbox workers, when they run.
+    pub fn workers(&self) -> Option<&wattline_actors::workers::WorkersHandle> {
+        self.inner.workers.as_ref()
     }
 
     /// The root supervisor of the actor tree.

@@ -5,6 +5,10 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use async_trait::async_trait;
+use wattline_actors::ports::{ClaimedJob, JobQueue, QueueCounts, StoreError};
+
+use super::Storage;
 use super::sql::{Dialect, Kind, OnConflict, Statement, Table, col};
 
 /// `jobs`: one row per queued piece of work.
@@ -37,11 +41,70 @@ pub static INSERT_JOB: Statement =
 pub static JOBS_OF_QUEUE: Statement =
     Statement::new(|d: Dialect| JOBS.select(d, "queue = {queue}", "created_at, id", ""));
 
-/// Marks the running job `id` done at `now`; changes no row unless it is running.
-pub static COMPLETE_JOB: Statement = Statement::new(|d: Dialect| {
+/// Claims due jobs of `queue` (and running ones whose lease lapsed) for `claim`, oldest first.
+/// PostgreSQL skips rows another claimer holds locked, so concurrent claimers on several nodes
+/// never take the same job; SQLite runs one write at a time, which gives the same.
+static CLAIM_JOBS: Statement = Statement::new(|d: Dialect| {
     super::sql::render(
-        "UPDATE jobs SET status = 'done', locked_by = NULL, locked_until = NULL, \
-         updated_at = {now:time} WHERE id = {id} AND status = 'running'",
+        "UPDATE jobs SET status = 'running', locked_by = {claim}, locked_until = {until:time}, \
+         attempts = attempts + 1, updated_at = {now:time} \
+         WHERE id IN (SELECT id FROM jobs WHERE queue = {queue} AND \
+           ((status = 'queued' AND run_at <= {now:time}) OR \
+            (status = 'running' AND locked_until < {now:time})) \
+           ORDER BY run_at, id LIMIT {limit:int}{sqlite:|postgres: FOR UPDATE SKIP LOCKED})",
+        d,
+    )
+});
+
+/// The jobs held by `claim`.
+static CLAIMED_JOBS: Statement = Statement::new(|d: Dialect| {
+    JOBS.select(
+        d,
+        "locked_by = {claim} AND status = 'running'",
+        "run_at, id",
+        "",
+    )
+});
+
+/// Settles job `id` as `status` while `claim` still holds it: done, queued again (due at
+/// `run_at`) or failed; the error is kept for operators.
+static SETTLE_JOB: Statement = Statement::new(|d: Dialect| {
+    super::sql::render(
+        "UPDATE jobs SET status = {status}, run_at = COALESCE({run_at:time}, run_at), \
+         last_error = COALESCE({error}, last_error), locked_by = NULL, locked_until = NULL, \
+         updated_at = {now:time} WHERE id = {id} AND locked_by = {claim} AND status = 'running'",
+        d,
+    )
+});
+
+/// Counts of a queue, one JSON object.
+static QUEUE_COUNTS: Statement = Statement::new(|d: Dialect| {
+    super::sql::render(
+        "SELECT {sqlite:json_object|postgres:json_build_object}(\
+           'queued', (SELECT count(*) FROM jobs WHERE queue = {queue} AND status = 'queued'), \
+           'running', (SELECT count(*) FROM jobs WHERE queue = {queue} AND status = 'running'), \
+           'failed', (SELECT count(*) FROM jobs WHERE queue = {queue} AND status = 'failed'), \
+           'oldest_queued', (SELECT min(created_at) FROM jobs \
+                             WHERE queue = {queue} AND status = 'queued')){sqlite:|postgres:::text}",
+        d,
+    )
+});
+
+/// Parked jobs, most recently failed first (of one queue when `queue` is set).
+pub static FAILED_JOBS: Statement = Statement::new(|d: Dialect| {
+    JOBS.select(
+        d,
+        "status = 'failed' AND ({queue} IS NULL OR queue = {queue})",
+        "updated_at DESC, id",
+        "{limit:int}",
+    )
+});
+
+/// Queues the parked job `id` again with a fresh set of attempts, due at `now`.
+pub static RETRY_FAILED_JOB: Statement = Statement::new(|d: Dialect| {
+    super::sql::render(
+        "UPDATE jobs SET status = 'queued', attempts = 0, run_at = {now:time}, \
+         updated_at = {now:time} WHERE id = {id} AND status = 'failed'",
         d,
     )
 });
@@ -101,6 +164,139 @@ impl JobRow {
             created_at: job.run_at,
             updated_at: job.run_at,
         }
+    }
+}
+
+impl JobRow {
+    fn claimed(self, claim: &str) -> ClaimedJob {
+        ClaimedJob {
+            id: self.id,
+            queue: self.queue,
+            kind: self.kind,
+            payload: self.payload,
+            idempotency_key: self.idempotency_key,
+            user_id: self.user_id,
+            attempts: self.attempts,
+            claim: claim.to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CountsRow {
+    queued: u64,
+    running: u64,
+    failed: u64,
+    oldest_queued: Option<Timestamp>,
+}
+
+impl Storage {
+    async fn settle(
+        &self,
+        job: &ClaimedJob,
+        status: &str,
+        run_at: Option<Timestamp>,
+        error: Option<&str>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let params = serde_json::json!({
+            "id": job.id, "claim": job.claim, "status": status,
+            "run_at": run_at, "error": error, "now": now,
+        });
+        Ok(self.execute(&SETTLE_JOB, &params).await? == 1)
+    }
+
+    /// Parked jobs, most recently failed first, at most `limit`.
+    pub async fn failed_jobs(
+        &self,
+        queue: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<JobRow>, super::StorageError> {
+        self.rows(
+            &FAILED_JOBS,
+            &serde_json::json!({ "queue": queue, "limit": limit }),
+        )
+        .await
+    }
+
+    /// Queues the parked job `id` again; false when no parked job has that id.
+    pub async fn retry_failed_job(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<bool, super::StorageError> {
+        let changed = self
+            .execute(
+                &RETRY_FAILED_JOB,
+                &serde_json::json!({ "id": id, "now": now }),
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+}
+
+#[async_trait]
+impl JobQueue for Storage {
+    async fn claim(
+        &self,
+        queue: &str,
+        claim: &str,
+        limit: u32,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        let params = serde_json::json!({
+            "queue": queue, "claim": claim, "limit": limit, "now": now, "until": lease_until,
+        });
+        if self.execute(&CLAIM_JOBS, &params).await? == 0 {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<JobRow> = self
+            .rows(&CLAIMED_JOBS, &serde_json::json!({ "claim": claim }))
+            .await?;
+        Ok(rows.into_iter().map(|row| row.claimed(claim)).collect())
+    }
+
+    async fn complete(&self, job: &ClaimedJob, now: Timestamp) -> Result<bool, StoreError> {
+        self.settle(job, "done", None, None, now).await
+    }
+
+    async fn retry(
+        &self,
+        job: &ClaimedJob,
+        run_at: Timestamp,
+        error: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.settle(job, "queued", Some(run_at), Some(error), now)
+            .await
+    }
+
+    async fn park(
+        &self,
+        job: &ClaimedJob,
+        error: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.settle(job, "failed", None, Some(error), now).await
+    }
+
+    async fn counts(&self, queue: &str) -> Result<QueueCounts, StoreError> {
+        let json = self
+            .pool()
+            .fetch_json(
+                &QUEUE_COUNTS,
+                &super::to_json(&serde_json::json!({ "queue": queue })),
+            )
+            .await?;
+        let row: CountsRow = serde_json::from_str(json.as_deref().unwrap_or("{}"))
+            .map_err(|e| StoreError::Rejected(format!("queue counts: {e}")))?;
+        Ok(QueueCounts {
+            queued: row.queued,
+            running: row.running,
+            failed: row.failed,
+            oldest_queued: row.oldest_queued,
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 //! account rules (the password policy). Synchronous, no I/O, no actors; both the actors and the
 //! HTTP edge call into it.
 
+pub mod alert;
 pub mod beta;
 pub mod calendar;
 pub mod compare;
@@ -20,5 +21,6 @@ pub mod tariff_cost;
 pub mod weather;
 pub mod window;
 
+pub use alert::{AlertCondition, AlertIndex, AlertRule, Firing, QuietHours};
 pub use price::{Currency, EnergyUnit, PriceKind, PricePoint, Source};
 pub use region::{Region, RegionParseError, Resolution};

@@ -30,6 +30,20 @@ impl Default for BackoffPolicy {
     }
 }
 
+impl BackoffPolicy {
+    /// The delay after `failures_before` earlier consecutive failures, spread by `unit` (a
+    /// uniform draw in [0, 1)): `initial × multiplier^failures_before`, capped, ± jitter.
+    pub fn delay(&self, failures_before: u32, unit: f64) -> Duration {
+        let factor = u64::from(self.multiplier.max(1)).saturating_pow(failures_before);
+        let base = self
+            .initial
+            .saturating_mul(u32::try_from(factor).unwrap_or(u32::MAX))
+            .min(self.max);
+        let spread = self.jitter.clamp(0.0, 1.0) * (2.0 * unit - 1.0);
+        base.mul_f64(1.0 + spread).min(self.max)
+    }
+}
+
 /// The backoff state of one child: how many consecutive failures it has had.
 #[derive(Debug, Clone)]
 pub struct Backoff {
@@ -50,15 +64,9 @@ impl Backoff {
 
     /// The delay before the next restart; each call counts one more consecutive failure.
     pub fn next_delay(&mut self) -> Duration {
-        let factor = u64::from(self.policy.multiplier.max(1)).saturating_pow(self.attempt);
-        let base = self
-            .policy
-            .initial
-            .saturating_mul(u32::try_from(factor).unwrap_or(u32::MAX));
-        let base = base.min(self.policy.max);
+        let delay = self.policy.delay(self.attempt, self.rng.unit());
         self.attempt = self.attempt.saturating_add(1);
-        let spread = self.policy.jitter.clamp(0.0, 1.0) * (2.0 * self.rng.unit() - 1.0);
-        base.mul_f64(1.0 + spread).min(self.policy.max)
+        delay
     }
 
     /// Consecutive failures counted so far.

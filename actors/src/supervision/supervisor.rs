@@ -88,6 +88,7 @@ pub struct ChildStatus {
 }
 
 /// Everything a supervisor starts with.
+#[derive(Clone)]
 pub(crate) struct SupervisorArgs {
     pub children: Vec<ChildSpec>,
     pub meter: ActorMeter,
@@ -191,6 +192,19 @@ impl Actor for Supervisor {
                 state.stop_children().await;
                 let _ = reply.send(());
             }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // A nested supervisor (the WorkerSupervisor) stopped by its parent lets its children
+        // finish what they hold, as the root does at shutdown.
+        if !state.stopping {
+            state.stop_children().await;
         }
         Ok(())
     }
