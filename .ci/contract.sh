@@ -27,7 +27,7 @@ fi
 cargo build --locked --bin wattline
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 data="$(mktemp -d)"
-WATTLINE_STORAGE__DATABASE_URL="sqlite://$data/contract.sqlite3" WATTLINE_SERVER__BIND="127.0.0.1:$port" \
+WATTLINE_STORAGE__DATABASE_URL="sqlite://$data/contract.sqlite3" WATTLINE_EMAIL__FILE_DIR="$data/mail" WATTLINE_SERVER__BIND="127.0.0.1:$port" \
   WATTLINE_TELEMETRY__LOG_FILTER=error WATTLINE_FORECAST__BOOTSTRAP_DAYS=40 WATTLINE_RATE_LIMIT__ENABLED=false \
   WATTLINE_AUTH__ACCESS_TTL=1h WATTLINE_SECURITY__API_KEY=contract-key "$target/debug/wattline" serve &
 pid=$!

@@ -101,6 +101,7 @@ fn bench_forecast_call(c: &mut Criterion) {
         let now = day_bounds(region, LAST_DAY).1 - SignedDuration::from_hours(2);
         let ports = Ports {
             workers: None,
+            alerts: None,
             store: store.clone(),
             sources: vec![(
                 region,

@@ -164,6 +164,7 @@ impl App {
         let workers = worker_ports(&settings, &storage, clock.clone())?;
         let ports = Ports {
             workers: Some(workers),
+            alerts: Some(storage.clone()),
             store,
             sources,
             clock: clock.clone(),
@@ -221,6 +222,7 @@ impl App {
             clock,
             root: tree.root.clone(),
             workers: tree.workers.clone(),
+            alerts: tree.alerts.clone(),
             node_id,
             shutdown: shutdown_rx,
             redis: cluster.redis,

@@ -85,6 +85,7 @@ pub async fn run(
     // A tree without fetchers: only its writer is used.
     let ports = Ports {
         workers: None,
+        alerts: None,
         store: writer_store,
         sources: Vec::new(),
         clock: clock.clone(),

@@ -55,6 +55,21 @@ pub enum ApiError {
     BetaCodeNotFound,
     #[error("no supplier with id {0:?}")]
     SupplierNotFound(String),
+    #[error("the sign-in link is unknown, expired or already used; ask for a new one")]
+    InvalidMagicLink,
+    #[error("no alert rule with id {0:?}")]
+    AlertRuleNotFound(String),
+    /// The account's tier allows no more of something.
+    #[error("the {tier} tier allows {limit} {what}; upgrade to pro or business for more")]
+    TierLimit {
+        tier: String,
+        what: &'static str,
+        limit: u32,
+    },
+    #[error("no failed job with id {0:?}")]
+    JobNotFound(String),
+    #[error("the outbox workers are not running on this node")]
+    WorkersUnavailable,
     #[error("no tariff with id {0:?}")]
     TariffNotFound(String),
     /// A document (tariff, supplier, preferences) with problems, each naming its field.
@@ -222,6 +237,13 @@ impl ApiError {
             ApiError::AlreadySignedUp => (StatusCode::CONFLICT, "already_signed_up"),
             ApiError::BetaCodeNotFound => (StatusCode::NOT_FOUND, "beta_code_not_found"),
             ApiError::SupplierNotFound(_) => (StatusCode::NOT_FOUND, "supplier_not_found"),
+            ApiError::InvalidMagicLink => (StatusCode::UNAUTHORIZED, "invalid_magic_link"),
+            ApiError::AlertRuleNotFound(_) => (StatusCode::NOT_FOUND, "alert_not_found"),
+            ApiError::TierLimit { .. } => (StatusCode::FORBIDDEN, "tier_limit"),
+            ApiError::JobNotFound(_) => (StatusCode::NOT_FOUND, "job_not_found"),
+            ApiError::WorkersUnavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, "workers_unavailable")
+            }
             ApiError::TariffNotFound(_) => (StatusCode::NOT_FOUND, "tariff_not_found"),
             ApiError::InvalidDocument { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid_document")

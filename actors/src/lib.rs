@@ -3,6 +3,7 @@
 //! This crate names no I/O crate: storage, HTTP providers and the clock come in through the
 //! traits in [`ports`], implemented by the service crate (and by fakes in tests).
 
+pub mod alerts;
 pub mod bootstrap;
 pub mod broadcast;
 pub mod domain;

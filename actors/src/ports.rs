@@ -418,3 +418,19 @@ pub enum WebhookError {
 pub trait WebhookSender: Send + Sync + 'static {
     async fn deliver(&self, delivery: &WebhookDelivery) -> Result<(), WebhookError>;
 }
+
+/// Where the AlertEvaluator finds the rules and records what fired.
+#[async_trait]
+pub trait AlertStore: Send + Sync + 'static {
+    /// Every rule with its evaluation state.
+    async fn alert_rules(&self) -> Result<Vec<crate::domain::alert::AlertRule>, StoreError>;
+
+    /// Records `firings` at `now` in one transaction: each rule's new state, one history row per
+    /// rule and occurrence, and its deliveries queued in the outbox. A firing recorded before
+    /// (a retry, another node) adds nothing. Returns the firings newly recorded.
+    async fn record_firings(
+        &self,
+        firings: &[crate::domain::alert::Firing],
+        now: Timestamp,
+    ) -> Result<u64, StoreError>;
+}

@@ -12,6 +12,7 @@ use ractor::{Actor, ActorRef, SpawnErr};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::alerts::{AlertConfig, AlertEvaluator, AlertEvaluatorArgs, AlertsHandle};
 use crate::bootstrap::{HistoryBootstrap, HistoryBootstrapArgs};
 use crate::broadcast::subscriber::{FanOutSubscriber, FanOutSubscriberArgs};
 use crate::broadcast::{BroadcastHandle, Broadcaster, BroadcasterArgs, BroadcasterConfig};
@@ -23,8 +24,8 @@ use crate::fetcher::{
 use crate::forecaster::{ForecastHandle, Forecaster, ForecasterArgs, ForecasterConfig};
 use crate::mailbox::Mailbox;
 use crate::ports::{
-    EventFeed, FanOut, ForecastStore, JobHandler, JobQueue, PriceSource, PriceStore, RegionLease,
-    SharedClock, WeatherSource, WeatherStore,
+    AlertStore, EventFeed, FanOut, ForecastStore, JobHandler, JobQueue, PriceSource, PriceStore,
+    RegionLease, SharedClock, WeatherSource, WeatherStore,
 };
 use crate::supervision::{
     ActorMeter, ChildSpec, Restart, RestartPolicy, Supervisor, SupervisorArgs, SupervisorHandle,
@@ -70,6 +71,8 @@ pub struct Ports {
     pub weather: Option<WeatherPorts>,
     /// The durable workers; `None` runs the tree without them (backfill, tests).
     pub workers: Option<WorkerPorts>,
+    /// Where alert rules live; `None` runs the tree without the AlertEvaluator.
+    pub alerts: Option<Arc<dyn AlertStore>>,
 }
 
 /// The history bootstrap's settings.
@@ -105,6 +108,7 @@ pub struct TreeConfig {
     /// How the forecaster calibrates (it runs when the ports include a forecast store).
     pub forecaster: ForecasterConfig,
     pub bootstrap: BootstrapConfig,
+    pub alerts: AlertConfig,
 }
 
 impl TreeConfig {
@@ -129,6 +133,7 @@ impl Default for TreeConfig {
             call_timeout: Duration::from_secs(2),
             forecaster: ForecasterConfig::default(),
             bootstrap: BootstrapConfig::default(),
+            alerts: AlertConfig::default(),
         }
     }
 }
@@ -150,6 +155,8 @@ pub struct TreeHandles {
     pub forecasts: Option<ForecastHandle>,
     /// The weather collector; `None` without weather ports.
     pub weather: Option<WeatherHandle>,
+    /// The AlertEvaluator; `None` without an alert store.
+    pub alerts: Option<AlertsHandle>,
     /// The WorkerSupervisor and its workers' counters; `None` without worker ports.
     pub workers: Option<WorkersHandle>,
     /// The root supervisor: every top-level actor's state and restarts.
@@ -176,6 +183,10 @@ impl Tree {
             .forecasts
             .is_some()
             .then(|| Mailbox::unbound(ActorMeter::new("forecaster")));
+        let alerts = ports
+            .alerts
+            .is_some()
+            .then(|| Mailbox::unbound(ActorMeter::new("alert-evaluator")));
         let mut children = Vec::new();
 
         let node_id = ports.node_id.clone();
@@ -247,6 +258,7 @@ impl Tree {
                 meter: ActorMeter::new("writer"),
                 broadcaster: Some(broadcaster.clone()),
                 forecaster: forecaster.clone(),
+                alerts: alerts.clone(),
             },
             policy: policy.clone(),
             lease: ports.lease,
@@ -261,6 +273,24 @@ impl Tree {
             move || prices_args.clone(),
             prices.clone(),
         ));
+
+        if let (Some(store), Some(mailbox)) = (ports.alerts, &alerts) {
+            let args = AlertEvaluatorArgs {
+                store,
+                latest: LatestPrices::new(latest_rx.clone()),
+                clock: ports.clock.clone(),
+                config: config.alerts.clone(),
+                meter: mailbox.meter().clone(),
+            };
+            children.push(ChildSpec::new(
+                "alerts",
+                Restart::Permanent,
+                policy.clone(),
+                AlertEvaluator,
+                move || args.clone(),
+                mailbox.clone(),
+            ));
+        }
 
         if config.bootstrap.days > 0 {
             let args = HistoryBootstrapArgs {
@@ -384,6 +414,7 @@ impl Tree {
             latest: LatestPrices::new(latest_rx),
             forecasts: forecaster.map(|f| ForecastHandle::new(f, config.call_timeout)),
             weather,
+            alerts: alerts.map(AlertsHandle::new),
             workers,
             preference,
             root,

@@ -41,6 +41,7 @@ async fn node(
     let source = ScriptedSource::new(Source::Simulated, steps);
     let ports = Ports {
         workers: None,
+        alerts: None,
         store: MemoryStore::new(),
         sources: vec![(
             Region::Germany,

@@ -107,6 +107,7 @@ async fn calibrates_at_start_recalibrates_on_a_new_day_and_serves_stores_and_str
     };
     let ports = Ports {
         workers: None,
+        alerts: None,
         store: store.clone(),
         sources: vec![(Region::Japan, vec![source as Arc<dyn PriceSource>])],
         clock: ManualClock::new(NOW.parse().unwrap()),
@@ -221,6 +222,7 @@ async fn a_short_history_says_how_much_is_missing() {
         .unwrap();
     let ports = Ports {
         workers: None,
+        alerts: None,
         store: store.clone(),
         sources: vec![(
             Region::Japan,

@@ -79,6 +79,7 @@ async fn spawn(max_restarts: u32, weather_panics: usize, bootstrap_days: usize) 
     });
     let ports = Ports {
         workers: None,
+        alerts: None,
         store: store.clone(),
         sources: vec![(
             Region::Germany,

@@ -48,6 +48,7 @@ fn config(max_restarts: u32) -> TreeConfig {
         call_timeout: Duration::from_secs(2),
         forecaster: Default::default(),
         bootstrap: Default::default(),
+        alerts: Default::default(),
     }
 }
 
@@ -60,6 +61,7 @@ async fn spawn(
     Tree::spawn(
         Ports {
             workers: None,
+            alerts: None,
             store,
             sources,
             clock,

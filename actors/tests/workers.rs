@@ -73,6 +73,7 @@ async fn spawn(
             lease: Arc::new(SoleNode),
             forecasts: None,
             weather: None,
+            alerts: None,
             workers: Some(WorkerPorts {
                 jobs,
                 workers: vec![("email".into(), handler, config())],

@@ -341,6 +341,9 @@ impl Settings {
                 days: self.forecast.bootstrap_days,
                 fetch_timeout: p.fetch_timeout,
             },
+            alerts: wattline_actors::alerts::AlertConfig {
+                reload_every: self.alerts.reload_every,
+            },
         }
     }
 

@@ -113,4 +113,7 @@ pub struct AlertSettings {
     /// Cool-down of a rule that names none (default 1h).
     #[serde(deserialize_with = "human::duration")]
     pub default_cooldown: Duration,
+    /// How often each node re-reads every rule (rules edited on other nodes; default 1m).
+    #[serde(deserialize_with = "human::positive_duration")]
+    pub reload_every: Duration,
 }

@@ -71,11 +71,14 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         )
         .nest("/api/v1/suppliers", routes::suppliers::router())
         .nest("/api/v1/beta", routes::beta::router())
+        .nest("/api/v1/alerts", routes::alerts::router())
         .nest("/api/v1/user", routes::preferences::router())
         .nest("/api/v1/recommendations", routes::recommendations::router())
         .nest(
             "/api/v1/auth",
-            routes::auth::router().merge(routes::oauth::router()),
+            routes::auth::router()
+                .merge(routes::oauth::router())
+                .merge(routes::magic_link::router()),
         )
         .split_for_parts();
     let components = doc.components.get_or_insert_with(Default::default);

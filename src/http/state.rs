@@ -39,6 +39,7 @@ struct Inner {
     clock: SharedClock,
     root: SupervisorHandle,
     workers: Option<wattline_actors::workers::WorkersHandle>,
+    alerts: Option<wattline_actors::alerts::AlertsHandle>,
     node_id: String,
     shutdown: watch::Receiver<bool>,
     redis: Option<fred::prelude::Client>,
@@ -67,6 +68,8 @@ pub struct AppParts {
     pub root: SupervisorHandle,
     /// The WorkerSupervisor and its workers' counters.
     pub workers: Option<wattline_actors::workers::WorkersHandle>,
+    /// The AlertEvaluator, told about rules edited here.
+    pub alerts: Option<wattline_actors::alerts::AlertsHandle>,
     pub node_id: String,
     /// Turns true when the server starts shutting down (streams end with a final event).
     pub shutdown: watch::Receiver<bool>,
@@ -97,6 +100,7 @@ impl AppState {
                 clock: parts.clock,
                 root: parts.root,
                 workers: parts.workers,
+                alerts: parts.alerts,
                 node_id: parts.node_id,
                 shutdown: parts.shutdown,
                 redis: parts.redis,
@@ -141,6 +145,11 @@ impl AppState {
     /// The outbox workers, when they run.
     pub fn workers(&self) -> Option<&wattline_actors::workers::WorkersHandle> {
         self.inner.workers.as_ref()
+    }
+
+    /// The AlertEvaluator, when it runs.
+    pub fn alerts(&self) -> Option<&wattline_actors::alerts::AlertsHandle> {
+        self.inner.alerts.as_ref()
     }
 
     /// The root supervisor of the actor tree.

@@ -4,12 +4,14 @@
 //! several writes commit together through a [`UnitOfWork`]. Both backends run the same contract
 //! tests (`tests/storage_contract.rs`). Only `app.rs` (and the CLI) open one.
 
+pub mod alerts;
 pub mod api_keys;
 pub mod beta;
 pub mod catalogue;
 pub mod days;
 mod db;
 pub mod jobs;
+pub mod magic_links;
 pub mod models;
 mod open;
 mod prices;

@@ -245,6 +245,18 @@ impl Storage {
     }
 
     /// Notes a successful sign-in.
+    /// Records a sign-in that proved the user owns their email (an OAuth provider's verified
+    /// address, a magic link): the email is verified from now on.
+    pub async fn record_verified_login(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<(), StorageError> {
+        self.execute(&MARK_VERIFIED, &serde_json::json!({ "id": id, "now": now }))
+            .await?;
+        Ok(())
+    }
+
     pub async fn record_login(&self, id: &str, now: Timestamp) -> Result<(), StorageError> {
         self.execute(&RECORD_LOGIN, &serde_json::json!({ "id": id, "now": now }))
             .await?;

@@ -134,7 +134,17 @@ async fn sign_ups_are_stored_once_with_a_code_and_a_queued_welcome() {
     );
     assert_eq!(stats["bySource"]["a friend"], 2);
 
-    // Sign-ups and their queued welcome emails survive a restart.
+    // The EmailWorker sends each welcome once (the file transport on the embedded default).
+    crate::helpers::eventually("two welcome emails", async || app.emails().len() == 2).await;
+    let welcome = app
+        .emails()
+        .into_iter()
+        .find(|m| m.contains(&code))
+        .expect("the welcome carries the code");
+    assert!(welcome.contains("To: ada@example.com"), "{welcome}");
+    assert!(welcome.contains("Subject: Welcome to the Wattline beta"));
+
+    // Sign-ups and their welcome jobs survive a restart.
     app.stop().await.unwrap();
     let url = format!("sqlite://{}", dir.path().join("wattline.sqlite3").display());
     let options = wattline::storage::StorageOptions {
@@ -158,7 +168,7 @@ async fn sign_ups_are_stored_once_with_a_code_and_a_queued_welcome() {
     );
     assert!(
         jobs.iter()
-            .all(|j| j.kind == "beta_welcome" && j.status == "queued")
+            .all(|j| j.kind == "beta_welcome" && j.status == "done" && j.attempts == 1)
     );
     assert_eq!(jobs[0].payload["beta_code"], code.as_str());
     storage.close().await;

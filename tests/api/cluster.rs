@@ -15,7 +15,7 @@ use wattline::Settings;
 use wattline::config::human::Word;
 use wattline::storage::{Storage, StorageOptions};
 
-use crate::helpers::{API_KEY, NOW, TestApp, test_settings};
+use crate::helpers::{API_KEY, NOW, TestApp, eventually, test_settings};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -99,16 +99,6 @@ fn all_regions(view: &Value, field: &str, expected: &Value) -> bool {
         .unwrap()
         .iter()
         .all(|r| &r[field] == expected)
-}
-
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("never happened: {what}");
 }
 
 /// The next price event whose first point starts at `start` (earlier events, such as the

@@ -29,6 +29,8 @@ pub struct TestApp {
     pub broadcast: wattline_actors::broadcast::BroadcastHandle,
     pub forecasts: Option<wattline_actors::forecaster::ForecastHandle>,
     pub root: wattline_actors::supervision::SupervisorHandle,
+    /// Where the file transport writes this app's emails.
+    pub mail_dir: std::path::PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
@@ -44,6 +46,11 @@ pub fn test_settings(dir: &Path) -> Settings {
     settings.forecast.bootstrap_days = 0;
     // Tests send many requests from one address; the rate-limit tests turn it on.
     settings.rate_limit.enabled = false;
+    // Email to .eml files beside the database; workers poll and retry quickly.
+    settings.email.file_dir = dir.join("mail");
+    settings.workers.poll_every = Duration::from_millis(50);
+    settings.workers.retry_initial = Duration::from_millis(100);
+    settings.workers.retry_max = Duration::from_millis(400);
     settings
 }
 
@@ -69,6 +76,7 @@ impl TestApp {
             wattline::telemetry::init_logging(&settings.telemetry);
         }
         let clock = ManualClock::new(now);
+        let mail_dir = settings.email.file_dir.clone();
         let app = App::build_with_clock(settings, clock.clone())
             .await
             .expect("app builds");
@@ -87,6 +95,7 @@ impl TestApp {
             broadcast,
             forecasts,
             root,
+            mail_dir,
             shutdown: Some(tx),
             task: Some(task),
             _dir: None,
@@ -105,6 +114,28 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("app never became ready");
+    }
+
+    /// Every email the file transport wrote so far, as text.
+    pub fn emails(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.mail_dir) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .collect()
+    }
+
+    /// Signs up `email` (a valid password) and returns its access token.
+    pub async fn signed_up(&self, email: &str) -> String {
+        let (status, tokens) = self
+            .post_body(
+                "/api/v1/auth/signup",
+                &serde_json::json!({ "email": email, "password": "ValidPassword123!" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{tokens}");
+        tokens["access_token"].as_str().unwrap().to_string()
     }
 
     /// Full URL of `path`.
@@ -323,4 +354,15 @@ fn parse_block(block: &str) -> SseEvent {
         }
     }
     event
+}
+
+/// Polls `check` every 50 ms for up to 15 s; fails naming `what`.
+pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..300 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never happened: {what}");
 }

@@ -1,6 +1,7 @@
 //! Black-box HTTP tests: each starts the real server on a random port with its own SQLite file
 //! and talks to it over HTTP.
 
+mod alerts;
 mod auth;
 mod backfill;
 mod bad_input;
@@ -15,8 +16,10 @@ mod health;
 mod helpers;
 mod lifecycle;
 mod live;
+mod magic_link;
 mod oauth;
 mod openapi;
+mod outbox;
 mod postgres;
 mod prices;
 mod rate_limit;

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::latest::{ANNOUNCE_LOOKBACK, LatestSnapshot};
+use crate::alerts::AlertEvaluatorMsg;
 use crate::broadcast::{BroadcasterMsg, IncomingEvent, PricePayload};
 use crate::domain::price::SourcePreference;
 use crate::domain::{PricePoint, Region};
@@ -75,6 +76,8 @@ pub(crate) struct PriceWriterArgs {
     pub broadcaster: Option<Mailbox<BroadcasterMsg>>,
     /// Told when a region's prices reach further (a new day may be ready to learn from).
     pub forecaster: Option<Mailbox<ForecasterMsg>>,
+    /// Told which regions got new prices, to evaluate their alert rules.
+    pub alerts: Option<Mailbox<AlertEvaluatorMsg>>,
 }
 
 /// Messages the writer takes.
@@ -280,6 +283,11 @@ impl PriceWriterState {
                         last_end,
                     });
                 }
+            }
+        }
+        if let Some(alerts) = &self.args.alerts {
+            for (region, _) in &changes {
+                let _ = alerts.cast(AlertEvaluatorMsg::Committed(*region));
             }
         }
         if let Some(broadcaster) = &self.args.broadcaster {

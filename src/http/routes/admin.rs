@@ -3,23 +3,29 @@
 //! source, price age, health and fetch role, and the stream's subscribers and fan-out.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wattline_actors::broadcast::BroadcastStats;
 use wattline_actors::domain::{Region, Source};
 use wattline_actors::fetcher::FetcherState;
+use wattline_actors::workers::WorkerSnapshot;
 
 use crate::error::ApiError;
 use crate::http::api_key::require_scope;
+use crate::http::extract::AppQuery;
 use crate::http::state::AppState;
+use crate::storage::jobs::JobRow;
 
 /// Routes under `/api/v1/admin`.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_actors))
+    OpenApiRouter::new()
+        .routes(routes!(list_actors))
+        .routes(routes!(list_failed_jobs))
+        .routes(routes!(retry_job))
 }
 
 /// One actor.
@@ -64,6 +70,10 @@ pub struct ActorsResponse {
     regions: Vec<RegionView>,
     #[schema(value_type = Object)]
     stream: BroadcastStats,
+    /// Each outbox worker: jobs queued, running, done, retried, failed (this node since start),
+    /// parked, and the age of the oldest queued job.
+    #[schema(value_type = Vec<Object>)]
+    workers: Vec<WorkerSnapshot>,
 }
 
 /// Actor tree status (operator API key required).
@@ -89,15 +99,25 @@ pub async fn list_actors(
     }];
     let children = root.children().await?;
     let writer = state.prices().writer_status().await?;
-    actors.extend(children.into_iter().chain([writer]).map(|c| ActorView {
-        name: c.name,
-        kind: c.kind,
-        state: c.state.to_string(),
-        restarts: c.restarts,
-        last_error: c.last_error,
-        mailbox_length: c.mailbox_length,
-        messages_handled: c.messages_handled,
-    }));
+    let workers = match state.workers() {
+        Some(workers) => workers.children().await?,
+        None => Vec::new(),
+    };
+    actors.extend(
+        children
+            .into_iter()
+            .chain([writer])
+            .chain(workers)
+            .map(|c| ActorView {
+                name: c.name,
+                kind: c.kind,
+                state: c.state.to_string(),
+                restarts: c.restarts,
+                last_error: c.last_error,
+                mailbox_length: c.mailbox_length,
+                messages_handled: c.messages_handled,
+            }),
+    );
     let now = state.now();
     let snapshot = state.latest().snapshot();
     let mut regions = Vec::with_capacity(statuses.len());
@@ -131,5 +151,83 @@ pub async fn list_actors(
         actors,
         regions,
         stream,
+        workers: state
+            .workers()
+            .map(|w| w.snapshots(now))
+            .unwrap_or_default(),
+    }))
+}
+
+/// Which parked jobs.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct FailedJobsQuery {
+    /// Only this queue (`email`, `webhooks`).
+    #[param(max_length = 50)]
+    queue: Option<String>,
+    /// At most this many, most recently failed first, 1–500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+}
+
+/// Parked jobs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FailedJobsResponse {
+    #[schema(value_type = Vec<Object>)]
+    jobs: Vec<JobRow>,
+    total: usize,
+}
+
+/// Jobs parked as failed after their last attempt, with their last error (admin scope).
+#[utoipa::path(get, path = "/jobs", params(FailedJobsQuery), tag = "admin", security(("api_key" = []), ("bearer" = [])),
+    responses((status = 200, body = FailedJobsResponse), (status = 400, body = crate::http::dto::ErrorResponse),
+              (status = 401, body = crate::http::dto::ErrorResponse), (status = 403, body = crate::http::dto::ErrorResponse)))]
+pub async fn list_failed_jobs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    AppQuery(query): AppQuery<FailedJobsQuery>,
+) -> Result<Json<FailedJobsResponse>, ApiError> {
+    require_scope(&state, &headers, "admin").await?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::InvalidParameter {
+            name: "limit",
+            message: "must be 1 to 500".into(),
+        });
+    }
+    let jobs = state
+        .storage()
+        .failed_jobs(query.queue.as_deref(), limit)
+        .await?;
+    Ok(Json(FailedJobsResponse {
+        total: jobs.len(),
+        jobs,
+    }))
+}
+
+/// A job queued again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetriedJob {
+    id: String,
+    status: &'static str,
+}
+
+/// Queues a parked job again with a fresh set of attempts (admin scope).
+#[utoipa::path(post, path = "/jobs/{id}/retry", params(("id" = String, Path)), tag = "admin",
+    security(("api_key" = []), ("bearer" = [])),
+    responses((status = 200, body = RetriedJob), (status = 401, body = crate::http::dto::ErrorResponse),
+              (status = 403, body = crate::http::dto::ErrorResponse), (status = 404, body = crate::http::dto::ErrorResponse)))]
+pub async fn retry_job(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<RetriedJob>, ApiError> {
+    require_scope(&state, &headers, "admin").await?;
+    if !state.storage().retry_failed_job(&id, state.now()).await? {
+        return Err(ApiError::JobNotFound(id));
+    }
+    Ok(Json(RetriedJob {
+        id,
+        status: "queued",
     }))
 }

@@ -1,6 +1,7 @@
 //! One module per resource; each exposes `router()`.
 
 pub mod admin;
+pub mod alerts;
 pub mod analytics;
 pub mod auth;
 pub mod beta;
@@ -8,6 +9,7 @@ pub mod catalogue_admin;
 pub mod forecast;
 pub mod health;
 pub mod live;
+pub mod magic_link;
 pub mod meta;
 pub mod oauth;
 pub mod optimal_times;
