@@ -338,6 +338,16 @@ pub trait JobQueue: Send + Sync + 'static {
     /// Marks a claimed job done. False when the claim no longer held.
     async fn complete(&self, job: &ClaimedJob, now: Timestamp) -> Result<bool, StoreError>;
 
+    /// Marks claimed jobs done together (one round trip for a batch); the number whose claim
+    /// still held.
+    async fn complete_all(&self, jobs: &[ClaimedJob], now: Timestamp) -> Result<u64, StoreError> {
+        let mut done = 0;
+        for job in jobs {
+            done += u64::from(self.complete(job, now).await?);
+        }
+        Ok(done)
+    }
+
     /// Queues a claimed job again, due at `run_at`, recording `error`.
     async fn retry(
         &self,
@@ -433,4 +443,11 @@ pub trait AlertStore: Send + Sync + 'static {
         firings: &[crate::domain::alert::Firing],
         now: Timestamp,
     ) -> Result<u64, StoreError>;
+}
+
+/// What the retention worker purges: everything past its time at `now`. Answers the rows
+/// removed per kind.
+#[async_trait]
+pub trait Retention: Send + Sync + 'static {
+    async fn purge(&self, now: Timestamp) -> Result<Vec<(String, u64)>, StoreError>;
 }

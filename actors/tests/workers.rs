@@ -75,6 +75,7 @@ async fn spawn(
             weather: None,
             alerts: None,
             workers: Some(WorkerPorts {
+                retention: None,
                 jobs,
                 workers: vec![("email".into(), handler, config())],
             }),

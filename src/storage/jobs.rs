@@ -67,12 +67,26 @@ static CLAIMED_JOBS: Statement = Statement::new(|d: Dialect| {
 });
 
 /// Settles job `id` as `status` while `claim` still holds it: done, queued again (due at
-/// `run_at`) or failed; the error is kept for operators.
+/// `run_at`) or failed; the error is kept for operators. A done job keeps no payload: what it
+/// carried (an address, a sign-in link, a webhook secret) is not needed once it is delivered.
 static SETTLE_JOB: Statement = Statement::new(|d: Dialect| {
     super::sql::render(
         "UPDATE jobs SET status = {status}, run_at = COALESCE({run_at:time}, run_at), \
          last_error = COALESCE({error}, last_error), locked_by = NULL, locked_until = NULL, \
+         payload = CASE WHEN {status} = 'done' \
+           THEN {sqlite:json_object()|postgres:jsonb_build_object()} ELSE payload END, \
          updated_at = {now:time} WHERE id = {id} AND locked_by = {claim} AND status = 'running'",
+        d,
+    )
+});
+
+/// Marks done every job of `ids` that `claim` still holds (one statement for a batch).
+static COMPLETE_JOBS: Statement = Statement::new(|d: Dialect| {
+    super::sql::render(
+        "UPDATE jobs SET status = 'done', locked_by = NULL, locked_until = NULL, \
+         payload = {sqlite:json_object()|postgres:jsonb_build_object()}, updated_at = {now:time} \
+         WHERE locked_by = {claim} AND status = 'running' AND id IN (SELECT value FROM \
+           {sqlite:json_each|postgres:jsonb_array_elements_text}({ids:json}))",
         d,
     )
 });
@@ -259,6 +273,23 @@ impl JobQueue for Storage {
 
     async fn complete(&self, job: &ClaimedJob, now: Timestamp) -> Result<bool, StoreError> {
         self.settle(job, "done", None, None, now).await
+    }
+
+    async fn complete_all(&self, jobs: &[ClaimedJob], now: Timestamp) -> Result<u64, StoreError> {
+        let Some(first) = jobs.first() else {
+            return Ok(0);
+        };
+        // A batch comes from one claim; jobs of other claims go one by one.
+        if jobs.iter().any(|j| j.claim != first.claim) {
+            let mut done = 0;
+            for job in jobs {
+                done += u64::from(self.complete(job, now).await?);
+            }
+            return Ok(done);
+        }
+        let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
+        let params = serde_json::json!({ "claim": first.claim, "ids": ids, "now": now });
+        Ok(self.execute(&COMPLETE_JOBS, &params).await?)
     }
 
     async fn retry(

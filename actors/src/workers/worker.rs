@@ -193,15 +193,43 @@ impl OutboxWorkerState {
                 (job, outcome)
             });
         }
+        let mut done = Vec::new();
         while let Some(joined) = running.join_next().await {
             stats.running(-1);
             match joined {
+                Ok((job, Ok(()))) => done.push(job),
                 Ok((job, outcome)) => self.settle(&job, outcome).await,
                 // Only when the runtime shuts down under us; the claims lapse and the jobs run
                 // again elsewhere.
                 Err(error) => {
                     tracing::warn!(queue = %self.args.queue, %error, "Job attempt was cancelled.")
                 }
+            }
+        }
+        self.complete(&done).await;
+    }
+
+    /// Records the batch's successful jobs as done, in one call.
+    async fn complete(&mut self, done: &[ClaimedJob]) {
+        if done.is_empty() {
+            return;
+        }
+        match self
+            .args
+            .jobs
+            .complete_all(done, self.args.clock.now())
+            .await
+        {
+            Ok(recorded) => {
+                for _ in 0..recorded {
+                    self.args.stats.outcome("done");
+                }
+                if recorded < done.len() as u64 {
+                    tracing::warn!(queue = %self.args.queue, lapsed = done.len() as u64 - recorded, "Some jobs' claims had lapsed; other workers own them now.");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(queue = %self.args.queue, %error, "Could not record finished jobs; they run again when their claims lapse.")
             }
         }
     }

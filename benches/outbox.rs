@@ -1,0 +1,145 @@
+//! Outbox throughput: jobs claimed, run and completed per second by the real OutboxWorker (one
+//! worker, batches of 32, a no-op handler) against SQLite and, when TEST_DATABASE_URL is set,
+//! PostgreSQL. Each iteration queues 2 000 jobs (not timed), then times the worker draining them.
+//! Run: `cargo bench --bench outbox`; with PostgreSQL:
+//! `TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --bench outbox`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use jiff::Timestamp;
+use wattline::storage::{NewJob, Storage, StorageOptions, UnitOfWork};
+use wattline_actors::ports::{ClaimedJob, JobHandler, JobQueue, SoleNode, SystemClock};
+use wattline_actors::workers::{JobFailure, WorkerConfig};
+use wattline_actors::{Ports, Tree, TreeConfig, WorkerPorts};
+
+const JOBS: usize = 2_000;
+
+#[derive(Default)]
+struct NoOp(AtomicUsize);
+
+#[async_trait]
+impl JobHandler for NoOp {
+    async fn handle(&self, _job: &ClaimedJob) -> Result<(), JobFailure> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+async fn queue(storage: &Storage, round: usize) {
+    let now = Timestamp::now();
+    let mut unit = UnitOfWork::new();
+    for i in 0..JOBS {
+        unit.enqueue(NewJob {
+            queue: "bench".into(),
+            kind: "noop".into(),
+            payload: serde_json::json!({ "i": i }),
+            idempotency_key: format!("bench:{round}:{i}"),
+            user_id: None,
+            run_at: now,
+        });
+    }
+    storage.commit(unit).await.unwrap();
+}
+
+fn stores(
+    runtime: &tokio::runtime::Runtime,
+) -> Vec<(&'static str, Arc<Storage>, Option<tempfile::TempDir>)> {
+    let options = StorageOptions {
+        max_connections: 4,
+        acquire_timeout: Duration::from_secs(10),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/outbox.sqlite3", dir.path().display());
+    let sqlite = Arc::new(
+        runtime
+            .block_on(Storage::open_sqlite(&url, &options))
+            .unwrap(),
+    );
+    let mut out = vec![("sqlite", sqlite, Some(dir))];
+    if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
+        let schema = "wattline_bench_outbox";
+        let stale = runtime
+            .block_on(Storage::open_postgres(&url, &options, Some(schema)))
+            .unwrap();
+        runtime.block_on(stale.drop_schema(schema)).unwrap();
+        runtime.block_on(stale.close());
+        let pg = runtime
+            .block_on(Storage::open_postgres(&url, &options, Some(schema)))
+            .unwrap();
+        out.push(("postgres", Arc::new(pg), None));
+    }
+    out
+}
+
+fn throughput(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("outbox");
+    group.throughput(Throughput::Elements(JOBS as u64));
+    group.sample_size(10);
+    for (name, storage, _dir) in stores(&runtime) {
+        let handler = Arc::new(NoOp::default());
+        let tree = runtime
+            .block_on(Tree::spawn(
+                Ports {
+                    store: wattline_actors::testing::MemoryStore::new(),
+                    sources: Vec::new(),
+                    clock: Arc::new(SystemClock),
+                    fanout: None,
+                    node_id: "bench".into(),
+                    lease: Arc::new(SoleNode),
+                    forecasts: None,
+                    weather: None,
+                    alerts: None,
+                    workers: Some(WorkerPorts {
+                        retention: None,
+                        jobs: storage.clone(),
+                        workers: vec![(
+                            "bench".into(),
+                            handler.clone(),
+                            WorkerConfig {
+                                poll_every: Duration::from_millis(1),
+                                ..WorkerConfig::default()
+                            },
+                        )],
+                    }),
+                },
+                TreeConfig::default(),
+            ))
+            .unwrap();
+        let mut round = 0;
+        group.bench_function(format!("drain_{JOBS}_{name}"), |b| {
+            b.iter_custom(|iterations| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iterations {
+                    round += 1;
+                    runtime.block_on(queue(&storage, round));
+                    let started = Instant::now();
+                    runtime.block_on(async {
+                        loop {
+                            let counts = storage.counts("bench").await.unwrap();
+                            if counts.queued == 0 && counts.running == 0 {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(2)).await;
+                        }
+                    });
+                    total += started.elapsed();
+                }
+                total
+            })
+        });
+        runtime.block_on(tree.shutdown(Duration::from_secs(5)));
+        eprintln!("{name}: {} jobs handled", handler.0.load(Ordering::Relaxed));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, throughput);
+criterion_main!(benches);
