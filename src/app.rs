@@ -110,7 +110,14 @@ fn worker_ports(
     let config = settings.workers.worker_config();
     let email: Arc<dyn JobHandler> = Arc::new(EmailHandler::new(Arc::new(mailer), domain));
     let webhook: Arc<dyn JobHandler> = Arc::new(WebhookHandler::new(Arc::new(webhooks)));
+    let keep = jiff::SignedDuration::from_hours(24 * i64::from(settings.gdpr.retention_days.get()));
+    let retention: Arc<dyn wattline_actors::ports::Retention> =
+        Arc::new(crate::gdpr::RetentionPolicy {
+            storage: storage.clone(),
+            keep,
+        });
     Ok(WorkerPorts {
+        retention: Some((retention, settings.gdpr.retention_every)),
         jobs: storage.clone(),
         workers: vec![
             (EMAIL_QUEUE.to_string(), email, config.clone()),

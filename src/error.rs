@@ -66,6 +66,8 @@ pub enum ApiError {
         what: &'static str,
         limit: u32,
     },
+    #[error("confirmation must be true to erase your data; this cannot be undone")]
+    ConfirmationRequired,
     #[error("no failed job with id {0:?}")]
     JobNotFound(String),
     #[error("the outbox workers are not running on this node")]
@@ -241,6 +243,7 @@ impl ApiError {
             ApiError::AlertRuleNotFound(_) => (StatusCode::NOT_FOUND, "alert_not_found"),
             ApiError::TierLimit { .. } => (StatusCode::FORBIDDEN, "tier_limit"),
             ApiError::JobNotFound(_) => (StatusCode::NOT_FOUND, "job_not_found"),
+            ApiError::ConfirmationRequired => (StatusCode::BAD_REQUEST, "confirmation_required"),
             ApiError::WorkersUnavailable => {
                 (StatusCode::SERVICE_UNAVAILABLE, "workers_unavailable")
             }

@@ -10,6 +10,7 @@ pub mod catalogue;
 pub mod config;
 pub mod email;
 pub mod error;
+pub mod gdpr;
 pub mod http;
 pub mod providers;
 pub mod storage;

@@ -2,6 +2,9 @@
 //! is set; with CI set, a missing database is a failure, not a skip). Each Postgres test works in
 //! a schema of its own, so the suite runs in parallel.
 
+#[path = "common/leftovers.rs"]
+mod leftovers;
+
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -328,6 +331,10 @@ contract!(
     jobs_are_claimed_once_settled_by_their_claim_and_taken_up_after_the_lease,
     concurrent_claimers_never_take_the_same_job,
     parked_jobs_are_listed_and_retried,
+    alert_firings_are_recorded_once_with_their_deliveries,
+    a_magic_link_is_used_once_and_never_after_it_expires,
+    every_table_holding_users_is_in_the_export,
+    retention_purges_only_what_is_past_its_limit,
 );
 
 fn job(key: &str) -> NewJob {
@@ -1132,4 +1139,341 @@ async fn parked_jobs_are_listed_and_retried(store: Arc<Storage>) {
         again[0].attempts, 1,
         "a retried job starts its attempts afresh"
     );
+}
+
+async fn alert_firings_are_recorded_once_with_their_deliveries(store: Arc<Storage>) {
+    use wattline::storage::alerts::AlertRuleRow;
+    use wattline_actors::domain::alert::Firing;
+    use wattline_actors::ports::AlertStore;
+    store
+        .create_user(&user("u1", "ada@example.com"))
+        .await
+        .unwrap();
+    let now = at("2026-01-15T12:00:00Z");
+    let rule = AlertRuleRow {
+        id: "r1".into(),
+        user_id: "u1".into(),
+        name: "Cheap 'quoted' \"name\"".into(),
+        region: "uk".into(),
+        condition: serde_json::json!({"kind": "price_below", "threshold": "0.20"}),
+        quiet_hours: Some(serde_json::json!({"start": "22:00", "end": "07:00"})),
+        cooldown_secs: 3600,
+        enabled: true,
+        email: true,
+        webhook_url: Some("https://hooks.example.com/x".into()),
+        webhook_secret: Some("whsec_1".into()),
+        created_at: now,
+        updated_at: now,
+    };
+    store.create_alert_rule(&rule).await.unwrap();
+    assert_eq!(
+        store.alert_rules_of("u1").await.unwrap(),
+        vec![rule.clone()]
+    );
+    let loaded = store.alert_rules().await.unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[0].last_occurrence, None);
+
+    let firing = Firing {
+        rule_id: "r1".into(),
+        user_id: "u1".into(),
+        region: Region::Uk,
+        occurrence: "price_below@2026-01-15T12:00:00Z".into(),
+        at: now,
+        price: Some("0.18".parse().unwrap()),
+        summary: "uk at 0.18".into(),
+    };
+    assert_eq!(
+        store.record_firings(&[firing.clone()], now).await.unwrap(),
+        1
+    );
+    // Recorded again (a retry, another node): nothing new.
+    assert_eq!(
+        store.record_firings(&[firing.clone()], now).await.unwrap(),
+        0
+    );
+    let history = store.alert_history("u1", "r1", 10).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].price, Some("0.18".parse().unwrap()));
+    assert_eq!(history[0].channels, serde_json::json!(["email", "webhook"]));
+    assert!(
+        store
+            .alert_history("someone-else", "r1", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let email: Vec<JobRow> = store
+        .rows(&JOBS_OF_QUEUE, &serde_json::json!({"queue": "email"}))
+        .await
+        .unwrap();
+    let hooks: Vec<JobRow> = store
+        .rows(&JOBS_OF_QUEUE, &serde_json::json!({"queue": "webhooks"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (email.len(), hooks.len()),
+        (1, 1),
+        "each delivery queued once"
+    );
+    assert_eq!(email[0].payload["to"], "ada@example.com");
+    assert_eq!(hooks[0].payload["secret"], "whsec_1");
+    assert_eq!(hooks[0].payload["body"]["price"], "0.18");
+    let loaded = store.alert_rules().await.unwrap();
+    assert_eq!(
+        loaded[0].last_occurrence.as_deref(),
+        Some(firing.occurrence.as_str())
+    );
+    assert_eq!(loaded[0].last_fired_at, Some(now));
+
+    // An edit forgets the state; a deletion takes the history with it.
+    let mut edited = rule.clone();
+    edited.name = "Edited".into();
+    assert!(store.update_alert_rule(&edited).await.unwrap());
+    let mut foreign = edited.clone();
+    foreign.user_id = "u2".into();
+    assert!(!store.update_alert_rule(&foreign).await.unwrap());
+    assert_eq!(store.alert_rules().await.unwrap()[0].last_occurrence, None);
+    assert!(!store.delete_alert_rule("u2", "r1").await.unwrap());
+    assert!(store.delete_alert_rule("u1", "r1").await.unwrap());
+    assert!(store.alert_rules().await.unwrap().is_empty());
+    assert!(
+        store
+            .alert_history("u1", "r1", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A firing of a rule deleted meanwhile records nothing.
+    assert_eq!(store.record_firings(&[firing], now).await.unwrap(), 0);
+}
+
+async fn a_magic_link_is_used_once_and_never_after_it_expires(store: Arc<Storage>) {
+    use wattline::storage::magic_links::MagicLinkRow;
+    store
+        .create_user(&user("u1", "ada@example.com"))
+        .await
+        .unwrap();
+    let now = at("2026-01-15T12:00:00Z");
+    let link = |hash: &str| MagicLinkRow {
+        token_hash: hash.into(),
+        user_id: "u1".into(),
+        redirect_url: Some("https://app.example.com/".into()),
+        expires_at: at("2026-01-15T12:15:00Z"),
+        used_at: None,
+        created_at: now,
+    };
+    store
+        .create_magic_link(&link("h1"), job("magic:1"))
+        .await
+        .unwrap();
+    store
+        .create_magic_link(&link("h2"), job("magic:2"))
+        .await
+        .unwrap();
+    let used = store
+        .use_magic_link("h1", at("2026-01-15T12:05:00Z"))
+        .await
+        .unwrap()
+        .expect("an unused link works");
+    assert_eq!(used.user_id, "u1");
+    assert_eq!(
+        used.redirect_url.as_deref(),
+        Some("https://app.example.com/")
+    );
+    assert_eq!(used.used_at, Some(at("2026-01-15T12:05:00Z")));
+    assert!(
+        store
+            .use_magic_link("h1", at("2026-01-15T12:06:00Z"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .use_magic_link("h2", at("2026-01-15T12:15:00Z"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.use_magic_link("nope", now).await.unwrap().is_none());
+    assert_eq!(
+        queued(&store).await.len(),
+        2,
+        "each link's email queued with it"
+    );
+}
+
+async fn every_table_holding_users_is_in_the_export(store: Arc<Storage>) {
+    let exported: Vec<&str> = wattline::storage::gdpr::EXPORT
+        .iter()
+        .map(|s| s.table)
+        .collect();
+    let holding = store.tables_with_users().await.unwrap();
+    assert!(holding.contains(&"users".to_string()), "{holding:?}");
+    let missing: Vec<&String> = holding
+        .iter()
+        .filter(|t| !exported.contains(&t.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "tables with user data missing from the export: {missing:?}"
+    );
+}
+
+async fn retention_purges_only_what_is_past_its_limit(store: Arc<Storage>) {
+    store
+        .create_user(&user("u1", "ada@example.com"))
+        .await
+        .unwrap();
+    enqueue_n(&store, "old", 2).await;
+    let claimed = store
+        .claim(
+            "email",
+            "w",
+            10,
+            at("2026-01-15T12:00:01Z"),
+            at("2026-01-15T12:05:00Z"),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .complete(&claimed[0], at("2026-01-15T12:00:02Z"))
+            .await
+            .unwrap()
+    );
+    let keep = jiff::SignedDuration::from_hours(24 * 730);
+    // Within the limit: nothing goes.
+    let purged = store
+        .purge_expired(at("2027-01-15T12:00:00Z"), keep)
+        .await
+        .unwrap();
+    assert_eq!(purged.delivered_jobs, 0);
+    // Past it: the delivered job goes, the running one stays.
+    let purged = store
+        .purge_expired(at("2028-01-16T12:00:00Z"), keep)
+        .await
+        .unwrap();
+    assert_eq!(purged.delivered_jobs, 1);
+    assert_eq!(queued(&store).await.len(), 1);
+}
+
+static TAMPER_UPDATE: wattline::storage::Statement = wattline::storage::Statement::new(|d| {
+    wattline::storage::sql::render("UPDATE deletion_log SET legal_basis = 'none'", d)
+});
+static TAMPER_DELETE: wattline::storage::Statement = wattline::storage::Statement::new(|d| {
+    wattline::storage::sql::render("DELETE FROM deletion_log", d)
+});
+
+/// Erases a user holding rows in every table and checks, by reading every table of the schema,
+/// that neither their email nor their id is left, and that the log cannot be changed.
+async fn erasure_leaves_only_an_unchangeable_log(store: Arc<Storage>, url: &str) {
+    use wattline::storage::gdpr::{ConsentRow, DeletionLogRow, Erasure};
+    let email = "ada@example.com";
+    let now = at("2026-01-15T12:00:00Z");
+    store.create_user(&user("u1", email)).await.unwrap();
+    store
+        .create_user(&user("u2", "bob@example.com"))
+        .await
+        .unwrap();
+    store
+        .record_consents(&[ConsentRow {
+            id: "c1".into(),
+            user_id: "u1".into(),
+            purpose: "marketing".into(),
+            consent_given: true,
+            consent_version: "1.0".into(),
+            ip_address: Some("203.0.113.7".into()),
+            user_agent: Some("test".into()),
+            created_at: now,
+        }])
+        .await
+        .unwrap();
+    let mut about = job("about-ada");
+    about.user_id = Some("u1".into());
+    let mut unit = UnitOfWork::new();
+    unit.enqueue(about);
+    store.commit(unit).await.unwrap();
+    let log = DeletionLogRow {
+        id: "log-1".into(),
+        user_hash: "hash".into(),
+        categories: vec!["profile".into(), "consents".into()],
+        legal_basis: "GDPR Art. 17".into(),
+        anonymized: false,
+        deleted_at: now,
+    };
+    let mut confirmation = job("deletion:1");
+    confirmation.user_id = None;
+    confirmation.payload = serde_json::json!({ "to": email });
+    store
+        .erase_user("u1", email, Erasure::Delete, &log, vec![confirmation])
+        .await
+        .unwrap();
+    // The confirmation is sent (and a done job keeps no payload).
+    let sent = store
+        .claim(
+            "email",
+            "w",
+            10,
+            at("2026-01-15T12:00:01Z"),
+            at("2026-01-15T12:05:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 1, "only the confirmation is left of Ada's jobs");
+    assert!(store.complete(&sent[0], now).await.unwrap());
+    let leftovers = leftovers::tables_mentioning(url, &[email, "u1"]).await;
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(
+        store.user_by_id("u2").await.unwrap().is_some(),
+        "others untouched"
+    );
+
+    for tamper in [&TAMPER_UPDATE, &TAMPER_DELETE] {
+        let error = store
+            .execute(tamper, &serde_json::json!({}))
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("append-only"), "{error}");
+    }
+    let kept: Vec<DeletionLogRow> = store
+        .rows(
+            &wattline::storage::gdpr::LOG_ENTRY,
+            &serde_json::json!({"id": "log-1"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept, vec![log]);
+}
+
+#[tokio::test]
+async fn erasure_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/erase.sqlite3", dir.path().display());
+    let store = Arc::new(Storage::open_sqlite(&url, &options()).await.unwrap());
+    erasure_leaves_only_an_unchangeable_log(store.clone(), &url).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn erasure_on_postgres() {
+    let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but TEST_DATABASE_URL is not"
+        );
+        return;
+    };
+    let schema = format!("wattline_erase_{}", uuid::Uuid::new_v4().simple());
+    let store = Arc::new(
+        Storage::open_postgres(&base, &options(), Some(&schema))
+            .await
+            .unwrap(),
+    );
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+    erasure_leaves_only_an_unchangeable_log(store.clone(), &url).await;
+    store.drop_schema(&schema).await.unwrap();
+    store.close().await;
 }

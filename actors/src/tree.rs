@@ -25,12 +25,13 @@ use crate::forecaster::{ForecastHandle, Forecaster, ForecasterArgs, ForecasterCo
 use crate::mailbox::Mailbox;
 use crate::ports::{
     AlertStore, EventFeed, FanOut, ForecastStore, JobHandler, JobQueue, PriceSource, PriceStore,
-    RegionLease, SharedClock, WeatherSource, WeatherStore,
+    RegionLease, Retention, SharedClock, WeatherSource, WeatherStore,
 };
 use crate::supervision::{
     ActorMeter, ChildSpec, Restart, RestartPolicy, Supervisor, SupervisorArgs, SupervisorHandle,
 };
 use crate::weather::{WeatherCollector, WeatherCollectorArgs, WeatherHandle};
+use crate::workers::retention::{RetentionWorker, RetentionWorkerArgs};
 use crate::workers::worker::{OutboxWorker, OutboxWorkerArgs};
 use crate::workers::{WorkerConfig, WorkerStats, WorkersHandle};
 use crate::writer::{LatestPrices, LatestSnapshot, PriceWriterArgs, WriterConfig};
@@ -51,6 +52,8 @@ pub struct WorkerPorts {
     pub jobs: Arc<dyn JobQueue>,
     /// One worker per queue: its queue, what it does with a job, how it polls and retries.
     pub workers: Vec<(String, Arc<dyn JobHandler>, WorkerConfig)>,
+    /// The retention purge and how often it runs.
+    pub retention: Option<(Arc<dyn Retention>, Duration)>,
 }
 
 /// The outside world as the tree sees it.
@@ -360,6 +363,23 @@ impl Tree {
                     mailbox.clone(),
                 ));
                 handles.push((stats, mailbox));
+            }
+            if let Some((retention, every)) = ports.retention {
+                let mailbox = Mailbox::unbound(ActorMeter::new("retention-worker"));
+                let args = RetentionWorkerArgs {
+                    retention,
+                    clock: ports_clock.clone(),
+                    every,
+                    meter: mailbox.meter().clone(),
+                };
+                specs.push(ChildSpec::new(
+                    "worker",
+                    Restart::Permanent,
+                    policy.clone(),
+                    RetentionWorker,
+                    move || args.clone(),
+                    mailbox,
+                ));
             }
             let mailbox = Mailbox::unbound(ActorMeter::new("worker-supervisor"));
             let args = SupervisorArgs {

@@ -40,7 +40,9 @@ pub use rate_limit::{GroupLimits, RateLimitSettings};
 pub use regions::{LocalTime, RegionSettings, Sources, SourcesFor};
 pub use secret::Secret;
 pub use server::{LogFormat, SecuritySettings, ServerSettings, StreamSettings, TelemetrySettings};
-pub use workers::{AlertSettings, EmailSettings, EmailTransport, SmtpSecurity, WorkerSettings};
+pub use workers::{
+    AlertSettings, EmailSettings, EmailTransport, GdprSettings, SmtpSecurity, WorkerSettings,
+};
 
 pub use crate::providers::ProviderSettings;
 
@@ -72,6 +74,7 @@ pub struct Settings {
     pub workers: WorkerSettings,
     pub email: EmailSettings,
     pub alerts: AlertSettings,
+    pub gdpr: GdprSettings,
     pub rate_limit: RateLimitSettings,
     pub security: SecuritySettings,
 }

@@ -117,3 +117,14 @@ pub struct AlertSettings {
     #[serde(deserialize_with = "human::positive_duration")]
     pub reload_every: Duration,
 }
+
+/// `[gdpr]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GdprSettings {
+    /// Delivered jobs and alert history are kept this many days (default 730).
+    pub retention_days: NonZeroU32,
+    /// How often the retention worker purges (default 1h).
+    #[serde(deserialize_with = "human::positive_duration")]
+    pub retention_every: Duration,
+}

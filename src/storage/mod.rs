@@ -10,6 +10,7 @@ pub mod beta;
 pub mod catalogue;
 pub mod days;
 mod db;
+pub mod gdpr;
 pub mod jobs;
 pub mod magic_links;
 pub mod models;

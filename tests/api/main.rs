@@ -9,11 +9,14 @@ mod beta;
 mod cli;
 mod cluster;
 mod compat;
+mod compliance;
 mod connections;
 mod credentials;
 mod forecast;
 mod health;
 mod helpers;
+#[path = "../common/leftovers.rs"]
+mod leftovers;
 mod lifecycle;
 mod live;
 mod magic_link;

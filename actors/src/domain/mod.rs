@@ -6,6 +6,7 @@ pub mod alert;
 pub mod beta;
 pub mod calendar;
 pub mod compare;
+pub mod consent;
 pub mod event;
 pub mod forecast;
 pub mod horizon;

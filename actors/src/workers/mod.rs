@@ -4,6 +4,7 @@
 
 pub mod email;
 mod handle;
+pub mod retention;
 pub mod retry;
 pub mod stats;
 pub mod webhook;

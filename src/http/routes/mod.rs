@@ -6,6 +6,7 @@ pub mod analytics;
 pub mod auth;
 pub mod beta;
 pub mod catalogue_admin;
+pub mod compliance;
 pub mod forecast;
 pub mod health;
 pub mod live;
