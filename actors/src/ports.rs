@@ -341,11 +341,7 @@ pub trait JobQueue: Send + Sync + 'static {
     /// Marks claimed jobs done together (one round trip for a batch); the number whose claim
     /// still held.
     async fn complete_all(&self, jobs: &[ClaimedJob], now: Timestamp) -> Result<u64, StoreError> {
-        let mut done = 0;
-        for job in jobs {
-            done += u64::from(self.complete(job, now).await?);
-        }
-        Ok(done)
+        complete_each(self, jobs, now).await
     }
 
     /// Queues a claimed job again, due at `run_at`, recording `error`.
@@ -363,6 +359,19 @@ pub trait JobQueue: Send + Sync + 'static {
 
     /// The queue's counts.
     async fn counts(&self, queue: &str) -> Result<QueueCounts, StoreError>;
+}
+
+/// Completes `jobs` one by one; the number whose claim still held.
+pub async fn complete_each<Q: JobQueue + ?Sized>(
+    queue: &Q,
+    jobs: &[ClaimedJob],
+    now: Timestamp,
+) -> Result<u64, StoreError> {
+    let mut done = 0;
+    for job in jobs {
+        done += u64::from(queue.complete(job, now).await?);
+    }
+    Ok(done)
 }
 
 /// What a worker does with one job of its queue. Must be idempotent under the job's

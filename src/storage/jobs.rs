@@ -56,6 +56,17 @@ static CLAIM_JOBS: Statement = Statement::new(|d: Dialect| {
     )
 });
 
+/// PostgreSQL claims and reads back in one round trip (`UPDATE … RETURNING` in a CTE).
+static CLAIM_JOBS_RETURNING: Statement = Statement::new(|d: Dialect| {
+    let columns: Vec<&str> = JOBS.names().collect();
+    format!(
+        "WITH claimed AS ({} RETURNING {}) \
+         SELECT COALESCE(json_agg(c ORDER BY run_at, id)::text, '[]') FROM claimed c",
+        CLAIM_JOBS.sql(d),
+        columns.join(", ")
+    )
+});
+
 /// The jobs held by `claim`.
 static CLAIMED_JOBS: Statement = Statement::new(|d: Dialect| {
     JOBS.select(
@@ -262,12 +273,17 @@ impl JobQueue for Storage {
         let params = serde_json::json!({
             "queue": queue, "claim": claim, "limit": limit, "now": now, "until": lease_until,
         });
-        if self.execute(&CLAIM_JOBS, &params).await? == 0 {
-            return Ok(Vec::new());
-        }
-        let rows: Vec<JobRow> = self
-            .rows(&CLAIMED_JOBS, &serde_json::json!({ "claim": claim }))
-            .await?;
+        let rows: Vec<JobRow> = match self.pool().dialect() {
+            Dialect::Postgres => self.rows(&CLAIM_JOBS_RETURNING, &params).await?,
+            // SQLite cannot aggregate what an UPDATE returns: claim, then read the claim back.
+            Dialect::Sqlite => {
+                if self.execute(&CLAIM_JOBS, &params).await? == 0 {
+                    return Ok(Vec::new());
+                }
+                self.rows(&CLAIMED_JOBS, &serde_json::json!({ "claim": claim }))
+                    .await?
+            }
+        };
         Ok(rows.into_iter().map(|row| row.claimed(claim)).collect())
     }
 
@@ -281,11 +297,7 @@ impl JobQueue for Storage {
         };
         // A batch comes from one claim; jobs of other claims go one by one.
         if jobs.iter().any(|j| j.claim != first.claim) {
-            let mut done = 0;
-            for job in jobs {
-                done += u64::from(self.complete(job, now).await?);
-            }
-            return Ok(done);
+            return wattline_actors::ports::complete_each(self, jobs, now).await;
         }
         let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
         let params = serde_json::json!({ "claim": first.claim, "ids": ids, "now": now });
