@@ -1184,12 +1184,18 @@ async fn alert_firings_are_recorded_once_with_their_deliveries(store: Arc<Storag
         summary: "uk at 0.18".into(),
     };
     assert_eq!(
-        store.record_firings(&[firing.clone()], now).await.unwrap(),
+        store
+            .record_firings(std::slice::from_ref(&firing), now)
+            .await
+            .unwrap(),
         1
     );
     // Recorded again (a retry, another node): nothing new.
     assert_eq!(
-        store.record_firings(&[firing.clone()], now).await.unwrap(),
+        store
+            .record_firings(std::slice::from_ref(&firing), now)
+            .await
+            .unwrap(),
         0
     );
     let history = store.alert_history("u1", "r1", 10).await.unwrap();

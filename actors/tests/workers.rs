@@ -182,3 +182,60 @@ async fn a_crashed_worker_is_restarted_and_keeps_working() {
     );
     tree.shutdown(Duration::from_secs(5)).await;
 }
+
+/// Takes its time, so a shutdown finds it in flight.
+struct Slow;
+
+#[async_trait]
+impl JobHandler for Slow {
+    async fn handle(&self, _job: &ClaimedJob) -> Result<(), JobFailure> {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn shutdown_lets_the_jobs_in_flight_finish_and_leaves_the_rest_queued() {
+    let jobs = Arc::new(MemoryJobs::default());
+    let now: jiff::Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+    for _ in 0..6 {
+        jobs.push("email", "ok", serde_json::json!({}), now);
+    }
+    let mut tree_config = TreeConfig::default();
+    tree_config.supervision.backoff.initial = Duration::from_millis(10);
+    let tree = Tree::spawn(
+        Ports {
+            store: MemoryStore::new(),
+            sources: vec![(Region::Uk, vec![])],
+            clock: ManualClock::new(now),
+            fanout: None,
+            node_id: "test".into(),
+            lease: Arc::new(SoleNode),
+            forecasts: None,
+            weather: None,
+            alerts: None,
+            workers: Some(WorkerPorts {
+                retention: None,
+                jobs: jobs.clone(),
+                workers: vec![("email".into(), Arc::new(Slow), config())],
+            }),
+        },
+        tree_config,
+    )
+    .await
+    .expect("tree starts");
+    assert!(
+        wait_until(Duration::from_secs(5), || jobs.with_status("running").len()
+            == 4)
+        .await,
+        "a batch of four is in flight"
+    );
+    tree.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(
+        jobs.with_status("done").len(),
+        4,
+        "the batch in flight finished"
+    );
+    assert_eq!(jobs.with_status("queued").len(), 2, "the rest stay queued");
+    assert!(jobs.with_status("running").is_empty());
+}

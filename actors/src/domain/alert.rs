@@ -10,8 +10,10 @@
 //! quiet hours, and a suppressed key stays unrecorded so it can still fire while it is current.
 //!
 //! [`AlertIndex`] evaluates every rule of a region against one shared precomputation of the
-//! prices (prefix extremes, the day's sorted prices, today's mean), so a rule costs a few binary
-//! searches and no allocation unless it fires.
+//! prices (prefix extremes, the day's sorted prices, today's mean, as exactly ordered integers:
+//! see `FIXED_SCALE`), so a threshold rule costs one or two binary searches over integers, a rule
+//! without a threshold a table look-up (its occurrence is worked out once per parameter), and
+//! none allocates unless it fires; the text of keys and summaries is shared between firings.
 
 use std::collections::HashMap;
 
@@ -79,19 +81,27 @@ impl AlertCondition {
 
     /// A short human description, independent of the region ("price below 0.20").
     pub fn describe(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = self.write_description(&mut text);
+        text
+    }
+
+    /// Writes [`describe`](Self::describe)'s text to `out`.
+    fn write_description(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
         match self {
-            AlertCondition::PriceBelow { threshold } => format!("price below {threshold}"),
-            AlertCondition::PriceAbove { threshold } => format!("price above {threshold}"),
+            AlertCondition::PriceBelow { threshold } => write!(out, "price below {threshold}"),
+            AlertCondition::PriceAbove { threshold } => write!(out, "price above {threshold}"),
             AlertCondition::CheapestShare { percent } => {
-                format!("among the cheapest {percent} % of the next 24 h")
+                write!(out, "among the cheapest {percent} % of the next 24 h")
             }
             AlertCondition::BelowDailyAverage { percent } => {
-                format!("at least {percent} % under today's average")
+                write!(out, "at least {percent} % under today's average")
             }
             AlertCondition::NegativeAhead { hours } => {
-                format!("a negative price within the next {hours} h")
+                write!(out, "a negative price within the next {hours} h")
             }
-            AlertCondition::TomorrowPublished => "tomorrow's prices published".to_string(),
+            AlertCondition::TomorrowPublished => out.write_str("tomorrow's prices published"),
         }
     }
 }
@@ -171,9 +181,17 @@ impl AlertRule {
     /// ignored) at `now`, recording the firing in the rule. Many rules of a region are cheaper
     /// through [`AlertIndex::evaluate`].
     pub fn evaluate(&mut self, points: &[PricePoint], now: Timestamp) -> Option<Firing> {
-        let seen = self.seen();
+        if !self.enabled {
+            return None;
+        }
         let outlook = Outlook::new(self.region, points, now);
-        self.fire(seen, &outlook).map(|(_, firing)| firing)
+        let mut memo = Memo::new(&outlook);
+        let rule = Hot::new(self);
+        let hit = outlook.hit(&rule, &mut memo)?;
+        if rule.seen == Some(hit.mark) {
+            return None;
+        }
+        self.fire(hit, &outlook, &mut memo)
     }
 
     /// The last occurrence, parsed; `None` when absent, unreadable or of another condition kind
@@ -203,22 +221,25 @@ impl AlertRule {
         self.quiet_hours.is_some_and(|q| q.contains(local_now))
     }
 
-    /// Fires when the condition has an occurrence other than `seen`, the cool-down has passed
-    /// and `now` is outside quiet hours; records it in the rule and returns its mark too.
-    fn fire(&mut self, seen: Option<Mark>, outlook: &Outlook<'_>) -> Option<(Mark, Firing)> {
-        if !self.enabled {
+    /// Fires for `hit`, an occurrence of the (enabled) rule's condition other than the one it
+    /// last fired for, when the cool-down has passed and `now` is outside quiet hours; records
+    /// it in the rule.
+    fn fire(&mut self, hit: Hit, outlook: &Outlook<'_>, memo: &mut Memo) -> Option<Firing> {
+        if !self.cooled_down(outlook.now) || self.quiet(outlook.local_now) {
             return None;
         }
-        let hit = outlook.hit(&self.condition)?;
-        if seen == Some(hit.mark) || !self.cooled_down(outlook.now) || self.quiet(outlook.local_now)
-        {
-            return None;
-        }
-        let occurrence = self.key(hit.mark);
+        let occurrence = memo.key(self.condition.kind(), hit);
         self.last_fired_at = Some(outlook.now);
-        self.last_occurrence = Some(occurrence.clone());
+        match &mut self.last_occurrence {
+            // Reuses the buffer of the key it replaces.
+            Some(last) => {
+                last.clear();
+                last.push_str(&occurrence);
+            }
+            last => *last = Some(occurrence.clone()),
+        }
         let point = outlook.points[hit.index];
-        let firing = Firing {
+        Some(Firing {
             rule_id: self.id.clone(),
             user_id: self.user_id.clone(),
             region: self.region,
@@ -228,33 +249,68 @@ impl AlertRule {
                 AlertCondition::TomorrowPublished => None,
                 _ => Some(point.price),
             },
-            summary: self.summary(hit.mark, point),
-        };
-        Some((hit.mark, firing))
+            summary: self.summary(hit, outlook, memo),
+        })
     }
 
-    fn key(&self, mark: Mark) -> String {
-        match mark {
-            Mark::Run(start) => format!("{}@{start}", self.condition.kind()),
-            Mark::Day(date) => format!("{}@{date}", self.condition.kind()),
+    /// One line for the email and the webhook, in the region's local time:
+    /// `"{region}: {condition} — {price} {currency}/{unit} from {local start}"`, or
+    /// `"{region}: prices for {date} are published"`.
+    ///
+    /// The summary depends on the condition and the hit only, and for a condition without a
+    /// threshold the hit on its parameter only: those are written once per evaluation.
+    fn summary(&self, hit: Hit, outlook: &Outlook<'_>, memo: &mut Memo) -> String {
+        let shared = match self.condition {
+            AlertCondition::PriceBelow { .. } | AlertCondition::PriceAbove { .. } => None,
+            AlertCondition::CheapestShare { percent } => {
+                memo.summaries[Kind::Cheapest.shared()].get_mut(usize::from(percent))
+            }
+            AlertCondition::BelowDailyAverage { percent } => {
+                memo.summaries[Kind::UnderMean.shared()].get_mut(usize::from(percent))
+            }
+            AlertCondition::NegativeAhead { hours } => {
+                memo.summaries[Kind::Negative.shared()].get_mut(usize::from(hours))
+            }
+            AlertCondition::TomorrowPublished => Some(&mut memo.day_summary),
+        };
+        match shared {
+            Some(text) => text
+                .get_or_insert_with(|| self.write_summary(hit, outlook, &mut memo.tails))
+                .clone(),
+            None => self.write_summary(hit, outlook, &mut memo.tails),
         }
     }
 
-    /// One line for the email and the webhook, in the region's local time.
-    fn summary(&self, mark: Mark, point: &PricePoint) -> String {
+    /// [`summary`](Self::summary)'s text, with the end naming the point of each run hit
+    /// written once in `tails`.
+    fn write_summary(
+        &self,
+        hit: Hit,
+        outlook: &Outlook<'_>,
+        tails: &mut [Option<String>],
+    ) -> String {
         let region = self.region.name();
-        if let Mark::Day(date) = mark {
+        if let Mark::Day(date) = hit.mark {
             return format!("{region}: prices for {date} are published");
         }
-        let when = point.start.to_zoned(self.region.time_zone());
-        format!(
-            "{region}: {} — {} {}/{} from {}",
-            self.condition.describe(),
-            point.price,
-            point.currency,
-            point.unit,
-            when.strftime("%Y-%m-%d %H:%M %Z"),
-        )
+        let tail = tails[hit.index].get_or_insert_with(|| {
+            let point = outlook.points[hit.index];
+            let when = point.start.to_zoned(outlook.region.time_zone());
+            format!(
+                " — {} {}/{} from {}",
+                point.price,
+                point.currency,
+                point.unit,
+                when.strftime("%Y-%m-%d %H:%M %Z"),
+            )
+        });
+        let mut summary = String::with_capacity(region.len() + 48 + tail.len());
+        summary.push_str(region);
+        summary.push_str(": ");
+        // Writing to a String cannot fail.
+        let _ = self.condition.write_description(&mut summary);
+        summary.push_str(tail);
+        summary
     }
 }
 
@@ -265,42 +321,176 @@ enum Mark {
     Day(Date),
 }
 
-/// A condition met: its occurrence and the index of the point that triggered it.
+/// A condition met: its occurrence, the index of the point that triggered it and of the point
+/// its key names (the run's first; the triggering one for a day).
 #[derive(Debug, Clone, Copy)]
 struct Hit {
     mark: Mark,
     index: usize,
+    start: usize,
 }
 
-/// The price test every interval of a run must pass: what each price condition reduces to once
-/// the shared numbers (the cheap cut-off, today's mean) are known.
+/// Prices and thresholds are compared as integers counting units of 10^-`FIXED_SCALE`, each
+/// converted once by [`fixed`]: exactly ordered, and much cheaper to compare than `Decimal`s.
+///
+/// Exactness: a price with at most `FIXED_SCALE` decimal places converts exactly, and a
+/// threshold of any precision is rounded in the direction that keeps its comparison with such
+/// prices exact (`price < t` ⇔ `price < ⌈t⌉`, `price ≤ t` ⇔ `price ≤ ⌊t⌋`, `price > t` ⇔
+/// `price > ⌊t⌋`). A price with more decimal places is rounded to the nearest unit (half to
+/// even), so it may compare as equal to a value less than 10^-12 away. Magnitudes beyond
+/// `i128::MAX` units (about 1.7 × 10^26) saturate and compare as equal to one another.
+const FIXED_SCALE: u32 = 12;
+
+/// Powers of ten up to the largest `Decimal` scale.
+const POW10: [i128; 29] = {
+    let mut pow = [1i128; 29];
+    let mut k = 1;
+    while k < pow.len() {
+        pow[k] = pow[k - 1] * 10;
+        k += 1;
+    }
+    pow
+};
+
+/// How [`fixed`] rounds what lies beyond `FIXED_SCALE` decimal places.
+#[derive(Debug, Clone, Copy)]
+enum Round {
+    Down,
+    Up,
+    /// To the nearest, half to even.
+    Nearest,
+}
+
+/// `value` in units of 10^-`FIXED_SCALE`, rounded as `round` says; see [`FIXED_SCALE`].
+fn fixed(value: Decimal, round: Round) -> i128 {
+    let mantissa = value.mantissa();
+    let scale = value.scale();
+    if scale <= FIXED_SCALE {
+        return mantissa.saturating_mul(POW10[(FIXED_SCALE - scale) as usize]);
+    }
+    let divisor = POW10[(scale - FIXED_SCALE) as usize];
+    let (floor, rest) = (mantissa.div_euclid(divisor), mantissa.rem_euclid(divisor));
+    let up = match round {
+        Round::Down => false,
+        Round::Up => rest != 0,
+        Round::Nearest => 2 * rest > divisor || (2 * rest == divisor && floor % 2 != 0),
+    };
+    floor + i128::from(up)
+}
+
+/// What evaluation reads of a rule, worked out once and kept apart from the rule (in the same
+/// position of a parallel list), so a pass over a region's rules reads 48 bytes a rule (on
+/// 64-bit targets).
+#[derive(Debug, Clone, Copy)]
+struct Hot {
+    /// `price_below`: the threshold in [`fixed`] units rounded up; `price_above`: rounded down.
+    threshold: i128,
+    /// The last occurrence, parsed (so evaluation compares instants, not strings).
+    seen: Option<Mark>,
+    kind: Kind,
+    /// The percent of `cheapest_share` and `below_daily_average`, the hours of `negative_ahead`.
+    param: u16,
+    enabled: bool,
+}
+
+/// The kind of a rule's condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Below,
+    Above,
+    Cheapest,
+    UnderMean,
+    Negative,
+    Tomorrow,
+}
+
+impl Kind {
+    /// For the kinds whose hit depends on their parameter only (`Cheapest`, `UnderMean`,
+    /// `Negative`), their position in [`Memo`]'s tables.
+    fn shared(self) -> usize {
+        match self {
+            Kind::Cheapest => 0,
+            Kind::UnderMean => 1,
+            _ => 2,
+        }
+    }
+}
+
+impl Hot {
+    fn new(rule: &AlertRule) -> Self {
+        let (kind, param, threshold) = match rule.condition {
+            AlertCondition::PriceBelow { threshold } => {
+                (Kind::Below, 0, fixed(threshold, Round::Up))
+            }
+            AlertCondition::PriceAbove { threshold } => {
+                (Kind::Above, 0, fixed(threshold, Round::Down))
+            }
+            AlertCondition::CheapestShare { percent } => (Kind::Cheapest, u16::from(percent), 0),
+            AlertCondition::BelowDailyAverage { percent } => {
+                (Kind::UnderMean, u16::from(percent), 0)
+            }
+            AlertCondition::NegativeAhead { hours } => (Kind::Negative, hours, 0),
+            AlertCondition::TomorrowPublished => (Kind::Tomorrow, 0, 0),
+        };
+        Hot {
+            threshold,
+            seen: rule.seen(),
+            kind,
+            param,
+            enabled: rule.enabled,
+        }
+    }
+}
+
+/// The price test every interval of a run must pass, in [`fixed`] units: what each price
+/// condition reduces to once the shared numbers (the cheap cut-off, today's mean) are known.
 #[derive(Debug, Clone, Copy)]
 enum Bound {
-    Below(Decimal),
-    AtMost(Decimal),
-    Above(Decimal),
+    Below(i128),
+    AtMost(i128),
+    Above(i128),
 }
 
 impl Bound {
-    fn holds(self, price: Decimal) -> bool {
-        match self {
-            Bound::Below(t) => price < t,
-            Bound::AtMost(t) => price <= t,
-            Bound::Above(t) => price > t,
-        }
-    }
-
     /// Whether low prices pass: then a stretch's best price is its minimum, its worst its
     /// maximum.
     fn wants_low(self) -> bool {
         !matches!(self, Bound::Above(_))
     }
+
+    /// How many leading `values` fail the bound, for values ordered so that once one passes
+    /// all later ones do.
+    fn failing(self, values: &[i128]) -> usize {
+        match self {
+            Bound::Below(t) => leading(values, |v| v >= t),
+            Bound::AtMost(t) => leading(values, |v| v > t),
+            Bound::Above(t) => leading(values, |v| v <= t),
+        }
+    }
+}
+
+/// How many leading `values` are `fails`, for values where all that fail come first: a
+/// binary search whose steps do not branch on the (unpredictable) comparisons.
+#[inline(always)]
+fn leading(values: &[i128], fails: impl Fn(i128) -> bool) -> usize {
+    if values.is_empty() {
+        return 0;
+    }
+    let (mut base, mut size) = (0, values.len());
+    while size > 1 {
+        let half = size / 2;
+        let mid = base + half;
+        base = std::hint::select_unpredictable(fails(values[mid]), mid, base);
+        size -= half;
+    }
+    base + usize::from(fails(values[base]))
 }
 
 /// What every rule of a region shares about one set of prices at one instant, worked out once
 /// per evaluation. With extremes over growing stretches, "the first interval passing a bound" is
 /// a binary search: the first prefix whose best price passes ends at that interval.
 struct Outlook<'a> {
+    region: Region,
     /// The region's points, one per start, sorted.
     points: Vec<&'a PricePoint>,
     now: Timestamp,
@@ -312,14 +502,14 @@ struct Outlook<'a> {
     day_end: usize,
     /// First point of the gap-free stretch ending at `current`: how far back a run can reach.
     stretch_start: usize,
-    /// `lowest[k]`, `highest[k]`: extremes of `points[current..=current + k]`.
-    lowest: Vec<Decimal>,
-    highest: Vec<Decimal>,
+    /// In [`fixed`] units: `lowest[k]`, `highest[k]`: extremes of `points[current..=current + k]`.
+    lowest: Vec<i128>,
+    highest: Vec<i128>,
     /// `back_lowest[k]`, `back_highest[k]`: extremes of `points[stretch_start + k..current]`.
-    back_lowest: Vec<Decimal>,
-    back_highest: Vec<Decimal>,
+    back_lowest: Vec<i128>,
+    back_highest: Vec<i128>,
     /// Prices of `points[current..day_end]`, ascending.
-    day_sorted: Vec<Decimal>,
+    day_sorted: Vec<i128>,
     /// Today's mean, when today has a known price.
     today_mean: Option<Decimal>,
     /// The first run of negative prices from `current`, however far ahead.
@@ -336,21 +526,25 @@ impl<'a> Outlook<'a> {
         let horizon = now.checked_add(DAY_AHEAD).unwrap_or(Timestamp::MAX);
         let day_end = points.partition_point(|p| p.start < horizon).max(current);
         let stretch_start = stretch_start(&points, current);
-        let known = &points;
-        let prices = move |range: std::ops::Range<usize>| known[range].iter().map(|p| p.price);
-        let mut day_sorted: Vec<Decimal> = prices(current..day_end).collect();
+        let prices: Vec<i128> = points
+            .iter()
+            .map(|p| fixed(p.price, Round::Nearest))
+            .collect();
+        let mut day_sorted = prices[current..day_end].to_vec();
         day_sorted.sort_unstable();
         let today = local.date();
-        let today_mean = mean(prices(starting_on(region, &points, today)));
+        let today_mean = mean(starting_on(region, &points, today).map(|i| points[i].price));
         let tomorrow = today.tomorrow().ok().and_then(|date| {
             let range = starting_on(region, &points, date);
             (!range.is_empty()).then_some((date, range.start))
         });
+        let (ahead, back) = (&prices[current..], &prices[stretch_start..current]);
         let mut outlook = Outlook {
-            lowest: running(prices(current..points.len()), Decimal::min),
-            highest: running(prices(current..points.len()), Decimal::max),
-            back_lowest: running_back(prices(stretch_start..current), Decimal::min),
-            back_highest: running_back(prices(stretch_start..current), Decimal::max),
+            region,
+            lowest: running(ahead.iter().copied(), i128::min),
+            highest: running(ahead.iter().copied(), i128::max),
+            back_lowest: running_back(back, i128::min),
+            back_highest: running_back(back, i128::max),
             points,
             now,
             local_now: local.time(),
@@ -362,40 +556,61 @@ impl<'a> Outlook<'a> {
             negative: None,
             tomorrow,
         };
-        outlook.negative = outlook.run(Bound::Below(Decimal::ZERO), outlook.points.len());
+        outlook.negative = outlook.run(Bound::Below(0), outlook.points.len());
         outlook
     }
 
-    /// The occurrence of `condition`, if it has one.
-    fn hit(&self, condition: &AlertCondition) -> Option<Hit> {
-        match *condition {
-            AlertCondition::PriceBelow { threshold } => {
-                self.run(Bound::Below(threshold), self.day_end)
+    /// The occurrence of `rule`'s condition, if it has one (those shared by every
+    /// rule with the same parameter are worked out once, in `memo`).
+    #[inline(always)]
+    fn hit(&self, rule: &Hot, memo: &mut Memo) -> Option<Hit> {
+        match rule.kind {
+            Kind::Below => self.run(Bound::Below(rule.threshold), self.day_end),
+            Kind::Above => self.run(Bound::Above(rule.threshold), self.day_end),
+            Kind::Tomorrow => self.tomorrow.map(|(date, index)| Hit {
+                mark: Mark::Day(date),
+                index,
+                start: index,
+            }),
+            Kind::Cheapest | Kind::UnderMean | Kind::Negative => {
+                match memo.hits[rule.kind.shared()].get(usize::from(rule.param)) {
+                    Some(Some(hit)) => *hit,
+                    _ => self.shared_hit(rule.kind, rule.param, memo),
+                }
             }
-            AlertCondition::PriceAbove { threshold } => {
-                self.run(Bound::Above(threshold), self.day_end)
+        }
+    }
+
+    /// The hit of a condition that depends on its parameter only (`cheapest_share`,
+    /// `below_daily_average`, `negative_ahead`), remembered in `memo` for the next rule.
+    #[inline(never)]
+    fn shared_hit(&self, kind: Kind, param: u16, memo: &mut Memo) -> Option<Hit> {
+        let hit = match kind {
+            Kind::Cheapest => u8::try_from(param)
+                .ok()
+                .and_then(|percent| self.cheap_cutoff(percent))
+                .and_then(|cutoff| self.run(Bound::AtMost(cutoff), self.day_end)),
+            Kind::UnderMean => {
+                self.today_mean
+                    .zip(u8::try_from(param).ok())
+                    .and_then(|(mean, percent)| {
+                        let cutoff = fixed(under_mean(mean, percent), Round::Down);
+                        self.run(Bound::AtMost(cutoff), self.day_end)
+                    })
             }
-            AlertCondition::CheapestShare { percent } => {
-                let cutoff = self.cheap_cutoff(percent)?;
-                self.run(Bound::AtMost(cutoff), self.day_end)
-            }
-            AlertCondition::BelowDailyAverage { percent } => {
-                let cutoff = under_mean(self.today_mean?, percent);
-                self.run(Bound::AtMost(cutoff), self.day_end)
-            }
-            AlertCondition::NegativeAhead { hours } => {
+            _ => {
                 let horizon = self
                     .now
-                    .checked_add(SignedDuration::from_hours(i64::from(hours)))
+                    .checked_add(SignedDuration::from_hours(i64::from(param)))
                     .unwrap_or(Timestamp::MAX);
                 self.negative
                     .filter(|hit| self.points[hit.index].start < horizon)
             }
-            AlertCondition::TomorrowPublished => self.tomorrow.map(|(date, index)| Hit {
-                mark: Mark::Day(date),
-                index,
-            }),
+        };
+        if let Some(slot) = memo.hits[kind.shared()].get_mut(usize::from(param)) {
+            *slot = Some(hit);
         }
+        hit
     }
 
     /// The first run passing `bound` whose first not-ended interval lies before `limit`: that
@@ -407,29 +622,72 @@ impl<'a> Outlook<'a> {
         } else {
             (&self.highest, &self.back_lowest)
         };
-        let index = self.current + ahead.partition_point(|best| !bound.holds(*best));
+        let index = self.current + bound.failing(&ahead[..limit - self.current]);
         if index >= limit {
             return None;
         }
         // Before a later first interval lies an upcoming one that fails: the run starts there.
         let start = if index == self.current {
-            self.stretch_start + back.partition_point(|worst| !bound.holds(*worst))
+            self.stretch_start + bound.failing(back)
         } else {
             index
         };
         Some(Hit {
             mark: Mark::Run(self.points[start].start),
             index,
+            start,
         })
     }
 
     /// The price of the last interval inside the cheapest `percent` % of the next 24 h (at
     /// least one interval; `percent` is clamped to 1–100).
-    fn cheap_cutoff(&self, percent: u8) -> Option<Decimal> {
+    fn cheap_cutoff(&self, percent: u8) -> Option<i128> {
         let known = self.day_sorted.len();
         let share = usize::from(percent.clamp(1, 100));
         let count = (known * share).div_ceil(100).clamp(1, known.max(1));
         self.day_sorted.get(count - 1).copied()
+    }
+}
+
+/// What one evaluation works out on demand and shares between rules: the hits of the
+/// conditions that depend on their parameter only, and the text of keys and summaries.
+struct Memo {
+    /// By [`Kind::shared`], then parameter (below 256): the hit, and the summary.
+    hits: [Vec<Option<Option<Hit>>>; 3],
+    summaries: [Vec<Option<String>>; 3],
+    /// By point: its start as keys print it, and a summary's end naming it.
+    stamps: Vec<Option<String>>,
+    tails: Vec<Option<String>>,
+    /// Tomorrow's date as keys print it, and its summary.
+    day: Option<String>,
+    day_summary: Option<String>,
+}
+
+impl Memo {
+    fn new(outlook: &Outlook<'_>) -> Self {
+        let points = outlook.points.len();
+        Memo {
+            hits: std::array::from_fn(|_| vec![None; 256]),
+            summaries: std::array::from_fn(|_| vec![None; 256]),
+            stamps: vec![None; points],
+            tails: vec![None; points],
+            day: None,
+            day_summary: None,
+        }
+    }
+
+    /// The occurrence key of `hit` for a condition of `kind`: `{kind}@{run start}` or
+    /// `{kind}@{date}`.
+    fn key(&mut self, kind: &str, hit: Hit) -> String {
+        let stamp = match hit.mark {
+            Mark::Run(start) => self.stamps[hit.start].get_or_insert_with(|| start.to_string()),
+            Mark::Day(date) => self.day.get_or_insert_with(|| date.to_string()),
+        };
+        let mut key = String::with_capacity(kind.len() + 1 + stamp.len());
+        key.push_str(kind);
+        key.push('@');
+        key.push_str(stamp);
+        key
     }
 }
 
@@ -461,23 +719,17 @@ fn starting_on(region: Region, points: &[&PricePoint], date: Date) -> std::ops::
 }
 
 /// `out[k]` = `pick` over the first `k + 1` values.
-fn running(
-    values: impl Iterator<Item = Decimal>,
-    pick: fn(Decimal, Decimal) -> Decimal,
-) -> Vec<Decimal> {
-    let mut out: Vec<Decimal> = Vec::with_capacity(values.size_hint().0);
+fn running(values: impl Iterator<Item = i128>, pick: fn(i128, i128) -> i128) -> Vec<i128> {
+    let mut out: Vec<i128> = Vec::with_capacity(values.size_hint().0);
     for v in values {
         out.push(out.last().map_or(v, |last| pick(*last, v)));
     }
     out
 }
 
-/// `out[k]` = `pick` over the values from `k` to the end.
-fn running_back(
-    values: impl DoubleEndedIterator<Item = Decimal>,
-    pick: fn(Decimal, Decimal) -> Decimal,
-) -> Vec<Decimal> {
-    let mut out = running(values.rev(), pick);
+/// `out[k]` = `pick` over `values[k..]`.
+fn running_back(values: &[i128], pick: fn(i128, i128) -> i128) -> Vec<i128> {
+    let mut out = running(values.iter().rev().copied(), pick);
     out.reverse();
     out
 }
@@ -493,25 +745,18 @@ fn under_mean(mean: Decimal, percent: u8) -> Decimal {
     mean - mean.abs() * Decimal::from(percent) / Decimal::ONE_HUNDRED
 }
 
-/// A rule with its last occurrence parsed once, so evaluation compares instants, not strings.
-#[derive(Debug, Clone)]
-struct Entry {
-    rule: AlertRule,
-    seen: Option<Mark>,
-}
-
-impl Entry {
-    fn new(rule: AlertRule) -> Self {
-        let seen = rule.seen();
-        Entry { rule, seen }
-    }
+/// A region's rules, with what evaluation reads of each at the same position in `hot`.
+#[derive(Debug, Clone, Default)]
+struct Rules {
+    hot: Vec<Hot>,
+    rules: Vec<AlertRule>,
 }
 
 /// Every alert rule, grouped by region, for evaluating a region's rules against a new batch of
 /// its prices in one pass.
 #[derive(Debug, Clone, Default)]
 pub struct AlertIndex {
-    by_region: [Vec<Entry>; Region::ALL.len()],
+    by_region: [Rules; Region::ALL.len()],
     /// Rule id → its region and position in that region's list.
     slots: HashMap<String, (Region, usize)>,
 }
@@ -532,14 +777,16 @@ impl AlertIndex {
         if let Some(&(region, pos)) = self.slots.get(&rule.id)
             && region == rule.region
         {
-            let old = std::mem::replace(&mut self.by_region[region.index()][pos], Entry::new(rule));
-            return Some(old.rule);
+            let list = &mut self.by_region[region.index()];
+            list.hot[pos] = Hot::new(&rule);
+            return Some(std::mem::replace(&mut list.rules[pos], rule));
         }
         let old = self.remove(&rule.id);
         let list = &mut self.by_region[rule.region.index()];
         self.slots
-            .insert(rule.id.clone(), (rule.region, list.len()));
-        list.push(Entry::new(rule));
+            .insert(rule.id.clone(), (rule.region, list.rules.len()));
+        list.hot.push(Hot::new(&rule));
+        list.rules.push(rule);
         old
     }
 
@@ -547,17 +794,18 @@ impl AlertIndex {
     pub fn remove(&mut self, id: &str) -> Option<AlertRule> {
         let (region, pos) = self.slots.remove(id)?;
         let list = &mut self.by_region[region.index()];
-        let entry = list.swap_remove(pos);
-        if let Some(moved) = list.get(pos) {
-            self.slots.insert(moved.rule.id.clone(), (region, pos));
+        list.hot.swap_remove(pos);
+        let rule = list.rules.swap_remove(pos);
+        if let Some(moved) = list.rules.get(pos) {
+            self.slots.insert(moved.id.clone(), (region, pos));
         }
-        Some(entry.rule)
+        Some(rule)
     }
 
     /// The rule with this id, with its current firing state.
     pub fn get(&self, id: &str) -> Option<&AlertRule> {
         let &(region, pos) = self.slots.get(id)?;
-        Some(&self.by_region[region.index()][pos].rule)
+        Some(&self.by_region[region.index()].rules[pos])
     }
 
     /// Number of rules.
@@ -571,12 +819,12 @@ impl AlertIndex {
 
     /// Number of rules of `region`.
     pub fn count_of(&self, region: Region) -> usize {
-        self.by_region[region.index()].len()
+        self.by_region[region.index()].rules.len()
     }
 
     /// The rules of `region`, in no particular order.
     pub fn rules_of(&self, region: Region) -> impl Iterator<Item = &AlertRule> {
-        self.by_region[region.index()].iter().map(|e| &e.rule)
+        self.by_region[region.index()].rules.iter()
     }
 
     /// Evaluates every rule of `region` against its known `points` (sorted by start; past
@@ -588,15 +836,28 @@ impl AlertIndex {
         points: &[PricePoint],
         now: Timestamp,
     ) -> Vec<Firing> {
-        let entries = &mut self.by_region[region.index()];
-        if entries.is_empty() {
+        let list = &mut self.by_region[region.index()];
+        if list.rules.is_empty() {
             return Vec::new();
         }
         let outlook = Outlook::new(region, points, now);
-        let mut firings = Vec::new();
-        for entry in entries.iter_mut() {
-            if let Some((mark, firing)) = entry.rule.fire(entry.seen, &outlook) {
-                entry.seen = Some(mark);
+        let mut memo = Memo::new(&outlook);
+        // First the rules with a new occurrence, from their hot parts alone; then their firings.
+        let mut due = Vec::new();
+        for (pos, hot) in list.hot.iter().enumerate() {
+            if !hot.enabled {
+                continue;
+            }
+            if let Some(hit) = outlook.hit(hot, &mut memo)
+                && hot.seen != Some(hit.mark)
+            {
+                due.push((pos, hit));
+            }
+        }
+        let mut firings = Vec::with_capacity(due.len());
+        for (pos, hit) in due {
+            if let Some(firing) = list.rules[pos].fire(hit, &outlook, &mut memo) {
+                list.hot[pos].seen = Some(hit.mark);
                 firings.push(firing);
             }
         }
@@ -1221,5 +1482,138 @@ mod tests {
         for r in &oracle {
             assert_eq!(index.get(&r.id), Some(r));
         }
+    }
+
+    #[test]
+    fn summaries_name_the_condition_price_and_local_time() {
+        // Rules sharing a parameter share their summary's text; `negative_ahead` over 255 h is
+        // not remembered but reads the same.
+        let now = ts("2026-11-30T16:40:00Z");
+        let mut index = AlertIndex::new([
+            rule("b", Region::Uk, below(dec!(0.20))),
+            rule(
+                "c1",
+                Region::Uk,
+                AlertCondition::CheapestShare { percent: 30 },
+            ),
+            rule(
+                "c2",
+                Region::Uk,
+                AlertCondition::CheapestShare { percent: 30 },
+            ),
+            rule(
+                "d",
+                Region::Uk,
+                AlertCondition::BelowDailyAverage { percent: 5 },
+            ),
+            rule(
+                "n",
+                Region::Uk,
+                AlertCondition::NegativeAhead { hours: 300 },
+            ),
+            rule("t", Region::Uk, AlertCondition::TomorrowPublished),
+        ]);
+        let mut prices = vec![dec!(0.25), dec!(0.18), dec!(-0.01)];
+        prices.extend([dec!(0.25); 16]);
+        let points = series(Region::Uk, "2026-11-30T16:00:00Z", 30, &prices);
+        let mut firings = index.evaluate(Region::Uk, &points, now);
+        firings.sort_by(|a, b| a.rule_id.cmp(&b.rule_id));
+        let got: Vec<_> = firings
+            .iter()
+            .map(|f| {
+                (
+                    f.rule_id.as_str(),
+                    f.occurrence.as_str(),
+                    f.summary.as_str(),
+                )
+            })
+            .collect();
+        let from = "0.18 GBP/MWh from 2026-11-30 16:30 GMT";
+        assert_eq!(
+            got,
+            [
+                (
+                    "b",
+                    "price_below@2026-11-30T16:30:00Z",
+                    &*format!("United Kingdom: price below 0.20 — {from}")
+                ),
+                (
+                    "c1",
+                    "cheapest_share@2026-11-30T16:00:00Z",
+                    &*format!("United Kingdom: among the cheapest 30 % of the next 24 h — {from}")
+                ),
+                (
+                    "c2",
+                    "cheapest_share@2026-11-30T16:00:00Z",
+                    &*format!("United Kingdom: among the cheapest 30 % of the next 24 h — {from}")
+                ),
+                (
+                    "d",
+                    "below_daily_average@2026-11-30T16:30:00Z",
+                    &*format!("United Kingdom: at least 5 % under today's average — {from}")
+                ),
+                (
+                    "n",
+                    "negative_ahead@2026-11-30T17:00:00Z",
+                    "United Kingdom: a negative price within the next 300 h — -0.01 GBP/MWh \
+                     from 2026-11-30 17:00 GMT"
+                ),
+                (
+                    "t",
+                    "tomorrow_published@2026-12-01",
+                    "United Kingdom: prices for 2026-12-01 are published"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn prices_and_thresholds_compare_exactly_in_fixed_units() {
+        // Up to 12 decimal places a value converts exactly.
+        assert_eq!(fixed(dec!(0.2), Round::Nearest), 200_000_000_000);
+        assert_eq!(
+            fixed(dec!(-1.000000000001), Round::Down),
+            -1_000_000_000_001
+        );
+        // A threshold with more is rounded in the direction its comparison needs.
+        let t = dec!(0.2000000000000001);
+        assert_eq!(fixed(t, Round::Up), 200_000_000_001);
+        assert_eq!(fixed(t, Round::Down), 200_000_000_000);
+        assert_eq!(fixed(-t, Round::Up), -200_000_000_000);
+        assert_eq!(fixed(-t, Round::Down), -200_000_000_001);
+        // A price with more is rounded to the nearest unit, half to even.
+        assert_eq!(fixed(dec!(0.0000000000015), Round::Nearest), 2);
+        assert_eq!(fixed(dec!(0.0000000000025), Round::Nearest), 2);
+        assert_eq!(fixed(dec!(0.00000000000251), Round::Nearest), 3);
+        assert_eq!(fixed(dec!(-0.0000000000015), Round::Nearest), -2);
+        // Magnitudes beyond i128 units saturate.
+        assert_eq!(fixed(Decimal::MAX, Round::Nearest), i128::MAX);
+        assert_eq!(fixed(Decimal::MIN, Round::Up), i128::MIN);
+
+        // Through evaluation: only the 16:30 price (current at 16:40) can pass.
+        let now = ts("2026-11-30T16:40:00Z");
+        let fires = |condition: AlertCondition, price: Decimal| {
+            let other = match condition {
+                AlertCondition::PriceBelow { .. } => dec!(0.25),
+                _ => dec!(0.1),
+            };
+            let prices = [other, price, other, other];
+            let points = series(Region::Uk, "2026-11-30T16:00:00Z", 30, &prices);
+            rule("r", Region::Uk, condition)
+                .evaluate(&points, now)
+                .is_some()
+        };
+        let above = |threshold| AlertCondition::PriceAbove { threshold };
+        let price = dec!(0.2);
+        assert!(fires(below(dec!(0.2000000000000001)), price));
+        assert!(!fires(below(dec!(0.2)), price));
+        assert!(!fires(below(dec!(0.1999999999999999)), price));
+        assert!(fires(above(dec!(0.1999999999999999)), price));
+        assert!(!fires(above(dec!(0.2)), price));
+        assert!(!fires(above(dec!(0.2000000000000001)), price));
+        // A price with more than 12 places compares as its rounding: this one, above 0.2 by
+        // 4 × 10^-13, counts as 0.2.
+        assert!(!fires(above(dec!(0.2)), dec!(0.2000000000004)));
+        assert!(fires(above(dec!(0.2)), dec!(0.2000000000006)));
     }
 }
