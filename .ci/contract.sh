@@ -16,6 +16,9 @@
 # Paths: all, except
 #   - /api/v1/prices/stream: a Server-Sent Events stream never ends, so no response completes
 #     (its parameters are checked in tests/api/stream.rs).
+#   - /api/v1/compliance/gdpr/delete-my-data: a valid request erases the signed-in account, and
+#     every later request of the run would get 401 (tests/api/compliance.rs covers it); likewise
+#   - /api/v1/auth/signout, which revokes the run's token (tests/api/auth.rs covers it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
@@ -42,5 +45,6 @@ token="$(curl -fs -X POST -H 'content-type: application/json' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
 "$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
   --checks all --exclude-checks positive_data_acceptance \
-  --exclude-path /api/v1/prices/stream \
+  --exclude-path /api/v1/prices/stream --exclude-path /api/v1/compliance/gdpr/delete-my-data \
+  --exclude-path /api/v1/auth/signout \
   -H "X-API-Key: contract-key" -H "Authorization: Bearer $token" --max-examples 50 --seed 1

@@ -160,6 +160,7 @@ pub async fn list_actors(
 
 /// Which parked jobs.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FailedJobsQuery {
     /// Only this queue (`email`, `webhooks`).
@@ -188,6 +189,12 @@ pub async fn list_failed_jobs(
     AppQuery(query): AppQuery<FailedJobsQuery>,
 ) -> Result<Json<FailedJobsResponse>, ApiError> {
     require_scope(&state, &headers, "admin").await?;
+    if query.queue.as_ref().is_some_and(|q| q.len() > 50) {
+        return Err(ApiError::InvalidParameter {
+            name: "queue",
+            message: "at most 50 characters".into(),
+        });
+    }
     let limit = query.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::InvalidParameter {

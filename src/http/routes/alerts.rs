@@ -240,6 +240,7 @@ pub async fn delete_rule(
 
 /// How much history.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     /// Newest first, 1–500 (default 50).

@@ -118,6 +118,7 @@ pub async fn request_magic_link(
 
 /// The token from the emailed link.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyQuery {
     /// 64 hexadecimal characters.

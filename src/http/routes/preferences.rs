@@ -49,8 +49,11 @@ pub async fn get_preferences(
 pub async fn put_preferences(
     State(state): State<AppState>,
     Bearer(claims): Bearer,
-    AppJson(document): AppJson<Preferences>,
+    AppJson(document): AppJson<Map<String, Value>>,
 ) -> Result<Json<Preferences>, ApiError> {
+    // Through a JSON object: serde would read a struct from an array too (`[null, null]`).
+    let document: Preferences = serde_json::from_value(Value::Object(document))
+        .map_err(|e| ApiError::InvalidBody(format!("invalid preferences: {e}")))?;
     save(&state, &claims.sub, document).await.map(Json)
 }
 
