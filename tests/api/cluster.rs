@@ -82,15 +82,7 @@ pub(crate) fn node_settings(
 }
 
 async fn admin(app: &TestApp) -> Value {
-    let response = app
-        .client
-        .get(app.url("/api/v1/admin/actors"))
-        .header("x-api-key", API_KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
+    app.operator_get("/api/v1/admin/actors").await
 }
 
 fn all_regions(view: &Value, field: &str, expected: &Value) -> bool {

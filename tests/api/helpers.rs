@@ -116,6 +116,19 @@ impl TestApp {
         panic!("app never became ready");
     }
 
+    /// GET `path` with the operator key; asserts 200 and returns the JSON body.
+    pub async fn operator_get(&self, path: &str) -> Value {
+        let response = self
+            .client
+            .get(self.url(path))
+            .header("x-api-key", API_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        response.json().await.unwrap()
+    }
+
     /// Every email the file transport wrote so far, as text.
     pub fn emails(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(&self.mail_dir) else {

@@ -163,17 +163,8 @@ async fn a_poison_job_parks_while_the_others_go_on_and_an_operator_retries_it() 
     assert_eq!(status, StatusCode::CREATED);
     eventually("the welcome email", async || app.emails().len() == 1).await;
 
-    let jobs = async |app: &TestApp| -> Value {
-        let response = app
-            .client
-            .get(app.url("/api/v1/admin/jobs?queue=email"))
-            .header("x-api-key", API_KEY)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.unwrap()
-    };
+    let jobs =
+        async |app: &TestApp| -> Value { app.operator_get("/api/v1/admin/jobs?queue=email").await };
     eventually("the poison job parked", async || {
         jobs(&app).await["total"] == 1
     })
@@ -188,14 +179,7 @@ async fn a_poison_job_parks_while_the_others_go_on_and_an_operator_retries_it() 
     );
     assert_eq!(parked["attempts"], 1, "a permanent failure is not retried");
 
-    let response = app
-        .client
-        .get(app.url("/api/v1/admin/actors"))
-        .header("x-api-key", API_KEY)
-        .send()
-        .await
-        .unwrap();
-    let actors: Value = response.json().await.unwrap();
+    let actors = app.operator_get("/api/v1/admin/actors").await;
     let email = actors["workers"]
         .as_array()
         .unwrap()
