@@ -13,7 +13,9 @@ use tokio::sync::{Notify, watch};
 use wattline_actors::ports::{
     EventFeed, FanOut, ForecastStore, JobHandler, PriceStore, RegionLease, SharedClock, SoleNode,
 };
+use wattline_actors::workers::billing::{BILLING_QUEUE, BillingHandler};
 use wattline_actors::workers::email::{EMAIL_QUEUE, EmailHandler};
+use wattline_actors::workers::gdpr::{GDPR_QUEUE, GdprHandler};
 use wattline_actors::workers::webhook::{WEBHOOK_QUEUE, WebhookHandler};
 use wattline_actors::{Ports, Tree, TreeHandles, WeatherPorts, WorkerPorts};
 
@@ -85,11 +87,13 @@ async fn cluster(settings: &Settings, node_id: &str) -> anyhow::Result<Cluster> 
     })
 }
 
-/// The outbox and its workers: email (lettre) and webhook deliveries.
+/// The outbox and its workers: email (lettre), webhook deliveries, Stripe events (the
+/// BillingWorker) and erasure work outside the database (the GdprWorker).
 fn worker_ports(
     settings: &Settings,
     storage: &Arc<Storage>,
     clock: SharedClock,
+    billing: Option<Arc<crate::billing::StripeBilling>>,
 ) -> anyhow::Result<WorkerPorts> {
     let mailer = crate::email::LettreMailer::new(&settings.email).context("setting up email")?;
     // Message-IDs use the sender's domain.
@@ -104,12 +108,21 @@ fn worker_ports(
     let webhooks = crate::webhooks::HttpWebhookSender::new(
         settings.alerts.webhook_timeout,
         settings.alerts.webhook_allow_http,
-        clock,
+        clock.clone(),
     )
     .context("setting up the webhook client")?;
     let config = settings.workers.worker_config();
     let email: Arc<dyn JobHandler> = Arc::new(EmailHandler::new(Arc::new(mailer), domain));
     let webhook: Arc<dyn JobHandler> = Arc::new(WebhookHandler::new(Arc::new(webhooks)));
+    let grace = jiff::SignedDuration::try_from(settings.billing.grace_period)
+        .context("billing.grace_period")?;
+    let billing_worker: Arc<dyn JobHandler> =
+        Arc::new(BillingHandler::new(storage.clone(), clock, grace));
+    let customers: Arc<dyn wattline_actors::ports::PaymentCustomers> = match billing {
+        Some(stripe) => stripe,
+        None => Arc::new(crate::billing::NoPayments),
+    };
+    let gdpr: Arc<dyn JobHandler> = Arc::new(GdprHandler::new(customers));
     let keep = jiff::SignedDuration::from_hours(24 * i64::from(settings.gdpr.retention_days.get()));
     let retention: Arc<dyn wattline_actors::ports::Retention> =
         Arc::new(crate::gdpr::RetentionPolicy {
@@ -121,7 +134,9 @@ fn worker_ports(
         jobs: storage.clone(),
         workers: vec![
             (EMAIL_QUEUE.to_string(), email, config.clone()),
-            (WEBHOOK_QUEUE.to_string(), webhook, config),
+            (WEBHOOK_QUEUE.to_string(), webhook, config.clone()),
+            (BILLING_QUEUE.to_string(), billing_worker, config.clone()),
+            (GDPR_QUEUE.to_string(), gdpr, config),
         ],
     })
 }
@@ -168,7 +183,13 @@ impl App {
             }
             None => None,
         };
-        let workers = worker_ports(&settings, &storage, clock.clone())?;
+        let billing = crate::billing::StripeBilling::new(&settings.billing)
+            .context("setting up the Stripe client")?
+            .map(Arc::new);
+        if billing.is_none() {
+            tracing::info!("Billing off: no Stripe key (WATTLINE_BILLING__SECRET_KEY).");
+        }
+        let workers = worker_ports(&settings, &storage, clock.clone(), billing.clone())?;
         let ports = Ports {
             workers: Some(workers),
             alerts: Some(storage.clone()),
@@ -234,6 +255,7 @@ impl App {
             shutdown: shutdown_rx,
             redis: cluster.redis,
             accounts,
+            billing,
         });
         Ok(App {
             listener,

@@ -66,8 +66,30 @@ pub enum ApiError {
         what: &'static str,
         limit: u32,
     },
+    /// A feature of a higher tier.
+    #[error("{feature} needs the {needed} tier; upgrade through /api/v1/billing/checkout")]
+    TierRequired {
+        feature: &'static str,
+        needed: &'static str,
+    },
     #[error("confirmation must be true to erase your data; this cannot be undone")]
     ConfirmationRequired,
+    /// Stripe is not set up on this server.
+    #[error("billing is not configured on this server: {0}")]
+    BillingNotConfigured(&'static str),
+    #[error(
+        "this account has no billing customer yet; subscribe through /api/v1/billing/checkout first"
+    )]
+    NoBillingCustomer,
+    /// Stripe refused or failed a call.
+    #[error("the payment provider could not complete the request: {0}")]
+    PaymentProvider(String),
+    #[error("missing Stripe-Signature header")]
+    MissingSignature,
+    #[error("invalid Stripe-Signature: {0}")]
+    InvalidSignature(String),
+    #[error("the webhook body is not a Stripe event: {0}")]
+    InvalidEvent(String),
     #[error("no failed job with id {0:?}")]
     JobNotFound(String),
     #[error("the outbox workers are not running on this node")]
@@ -244,6 +266,15 @@ impl ApiError {
             ApiError::TierLimit { .. } => (StatusCode::FORBIDDEN, "tier_limit"),
             ApiError::JobNotFound(_) => (StatusCode::NOT_FOUND, "job_not_found"),
             ApiError::ConfirmationRequired => (StatusCode::BAD_REQUEST, "confirmation_required"),
+            ApiError::TierRequired { .. } => (StatusCode::FORBIDDEN, "tier_limit"),
+            ApiError::BillingNotConfigured(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "billing_not_configured")
+            }
+            ApiError::NoBillingCustomer => (StatusCode::NOT_FOUND, "no_billing_customer"),
+            ApiError::PaymentProvider(_) => (StatusCode::BAD_GATEWAY, "payment_provider_error"),
+            ApiError::MissingSignature => (StatusCode::BAD_REQUEST, "missing_signature"),
+            ApiError::InvalidSignature(_) => (StatusCode::BAD_REQUEST, "invalid_signature"),
+            ApiError::InvalidEvent(_) => (StatusCode::BAD_REQUEST, "invalid_event"),
             ApiError::WorkersUnavailable => {
                 (StatusCode::SERVICE_UNAVAILABLE, "workers_unavailable")
             }
@@ -343,7 +374,10 @@ impl ApiError {
                     "the forecast model for {region} is queued for calibration ({ready} of {of} regions ready); try again shortly"
                 ),
             },
-            _ if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE => {
+            _ if status.is_server_error()
+                && status != StatusCode::SERVICE_UNAVAILABLE
+                && status != StatusCode::BAD_GATEWAY =>
+            {
                 "internal server error".into()
             }
             other => other.to_string(),

@@ -5,6 +5,7 @@ pub mod app;
 pub mod auth;
 pub mod backfill;
 pub mod backtest;
+pub mod billing;
 pub mod cache;
 pub mod catalogue;
 pub mod config;

@@ -236,7 +236,8 @@ async fn apikey(settings: &Settings, action: ApiKeyAction) -> anyhow::Result<()>
     let now = jiff::Timestamp::now();
     let result = match action {
         ApiKeyAction::Create { name, scopes } => {
-            let (key, row) = wattline::auth::api_keys::create(&store, &name, &scopes, now).await?;
+            let (key, row) =
+                wattline::auth::api_keys::create(&store, &name, &scopes, None, now).await?;
             println!(
                 "Created API key {} ({}), scopes {}.",
                 row.id, row.name, row.scopes

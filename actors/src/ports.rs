@@ -460,3 +460,84 @@ pub trait AlertStore: Send + Sync + 'static {
 pub trait Retention: Send + Sync + 'static {
     async fn purge(&self, now: Timestamp) -> Result<Vec<(String, u64)>, StoreError>;
 }
+
+/// A stored billing event, as the BillingWorker reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBillingEvent {
+    pub event: crate::domain::billing::BillingEvent,
+    /// Whether it was applied (or found stale) already.
+    pub processed: bool,
+}
+
+/// An account as read before applying an event: the state, where to email, and the version a
+/// write must still find (`None`: no account row yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedBillingAccount {
+    pub account: crate::domain::billing::BillingAccount,
+    pub email: String,
+    pub version: Option<i64>,
+}
+
+/// How an event was settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BillingSettlement {
+    /// The account becomes this; the notice (if any) is emailed to the user.
+    Applied {
+        before: LoadedBillingAccount,
+        account: crate::domain::billing::BillingAccount,
+        notice: Option<crate::domain::billing::BillingNotice>,
+    },
+    /// Older than the account's state.
+    Stale,
+    /// No user matches the event (erased, or a customer made outside Wattline).
+    NoAccount,
+}
+
+/// Billing events and accounts, for the BillingWorker.
+#[async_trait]
+pub trait BillingStore: Send + Sync + 'static {
+    /// The stored event `id`.
+    async fn billing_event(&self, id: &str) -> Result<Option<StoredBillingEvent>, StoreError>;
+
+    /// The account of user `user_id`, else of the user whose Stripe customer is `customer`
+    /// (a user without an account row gets a fresh one); `None` when no user matches.
+    async fn billing_account(
+        &self,
+        user_id: Option<&str>,
+        customer: Option<&str>,
+    ) -> Result<Option<LoadedBillingAccount>, StoreError>;
+
+    /// Stores `settlement` of event `event_id` in one transaction: the account and the user's
+    /// tier, the notice's email in the outbox, the event marked processed. `false` (nothing
+    /// stored) when the account changed since it was read, or the event was settled already.
+    async fn settle_billing_event(
+        &self,
+        event_id: &str,
+        settlement: &BillingSettlement,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Why the payment provider refused or failed a call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PaymentError {
+    /// Worth trying again (network, 5xx, 429).
+    #[error("payment provider unavailable: {0}")]
+    Unavailable(String),
+    /// The provider refused the request for good (4xx).
+    #[error("payment provider refused the request: {0}")]
+    Refused(String),
+    /// The provider has no such object (already deleted, for instance).
+    #[error("payment provider has no {0}")]
+    Missing(String),
+    /// No provider is configured.
+    #[error("payments are not configured")]
+    NotConfigured,
+}
+
+/// The payment provider's customer records, for the GdprWorker.
+#[async_trait]
+pub trait PaymentCustomers: Send + Sync + 'static {
+    /// Deletes customer `id` at the provider.
+    async fn delete_customer(&self, id: &str) -> Result<(), PaymentError>;
+}

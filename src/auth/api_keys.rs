@@ -1,5 +1,5 @@
-//! `wattline apikey create|list|revoke`: operator and service keys, printed once and stored
-//! hashed.
+//! API keys: operator and service keys (`wattline apikey create|list|revoke`) and the keys
+//! business accounts make for themselves; printed once and stored hashed.
 
 use jiff::Timestamp;
 
@@ -19,11 +19,13 @@ pub enum ApiKeyError {
     Storage(#[from] StorageError),
 }
 
-/// Creates a key named `name` with `scopes`; returns the key (shown once) and its row.
+/// Creates a key named `name` with `scopes`, acting for `owner` (a business account) or for
+/// nobody (an operator key); returns the key (shown once) and its row.
 pub async fn create(
     storage: &Storage,
     name: &str,
     scopes: &[String],
+    owner: Option<&str>,
     now: Timestamp,
 ) -> Result<(String, ApiKeyRow), ApiKeyError> {
     if scopes.is_empty() {
@@ -41,6 +43,7 @@ pub async fn create(
         scopes: scopes.join(","),
         created_at: now,
         revoked_at: None,
+        user_id: owner.map(str::to_string),
     };
     storage.create_api_key(&row).await?;
     Ok((key, row))

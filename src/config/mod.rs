@@ -5,6 +5,7 @@
 
 mod auth;
 mod beta;
+mod billing;
 mod engine;
 mod forecast;
 pub mod human;
@@ -30,6 +31,7 @@ use wattline_actors::{BootstrapConfig, TreeConfig};
 
 pub use auth::AuthSettings;
 pub use beta::BetaSettings;
+pub use billing::BillingSettings;
 pub use engine::{
     ClockSettings, ClusterSettings, PriceSettings, SimulatorSettings, StorageSettings,
     SupervisionSettings,
@@ -75,6 +77,7 @@ pub struct Settings {
     pub email: EmailSettings,
     pub alerts: AlertSettings,
     pub gdpr: GdprSettings,
+    pub billing: BillingSettings,
     pub rate_limit: RateLimitSettings,
     pub security: SecuritySettings,
 }
@@ -178,6 +181,14 @@ impl Settings {
                 .into_iter()
                 .map(|(key, set)| (key.to_string(), set)),
         );
+        secrets.push((
+            "billing.secret_key".to_string(),
+            self.billing.secret_key.is_some(),
+        ));
+        secrets.push((
+            "billing.webhook_secret".to_string(),
+            self.billing.webhook_secret.is_some(),
+        ));
         secrets.push((
             "email.smtp_password".to_string(),
             self.email.smtp_password.is_some(),

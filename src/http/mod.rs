@@ -72,6 +72,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .nest("/api/v1/suppliers", routes::suppliers::router())
         .nest("/api/v1/beta", routes::beta::router())
         .nest("/api/v1/alerts", routes::alerts::router())
+        .nest("/api/v1/billing", routes::billing::router())
         .nest("/api/v1/compliance", routes::compliance::router())
         .nest("/api/v1/user", routes::preferences::router())
         .nest("/api/v1/recommendations", routes::recommendations::router())

@@ -44,6 +44,7 @@ struct Inner {
     shutdown: watch::Receiver<bool>,
     redis: Option<fred::prelude::Client>,
     accounts: Arc<crate::auth::Accounts>,
+    billing: Option<Arc<crate::billing::StripeBilling>>,
     enabled: [bool; Region::ALL.len()],
     started: Instant,
     rendered: crate::http::rendered::RenderedPrices,
@@ -77,6 +78,8 @@ pub struct AppParts {
     pub redis: Option<fred::prelude::Client>,
     /// Tokens, revocations and sign-in counters of the account routes.
     pub accounts: Arc<crate::auth::Accounts>,
+    /// The Stripe client; `None` without a Stripe key.
+    pub billing: Option<Arc<crate::billing::StripeBilling>>,
 }
 
 impl AppState {
@@ -105,6 +108,7 @@ impl AppState {
                 shutdown: parts.shutdown,
                 redis: parts.redis,
                 accounts: parts.accounts,
+                billing: parts.billing,
                 enabled,
                 started: Instant::now(),
                 rendered: Default::default(),
@@ -160,6 +164,11 @@ impl AppState {
     /// Tokens, revocations and sign-in counters.
     pub fn accounts(&self) -> &crate::auth::Accounts {
         &self.inner.accounts
+    }
+
+    /// The Stripe client, when a Stripe key is configured.
+    pub fn billing(&self) -> Option<&crate::billing::StripeBilling> {
+        self.inner.billing.as_deref()
     }
 
     /// The Redis client, when clustered.

@@ -17,6 +17,7 @@ pub static API_KEYS: Table = Table {
         col("scopes", Kind::Text),
         col("created_at", Kind::Time),
         col("revoked_at", Kind::Time),
+        col("user_id", Kind::Text),
     ],
     key: &["id"],
 };
@@ -48,6 +49,8 @@ pub struct ApiKeyRow {
     pub scopes: String,
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
+    /// The business account the key acts for; `None` for operator keys.
+    pub user_id: Option<String>,
 }
 
 impl ApiKeyRow {
@@ -105,6 +108,7 @@ mod tests {
             scopes: "admin".into(),
             created_at: Timestamp::UNIX_EPOCH,
             revoked_at: None,
+            user_id: None,
         };
         assert_eq!(fields(&row), columns(&API_KEYS));
         assert!(row.allows("refresh") && row.allows("read"));

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::alerts::{ALERT_HISTORY, ALERT_RULE_STATE, ALERT_RULES};
+use super::api_keys::API_KEYS;
 use super::beta::BETA_SIGNUPS;
+use super::billing::{BILLING_ACCOUNTS, BILLING_EVENTS};
 use super::catalogue::USER_PREFERENCES;
 use super::jobs::{JOBS, NewJob};
 use super::magic_links::MAGIC_LINKS;
@@ -80,6 +82,14 @@ by_user!(EXPORT_HISTORY, ALERT_HISTORY, "user_id = {user_id}");
 by_user!(EXPORT_LINKS, MAGIC_LINKS, "user_id = {user_id}");
 by_user!(EXPORT_JOBS, JOBS, "user_id = {user_id}");
 by_user!(EXPORT_BETA, BETA_SIGNUPS, "email = {email}");
+by_user!(EXPORT_API_KEYS, API_KEYS, "user_id = {user_id}");
+by_user!(EXPORT_BILLING, BILLING_ACCOUNTS, "user_id = {user_id}");
+by_user!(
+    EXPORT_BILLING_EVENTS,
+    BILLING_EVENTS,
+    "user_id = {user_id} OR customer_id IN \
+     (SELECT customer_id FROM billing_accounts WHERE user_id = {user_id})"
+);
 
 /// One table's part of an export.
 pub struct ExportSection {
@@ -139,6 +149,21 @@ pub static EXPORT: &[ExportSection] = &[
         stmt: &EXPORT_HISTORY,
     },
     ExportSection {
+        table: "api_keys",
+        category: "api_keys",
+        stmt: &EXPORT_API_KEYS,
+    },
+    ExportSection {
+        table: "billing_accounts",
+        category: "billing",
+        stmt: &EXPORT_BILLING,
+    },
+    ExportSection {
+        table: "billing_events",
+        category: "billing",
+        stmt: &EXPORT_BILLING_EVENTS,
+    },
+    ExportSection {
         table: "beta_signups",
         category: "beta_signup",
         stmt: &EXPORT_BETA,
@@ -151,7 +176,7 @@ pub static EXPORT: &[ExportSection] = &[
 ];
 
 /// Columns never exported: secrets and their hashes.
-const SECRET_COLUMNS: &[&str] = &["password_hash", "token_hash", "webhook_secret"];
+const SECRET_COLUMNS: &[&str] = &["password_hash", "token_hash", "webhook_secret", "key_hash"];
 
 /// Tables with a column naming a user (`user_id` or `email`), from the schema itself.
 static TABLES_WITH_USERS: Statement = Statement::new(|d: Dialect| match d {
@@ -169,6 +194,15 @@ static DELETE_JOBS_OF_USER: Statement =
     Statement::new(|d: Dialect| render("DELETE FROM jobs WHERE user_id = {user_id}", d));
 static DELETE_BETA_OF_EMAIL: Statement =
     Statement::new(|d: Dialect| render("DELETE FROM beta_signups WHERE email = {email}", d));
+/// Billing events about the user (by id or by their Stripe customer); runs before the account
+/// row that names the customer goes.
+static DELETE_BILLING_EVENTS: Statement = Statement::new(|d: Dialect| {
+    render(
+        "DELETE FROM billing_events WHERE user_id = {user_id} OR customer_id IN \
+         (SELECT customer_id FROM billing_accounts WHERE user_id = {user_id})",
+        d,
+    )
+});
 static DELETE_USER: Statement =
     Statement::new(|d: Dialect| render("DELETE FROM users WHERE id = {user_id}", d));
 static ANONYMISE_USER: Statement = Statement::new(|d: Dialect| {
@@ -192,6 +226,8 @@ delete_of_user!(DELETE_SESSIONS, "refresh_tokens");
 delete_of_user!(DELETE_IDENTITIES, "oauth_identities");
 delete_of_user!(DELETE_LINKS, "magic_links");
 delete_of_user!(DELETE_RULES, "alert_rules");
+delete_of_user!(DELETE_API_KEYS, "api_keys");
+delete_of_user!(DELETE_BILLING_ACCOUNT, "billing_accounts");
 
 static PURGE_SESSIONS: Statement = Statement::new(|d: Dialect| {
     render(
@@ -318,7 +354,8 @@ impl Storage {
         let who = json!({ "user_id": user_id, "email": email });
         let mut unit = UnitOfWork::new();
         unit.push(&DELETE_JOBS_OF_USER, &who)
-            .push(&DELETE_BETA_OF_EMAIL, &who);
+            .push(&DELETE_BETA_OF_EMAIL, &who)
+            .push(&DELETE_BILLING_EVENTS, &who);
         match erasure {
             Erasure::Delete => {
                 unit.push_expecting(&DELETE_USER, &who, 1);
@@ -338,6 +375,8 @@ impl Storage {
                     &DELETE_IDENTITIES,
                     &DELETE_LINKS,
                     &DELETE_RULES,
+                    &DELETE_API_KEYS,
+                    &DELETE_BILLING_ACCOUNT,
                 ] {
                     unit.push(stmt, &who);
                 }

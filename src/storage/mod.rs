@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod api_keys;
 pub mod beta;
+pub mod billing;
 pub mod catalogue;
 pub mod days;
 mod db;

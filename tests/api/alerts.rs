@@ -20,13 +20,7 @@ async fn send(
     token: &str,
     body: Option<&Value>,
 ) -> (StatusCode, Value) {
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or_default())
+    app.call(method, path, token, body).await
 }
 
 /// Deliveries a loopback webhook receiver accepted: (delivery id, body), after checking the

@@ -14,17 +14,7 @@ async fn call(
     token: &str,
     body: Option<&Value>,
 ) -> (StatusCode, Value) {
-    let mut request = app
-        .client
-        .request(method, app.url(path))
-        .bearer_auth(token)
-        .header("user-agent", "compliance-test/1.0");
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or_default())
+    app.call(method, path, token, body).await
 }
 
 #[tokio::test]

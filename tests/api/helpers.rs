@@ -204,6 +204,27 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// `method` on `path` with a bearer `token` and an optional JSON body; status and JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .header("user-agent", "wattline-tests/1.0");
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        (status, response.json().await.unwrap_or_default())
+    }
+
     /// POSTs `request` to `path` and asserts a 422 `invalid_field` error naming `field`.
     pub async fn assert_invalid_field(&self, path: &str, request: &Value, field: &str) {
         let (status, body) = self.post_body(path, request).await;

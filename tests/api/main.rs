@@ -6,6 +6,7 @@ mod auth;
 mod backfill;
 mod bad_input;
 mod beta;
+mod billing;
 mod cli;
 mod cluster;
 mod compat;

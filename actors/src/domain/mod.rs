@@ -4,6 +4,7 @@
 
 pub mod alert;
 pub mod beta;
+pub mod billing;
 pub mod calendar;
 pub mod compare;
 pub mod consent;

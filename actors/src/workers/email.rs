@@ -49,6 +49,7 @@ pub fn render(job: &ClaimedJob, domain: &str) -> Result<OutgoingEmail, JobFailur
         "price_alert" => price_alert(payload(job)?),
         "deletion_confirmation" => deletion_confirmation(payload(job)?),
         "payment_failed" => payment_failed(payload(job)?),
+        "payment_received" => payment_received(payload(job)?),
         other => {
             return Err(JobFailure::Permanent(format!(
                 "no email template for job kind {other:?}"
@@ -215,6 +216,32 @@ fn payment_failed(p: PaymentFailed) -> Rendered {
     (p.to, subject, text, html)
 }
 
+#[derive(Deserialize)]
+struct PaymentReceived {
+    to: String,
+    /// The amount paid, formatted with its currency.
+    amount_paid: String,
+    /// The plan paid for.
+    tier: String,
+}
+
+fn payment_received(p: PaymentReceived) -> Rendered {
+    let subject = "Your Wattline payment was received".to_string();
+    let text = format!(
+        "Thank you: we received your payment of {} for Wattline {}.\n",
+        p.amount_paid, p.tier
+    );
+    let html = layout(
+        &subject,
+        &format!(
+            "<p>Thank you: we received your payment of {} for Wattline {}.</p>",
+            escape(&p.amount_paid),
+            escape(&p.tier)
+        ),
+    );
+    (p.to, subject, text, html)
+}
+
 fn layout(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{}</title></head>\
@@ -284,6 +311,11 @@ mod tests {
                 "payment_failed",
                 json!({"to": "a@b.c", "amount_due": "£9.00", "grace_until": "2026-12-08"}),
                 "2026-12-08",
+            ),
+            (
+                "payment_received",
+                json!({"to": "a@b.c", "amount_paid": "9.00 GBP", "tier": "pro"}),
+                "9.00 GBP",
             ),
         ];
         for (kind, payload, needle) in cases {

@@ -1,8 +1,9 @@
-//! The durable workers: one OutboxWorker per queue of the outbox (email, webhooks; billing and
-//! GDPR join them), each under the WorkerSupervisor, each with its job logic as plain functions
-//! beside it.
+//! The durable workers: one OutboxWorker per queue of the outbox (email, webhooks, billing, gdpr),
+//! each under the WorkerSupervisor, each with its job logic as plain functions beside it.
 
+pub mod billing;
 pub mod email;
+pub mod gdpr;
 mod handle;
 pub mod retention;
 pub mod retry;

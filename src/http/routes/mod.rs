@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod analytics;
 pub mod auth;
 pub mod beta;
+pub mod billing;
 pub mod catalogue_admin;
 pub mod compliance;
 pub mod forecast;
