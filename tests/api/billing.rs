@@ -690,3 +690,112 @@ async fn an_event_stored_before_a_kill_9_is_applied_once_after_the_restart() {
     assert_eq!(user.tier, "business");
     storage.close().await;
 }
+
+/// localstripe's address, or `None` to skip (a failure when CI is set).
+fn localstripe() -> Option<String> {
+    match std::env::var("TEST_STRIPE_URL") {
+        Ok(url) => Some(url.trim_end_matches('/').to_string()),
+        Err(_) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but TEST_STRIPE_URL is not: the localstripe tests cannot run"
+            );
+            eprintln!("TEST_STRIPE_URL not set; skipping");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn erasure_exports_billing_then_deletes_the_stripe_customer_at_localstripe() {
+    let Some(base) = localstripe() else {
+        return;
+    };
+    const KEY: &str = "sk_test_wattline";
+    wattline::providers::http::install_crypto_provider();
+    let stripe = reqwest::Client::new();
+    // The customer as Checkout would have made it.
+    let customer: Value = stripe
+        .post(format!("{base}/v1/customers"))
+        .bearer_auth(KEY)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=lin%40example.com")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let customer_id = customer["id"].as_str().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(dir.path());
+    settings.billing.api_base = format!("{base}/").parse().unwrap();
+    settings.billing.secret_key = Some(Secret::new(KEY));
+    settings.billing.webhook_secret = Some(Secret::new(WHSEC));
+    let app = TestApp::start(settings, NOW.parse().unwrap()).await;
+    let token = app.signed_up("lin@example.com").await;
+    let id = user_id(&app, &token).await;
+    deliver_signed(
+        &app,
+        &event(
+            "evt_lin",
+            "checkout.session.completed",
+            now() - 10,
+            completed_checkout(&id, "pro", &customer_id),
+        ),
+    )
+    .await;
+    eventually("pro", async || {
+        subscription_of(&app, &token).await["tier"] == "pro"
+    })
+    .await;
+
+    // The export carries the billing state and the events about the user.
+    let (status, export) = app
+        .call(Method::GET, "/api/v1/compliance/gdpr/export", &token, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        export["tables"]["billing_accounts"][0]["customer_id"],
+        customer_id.as_str()
+    );
+    assert_eq!(export["tables"]["billing_events"][0]["id"], "evt_lin");
+
+    let (status, deleted) = app
+        .call(
+            Method::DELETE,
+            "/api/v1/compliance/gdpr/delete-my-data",
+            &token,
+            Some(&json!({"confirmation": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{deleted}");
+    assert!(
+        deleted["deleted_categories"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("billing"))
+    );
+    // The GdprWorker deletes the customer at Stripe.
+    let customer_url = format!("{base}/v1/customers/{customer_id}");
+    eventually("the Stripe customer is deleted", async || {
+        stripe
+            .get(&customer_url)
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == StatusCode::NOT_FOUND
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.stop().await.unwrap();
+    let url = format!("sqlite://{}", dir.path().join("wattline.sqlite3").display());
+    let leftovers = crate::leftovers::tables_mentioning(
+        &url,
+        &["lin@example.com", &id, &customer_id, "evt_lin"],
+    )
+    .await;
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
