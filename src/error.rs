@@ -90,6 +90,8 @@ pub enum ApiError {
     InvalidSignature(String),
     #[error("the webhook body is not a Stripe event: {0}")]
     InvalidEvent(String),
+    #[error("no live API key with id {0:?} on this account")]
+    ApiKeyNotFound(String),
     #[error("no failed job with id {0:?}")]
     JobNotFound(String),
     #[error("the outbox workers are not running on this node")]
@@ -265,6 +267,7 @@ impl ApiError {
             ApiError::AlertRuleNotFound(_) => (StatusCode::NOT_FOUND, "alert_not_found"),
             ApiError::TierLimit { .. } => (StatusCode::FORBIDDEN, "tier_limit"),
             ApiError::JobNotFound(_) => (StatusCode::NOT_FOUND, "job_not_found"),
+            ApiError::ApiKeyNotFound(_) => (StatusCode::NOT_FOUND, "api_key_not_found"),
             ApiError::ConfirmationRequired => (StatusCode::BAD_REQUEST, "confirmation_required"),
             ApiError::TierRequired { .. } => (StatusCode::FORBIDDEN, "tier_limit"),
             ApiError::BillingNotConfigured(_) => {

@@ -1,5 +1,6 @@
 //! `[billing]`: Stripe, and what the tiers cost.
 
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -30,6 +31,9 @@ pub struct BillingSettings {
     /// How long a failing payment keeps the paid tier (default 7 days).
     #[serde(deserialize_with = "human::positive_duration")]
     pub grace_period: Duration,
+    /// Forecast hours open to anonymous and free callers (default 48); beyond them pro,
+    /// business or an API key is needed.
+    pub free_forecast_hours: NonZeroU32,
     /// Longest wait for one Stripe call (default 20s).
     #[serde(deserialize_with = "human::positive_duration")]
     pub timeout: Duration,

@@ -20,6 +20,7 @@ pub mod series;
 pub mod server;
 pub mod sse;
 pub mod state;
+pub mod tier;
 pub mod year_prices;
 
 use std::sync::Arc;
@@ -71,6 +72,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         )
         .nest("/api/v1/suppliers", routes::suppliers::router())
         .nest("/api/v1/beta", routes::beta::router())
+        .nest("/api/v1/auth/api-keys", routes::api_keys::router())
         .nest("/api/v1/alerts", routes::alerts::router())
         .nest("/api/v1/billing", routes::billing::router())
         .nest("/api/v1/compliance", routes::compliance::router())

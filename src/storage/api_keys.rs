@@ -29,6 +29,15 @@ static LIVE_KEY_BY_HASH: Statement = Statement::new(|d: Dialect| {
 });
 static ALL_KEYS: Statement =
     Statement::new(|d: Dialect| API_KEYS.select(d, "true", "created_at, id", ""));
+static KEYS_OF_USER: Statement =
+    Statement::new(|d: Dialect| API_KEYS.select(d, "user_id = {user_id}", "created_at, id", ""));
+static REVOKE_USER_KEY: Statement = Statement::new(|d: Dialect| {
+    render(
+        "UPDATE api_keys SET revoked_at = {now:time} \
+         WHERE id = {id} AND user_id = {user_id} AND revoked_at IS NULL",
+        d,
+    )
+});
 static REVOKE_KEY: Statement = Statement::new(|d: Dialect| {
     render(
         "UPDATE api_keys SET revoked_at = {now:time} WHERE id = {id} AND revoked_at IS NULL",
@@ -82,6 +91,28 @@ impl Storage {
     /// Every key, revoked ones included, oldest first.
     pub async fn api_keys(&self) -> Result<Vec<ApiKeyRow>, StorageError> {
         self.rows(&ALL_KEYS, &serde_json::json!({})).await
+    }
+
+    /// The keys of the account `user_id`, revoked ones included, oldest first.
+    pub async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeyRow>, StorageError> {
+        self.rows(&KEYS_OF_USER, &serde_json::json!({ "user_id": user_id }))
+            .await
+    }
+
+    /// Revokes the key `id` of the account `user_id`; false when it has no such unrevoked key.
+    pub async fn revoke_user_api_key(
+        &self,
+        user_id: &str,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<bool, StorageError> {
+        let changed = self
+            .execute(
+                &REVOKE_USER_KEY,
+                &serde_json::json!({ "id": id, "user_id": user_id, "now": now }),
+            )
+            .await?;
+        Ok(changed > 0)
     }
 
     /// Revokes the key `id`; false when there is no such unrevoked key.

@@ -799,3 +799,89 @@ async fn erasure_exports_billing_then_deletes_the_stripe_customer_at_localstripe
     .await;
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[tokio::test]
+async fn business_accounts_make_their_own_api_keys_which_carry_their_tier() {
+    let stripe = fake_stripe().await;
+    let app = billing_app(&stripe).await;
+    let token = app.signed_up("biz@example.com").await;
+    let keys = "/api/v1/auth/api-keys";
+    let (status, body) = app
+        .call(Method::POST, keys, &token, Some(&json!({"name": "etl"})))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(assert_error(&body, "tier_limit").contains("business"));
+
+    let id = user_id(&app, &token).await;
+    deliver_signed(
+        &app,
+        &event(
+            "evt_biz",
+            "checkout.session.completed",
+            now() - 30,
+            completed_checkout(&id, "business", "cus_b"),
+        ),
+    )
+    .await;
+    eventually("business", async || {
+        subscription_of(&app, &token).await["tier"] == "business"
+    })
+    .await;
+    let (status, created) = app
+        .call(Method::POST, keys, &token, Some(&json!({"name": "etl"})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["scopes"], json!(["read"]));
+    let key = created["key"].as_str().unwrap().to_string();
+    let (status, list) = app.call(Method::GET, keys, &token, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["keys"][0]["id"], created["id"]);
+    assert!(list["keys"][0].get("key").is_none(), "never listed again");
+    assert!(!list.to_string().contains(&key));
+
+    // The key acts for its owner: past the free forecast horizon while the owner is business.
+    let forecast = |key: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/api/v1/prices/forecast?region=germany&hours=72"))
+                .header("x-api-key", key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_ne!(forecast(key.clone()).await, StatusCode::FORBIDDEN);
+    deliver_signed(
+        &app,
+        &event(
+            "evt_biz_end",
+            "customer.subscription.deleted",
+            now() - 5,
+            subscription(&id, "business", "canceled", now()),
+        ),
+    )
+    .await;
+    eventually("free again", async || {
+        subscription_of(&app, &token).await["tier"] == "free"
+    })
+    .await;
+    assert_eq!(forecast(key.clone()).await, StatusCode::FORBIDDEN);
+
+    let key_id = created["id"].as_str().unwrap();
+    let (status, _) = app
+        .call(Method::DELETE, &format!("{keys}/{key_id}"), &token, None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = app
+        .call(Method::DELETE, &format!("{keys}/{key_id}"), &token, None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "api_key_not_found");
+    assert_eq!(forecast(key).await, StatusCode::UNAUTHORIZED);
+    // Another user cannot see or revoke the key.
+    let other = app.signed_up("other@example.com").await;
+    let (_, list) = app.call(Method::GET, keys, &other, None).await;
+    assert_eq!(list["keys"], json!([]));
+}

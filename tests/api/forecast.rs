@@ -118,14 +118,18 @@ async fn forecasts_start_where_published_prices_end_carry_intervals_and_are_meas
         .collect();
     assert_eq!(first_day.len(), 54, "the 17th up to now + 48 h");
 
-    // The same steps through the ML endpoint, from a later local start.
-    let (status, later) = app
-        .post_body(
-            "/api/v1/ml/predict/price",
-            &json!({"region": "germany", "hours": 24, "start": "2026-01-17T06:00"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{later}");
+    // The same steps through the ML endpoint, from a later local start (reaching 65 h ahead:
+    // past the free horizon, so with an API key).
+    let response = app
+        .client
+        .post(app.url("/api/v1/ml/predict/price"))
+        .header("x-api-key", crate::helpers::API_KEY)
+        .json(&json!({"region": "germany", "hours": 24, "start": "2026-01-17T06:00"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let later: serde_json::Value = response.json().await.unwrap();
     let later_steps = steps_of(&later);
     assert_eq!(later_steps.len(), 96);
     assert_eq!(
@@ -357,9 +361,34 @@ async fn a_restart_serves_the_stored_model_at_once_and_recalibrates_warm() {
         region["model"]["data_to"], first["model"]["data_to"],
         "the stored model serves before any calibration: {body}"
     );
-    let (status, forecast) = app
+    // Beyond 48 h: a paid tier or an API key; anonymous and free callers get 403.
+    let (status, refused) = app
         .get_json("/api/v1/prices/forecast?region=germany&hours=72")
         .await;
-    assert_eq!(status, StatusCode::OK, "{forecast}");
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    let message = crate::helpers::assert_error(&refused, "tier_limit");
+    assert!(message.contains("48"), "{message}");
+    let token = app.signed_up("free@example.com").await;
+    let (status, _) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/ml/predict/price",
+            &token,
+            Some(&serde_json::json!({"region": "germany", "hours": 49})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a free account");
+    let (status, _) = app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/prices/forecast?region=germany&hours=72",
+            "not-a-token",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a bad credential is 401");
+    let forecast = app
+        .operator_get("/api/v1/prices/forecast?region=germany&hours=72")
+        .await;
     assert!(!steps_of(&forecast).is_empty());
 }

@@ -36,9 +36,10 @@ impl Tier {
         (self == Tier::Free).then_some(free_rules)
     }
 
-    /// Longest forecast horizon the tier may ask for, in hours (`None`: the engine's own limit).
-    pub fn forecast_hours_limit(self) -> Option<u32> {
-        (self == Tier::Free).then_some(FREE_FORECAST_HOURS)
+    /// Longest forecast horizon the tier may ask for, in hours (`free_hours` for free, `None`:
+    /// the engine's own limit).
+    pub fn forecast_hours_limit(self, free_hours: u32) -> Option<u32> {
+        (self == Tier::Free).then_some(free_hours)
     }
 
     /// Whether the tier may create its own API keys.
@@ -46,9 +47,6 @@ impl Tier {
         self == Tier::Business
     }
 }
-
-/// Forecast horizon open to every client; beyond it a paid tier is needed.
-pub const FREE_FORECAST_HOURS: u32 = 48;
 
 impl fmt::Display for Tier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -515,8 +513,8 @@ mod tests {
         assert!("gold".parse::<Tier>().is_err());
         assert_eq!(Tier::Free.alert_rule_limit(1), Some(1));
         assert_eq!(Tier::Pro.alert_rule_limit(1), None);
-        assert_eq!(Tier::Free.forecast_hours_limit(), Some(48));
-        assert_eq!(Tier::Pro.forecast_hours_limit(), None);
+        assert_eq!(Tier::Free.forecast_hours_limit(48), Some(48));
+        assert_eq!(Tier::Pro.forecast_hours_limit(48), None);
         assert!(Tier::Business.may_create_api_keys() && !Tier::Pro.may_create_api_keys());
     }
 

@@ -15,6 +15,8 @@ use wattline_actors::domain::Region;
 use wattline_actors::domain::alert::{AlertCondition, AlertRule, QuietHours};
 
 use crate::auth::tokens::random_hex;
+use wattline_actors::domain::billing::Tier;
+
 use crate::error::ApiError;
 use crate::http::bearer::Bearer;
 use crate::http::dto::ErrorResponse;
@@ -171,8 +173,13 @@ pub async fn create_rule(
         .user_by_id(&claims.sub)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    let limit = state.settings().alerts.free_rules;
-    if user.tier == "free" && storage.alert_rules_of(&user.id).await?.len() >= limit as usize {
+    let tier: Tier = user
+        .tier
+        .parse()
+        .map_err(|e: String| ApiError::Internal(format!("stored tier: {e}")))?;
+    if let Some(limit) = tier.alert_rule_limit(state.settings().alerts.free_rules)
+        && storage.alert_rules_of(&user.id).await?.len() >= limit as usize
+    {
         return Err(ApiError::TierLimit {
             tier: user.tier,
             what: "alert rules",

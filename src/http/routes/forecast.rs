@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use jiff::{SignedDuration, Timestamp};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::FromPrimitive;
@@ -21,6 +22,7 @@ use crate::http::dto::ErrorResponse;
 use crate::http::extract::{AppJson, AppQuery};
 use crate::http::params::{body_instant, bounded, not_past, time_zone};
 use crate::http::state::AppState;
+use crate::http::tier::check_forecast_reach;
 use wattline_actors::domain::horizon::MAX_INTERVAL_MINUTES;
 
 /// Longest forecast horizon, in hours.
@@ -172,14 +174,21 @@ pub struct OlderForecastBody {
 }
 
 /// Forecast of the next `hours` hours beyond the published prices, with prediction intervals.
+/// Beyond `billing.free_forecast_hours` (48) the caller must be pro or business (bearer token)
+/// or send an API key: otherwise 403 `tier_limit`.
 #[utoipa::path(get, path = "/forecast", params(ForecastQuery), tag = "prices",
-    responses((status = 200, body = ForecastResponse), (status = 400, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
+    security((), ("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = ForecastResponse), (status = 400, body = ErrorResponse),
+              (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
+              (status = 503, body = ErrorResponse)))]
 pub async fn get_price_forecast(
     State(state): State<AppState>,
+    headers: HeaderMap,
     AppQuery(q): AppQuery<ForecastQuery>,
 ) -> Result<Json<ForecastResponse>, ApiError> {
     let region = state.region(&q.region)?;
     let hours = bounded("hours", q.hours.unwrap_or(24), 1, MAX_HOURS)?;
+    check_forecast_reach(&state, &headers, hours).await?;
     let now = state.now();
     let mut response = forecast_response(&state, region, now, hours).await?;
     let confidence = response.confidence();
@@ -203,11 +212,16 @@ pub async fn get_price_forecast(
 }
 
 /// Price forecast for 1–168 hours (from now or a later start), each step with its interval.
+/// Reaching past `billing.free_forecast_hours` (48) from now needs pro, business or an API key
+/// (403 `tier_limit` otherwise).
 #[utoipa::path(post, path = "/predict/price", request_body = PredictPriceRequest, tag = "ml",
+    security((), ("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = ForecastResponse), (status = 400, body = ErrorResponse),
+              (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse),
               (status = 422, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 pub async fn predict_price(
     State(state): State<AppState>,
+    headers: HeaderMap,
     AppJson(request): AppJson<PredictPriceRequest>,
 ) -> Result<Json<ForecastResponse>, ApiError> {
     let region = ml_region(&state, &request.region)?;
@@ -233,6 +247,8 @@ pub async fn predict_price(
             format!("start + hours reaches past {MAX_HOURS} hours from now"),
         ));
     }
+    let reach = (to.duration_since(now).as_secs().max(0) as u64).div_ceil(3600) as u32;
+    check_forecast_reach(&state, &headers, reach).await?;
     let mut response = forecast_response(&state, region, start, hours).await?;
     let live = state
         .forecasts()?
