@@ -13,6 +13,7 @@ pub mod email;
 pub mod error;
 pub mod gdpr;
 pub mod http;
+pub mod priority;
 pub mod providers;
 pub mod storage;
 pub mod telemetry;

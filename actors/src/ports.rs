@@ -483,8 +483,8 @@ pub struct LoadedBillingAccount {
 pub enum BillingSettlement {
     /// The account becomes this; the notice (if any) is emailed to the user.
     Applied {
-        before: LoadedBillingAccount,
-        account: crate::domain::billing::BillingAccount,
+        before: Box<LoadedBillingAccount>,
+        account: Box<crate::domain::billing::BillingAccount>,
         notice: Option<crate::domain::billing::BillingNotice>,
     },
     /// Older than the account's state.

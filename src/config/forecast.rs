@@ -104,6 +104,7 @@ impl ForecastSettings {
             calibration_threads: self.calibration_threads,
             interval: (self.interval_low, self.interval_high),
             accuracy_days: self.accuracy_days.get(),
+            on_calibration_thread: Some(crate::priority::lower_this_thread),
             ..ForecasterConfig::default()
         }
     }

@@ -12,6 +12,13 @@ use wattline_actors::domain::{Region, Source};
 const OLDER_ML_CODES: [&str; 4] = ["UK", "GERMANY", "FRANCE", "SPAIN"];
 
 /// Request bodies whose `region` may use the older codes.
+/// Request fields the older API spelled differently: (schema, older name, our name).
+const OLDER_SPELLINGS: [(&str, &str, &str); 3] = [
+    ("PredictPriceRequest", "hours_ahead", "hours"),
+    ("OptimalTimesRequest", "num_slots", "count"),
+    ("ApplianceRequest", "latest_end", "deadline"),
+];
+
 const ML_BODIES: [&str; 3] = [
     "PredictPriceRequest",
     "OptimalTimesRequest",
@@ -37,6 +44,17 @@ pub fn exact(doc: &utoipa::openapi::OpenApi) -> Value {
     for name in ML_BODIES {
         if let Some(region) = schemas[name]["properties"].get_mut("region") {
             region["enum"] = json!(ml_codes);
+        }
+    }
+    // Older spellings are serde aliases, which utoipa does not see; with unknown fields refused
+    // the document would forbid them, so each is declared beside the field it stands for.
+    for (schema, older, ours) in OLDER_SPELLINGS {
+        let properties = &mut schemas[schema]["properties"];
+        if let Some(mut property) = properties.get(ours).cloned() {
+            property["description"] = json!(format!(
+                "The older spelling of `{ours}` (send one of the two)."
+            ));
+            properties[older] = property;
         }
     }
     if let Some(appliances) = schemas["ScheduleRequest"]["properties"].get_mut("appliances") {
@@ -138,6 +156,11 @@ mod tests {
         let predict = &doc["paths"]["/api/v1/ml/predict/price"]["post"];
         for status in ["408", "413", "415", "422"] {
             assert!(predict["responses"].get(status).is_some(), "{status}");
+        }
+        for (schema, older, ours) in OLDER_SPELLINGS {
+            let properties = &doc["components"]["schemas"][schema]["properties"];
+            assert!(properties.get(ours).is_some(), "{schema}.{ours}");
+            assert!(properties.get(older).is_some(), "{schema}.{older}");
         }
         let body_region =
             &doc["components"]["schemas"]["PredictPriceRequest"]["properties"]["region"];

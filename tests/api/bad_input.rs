@@ -104,6 +104,12 @@ const CASES: &[(&str, u16, &str)] = &[
         400,
         "invalid_parameter",
     ),
+    // An offset beyond ±23:59 is not RFC 3339.
+    (
+        "/api/v1/prices/history?region=germany&start=2026-01-01T00:00:00%2B25:00&end=2026-01-02T00:00:00Z",
+        400,
+        "invalid_parameter",
+    ),
     (
         "/api/v1/prices/history?region=germany&cursor=page2",
         400,

@@ -216,7 +216,7 @@ async fn the_live_page_renders_prices_and_follows_the_stream() {
         .eval("document.querySelectorAll('#actors tbody tr').length")
         .await;
     assert_eq!(
-        rows, 24,
-        "root, prices, writer, broadcaster, forecaster, alert evaluator, worker supervisor, its email, webhook and retention workers, and 14 fetchers"
+        rows, 26,
+        "root, prices, writer, broadcaster, forecaster, alert evaluator, worker supervisor, its email, webhook, billing, gdpr and retention workers, and 14 fetchers"
     );
 }

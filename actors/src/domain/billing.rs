@@ -203,7 +203,7 @@ pub enum BillingNotice {
 pub enum Outcome {
     /// The account becomes `account`; `notice` is sent.
     Applied {
-        account: BillingAccount,
+        account: Box<BillingAccount>,
         notice: Option<BillingNotice>,
     },
     /// Older than what the account already reflects: nothing changes.
@@ -307,7 +307,7 @@ pub fn apply(account: &BillingAccount, event: &BillingEvent, grace: SignedDurati
         }
     }
     Outcome::Applied {
-        account: next,
+        account: Box::new(next),
         notice,
     }
 }
@@ -347,7 +347,7 @@ mod tests {
 
     fn applied(outcome: Outcome) -> (BillingAccount, Option<BillingNotice>) {
         match outcome {
-            Outcome::Applied { account, notice } => (account, notice),
+            Outcome::Applied { account, notice } => (*account, notice),
             Outcome::Stale => panic!("expected the event to apply"),
         }
     }

@@ -355,7 +355,7 @@ impl PriceFetcherState {
             self.args.publication,
         );
         let delay = self.args.clock.real_delay(wake);
-        tracing::debug!(%region, next_in = ?delay, "Fetch cycle done.");
+        tracing::debug!(%region, next_in = ?crate::supervision::supervisor::rounded(delay), "Fetch cycle done.");
         self.timer = Some(
             self.mailbox
                 .send_after(delay, || PriceFetcherMsg::Tick { force: false }),

@@ -494,20 +494,29 @@ async fn run_calibration(
         .await?;
     let preference = args.preference.for_region(region).to_vec();
     let config = args.config.clone();
-    tokio::task::spawn_blocking(move || {
-        let input = CalibrationInput {
-            region,
-            points,
-            preference: &preference,
-            stored,
-            now,
-            previous: previous.as_deref(),
-        };
-        calibrate(input, &config)
-    })
-    .await
-    .map_err(|e| CalibrationError::Task(e.to_string()))?
-    .map_err(CalibrationError::from)
+    // Its own thread (calibrations at once are bounded by the actor), so its priority can be
+    // lowered without touching the runtime's shared blocking pool.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("calibrate-{region}"))
+        .spawn(move || {
+            if let Some(setup) = config.on_calibration_thread {
+                setup();
+            }
+            let input = CalibrationInput {
+                region,
+                points,
+                preference: &preference,
+                stored,
+                now,
+                previous: previous.as_deref(),
+            };
+            let _ = tx.send(calibrate(input, &config));
+        })
+        .map_err(|e| CalibrationError::Task(e.to_string()))?;
+    rx.await
+        .map_err(|_| CalibrationError::Task("the calibration thread panicked".into()))?
+        .map_err(CalibrationError::from)
 }
 
 /// Tells stream subscribers about a new forecast.

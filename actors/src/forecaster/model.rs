@@ -21,7 +21,7 @@ use crate::domain::price::{harmonize_units, prefer_sources};
 use crate::domain::{EnergyUnit, PricePoint, Region, Source};
 
 /// How the live forecaster works.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ForecasterConfig {
     pub lear: LearConfig,
     /// Days forecast after the newest published day (8 covers 168 h from any hour).
@@ -40,6 +40,9 @@ pub struct ForecasterConfig {
     pub interval: (f64, f64),
     /// Days of stored forecasts the live accuracy covers.
     pub accuracy_days: usize,
+    /// Run first on each calibration's own thread: the service lowers that thread's priority
+    /// there, so a recalibration yields the cores to the live stream (no I/O crates here).
+    pub on_calibration_thread: Option<fn()>,
 }
 
 impl ForecasterConfig {
@@ -67,6 +70,7 @@ impl Default for ForecasterConfig {
             min_error_days: 5,
             interval: (0.1, 0.9),
             accuracy_days: 30,
+            on_calibration_thread: None,
         }
     }
 }

@@ -81,7 +81,7 @@ impl JobHandler for BillingHandler {
             Some(before) => match billing::apply(&before.account, &event, self.grace) {
                 Outcome::Stale => BillingSettlement::Stale,
                 Outcome::Applied { account, notice } => BillingSettlement::Applied {
-                    before,
+                    before: Box::new(before),
                     account,
                     notice,
                 },
@@ -179,7 +179,7 @@ mod tests {
                 if stored.1 != before.version {
                     return Ok(false);
                 }
-                *stored = (account.clone(), Some(before.version.unwrap_or(0) + 1));
+                *stored = ((**account).clone(), Some(before.version.unwrap_or(0) + 1));
             }
             event.processed = true;
             Ok(true)

@@ -244,7 +244,7 @@ impl OutboxWorkerState {
                 let error = failure.to_string();
                 match self.args.config.retry.after(job.attempts, &failure, unit) {
                     AfterFailure::RetryIn(delay) => {
-                        tracing::info!(queue = %job.queue, kind = %job.kind, job = %job.id, attempts = job.attempts, %error, retry_in = ?delay, "Job failed; will retry.");
+                        tracing::info!(queue = %job.queue, kind = %job.kind, job = %job.id, attempts = job.attempts, %error, retry_in = ?crate::supervision::supervisor::rounded(delay), "Job failed; will retry.");
                         let at = now + SignedDuration::try_from(delay).unwrap_or_default();
                         (jobs.retry(job, at, &error, now).await, "retried")
                     }

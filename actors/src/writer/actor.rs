@@ -263,7 +263,7 @@ impl PriceWriterState {
                 Err(error) => {
                     metrics::counter!(WRITER_ERRORS_TOTAL).increment(1);
                     let delay = self.retry.next_delay();
-                    tracing::warn!(%error, buffered = self.buffer.len(), retry_in = ?delay, "Price batch commit failed; will retry.");
+                    tracing::warn!(%error, buffered = self.buffer.len(), retry_in = ?crate::supervision::supervisor::rounded(delay), "Price batch commit failed; will retry.");
                     self.schedule(delay);
                     return Err(error);
                 }
