@@ -42,9 +42,7 @@ pub async fn caller_tier(state: &AppState, headers: &HeaderMap) -> Result<Tier, 
         .user_by_id(&owner)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    user.tier
-        .parse()
-        .map_err(|e: String| ApiError::Internal(format!("stored tier: {e}")))
+    Ok(user.plan()?)
 }
 
 /// Refuses a forecast reaching `hours` ahead of now past what the caller's tier allows.

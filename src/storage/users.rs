@@ -142,6 +142,13 @@ pub struct UserRow {
     pub last_login_at: Option<Timestamp>,
 }
 
+impl UserRow {
+    /// The account's tier (a stored value outside the three is a corrupt row).
+    pub fn plan(&self) -> Result<wattline_actors::domain::billing::Tier, StorageError> {
+        self.tier.parse().map_err(StorageError::Corrupt)
+    }
+}
+
 /// A row of [`REFRESH_TOKENS`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RefreshTokenRow {

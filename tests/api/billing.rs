@@ -4,8 +4,6 @@
 //! BillingWorker, 503 without a Stripe key, and an event stored just before a kill -9 applied
 //! once after the restart.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -184,6 +182,51 @@ async fn user_id(app: &TestApp, token: &str) -> String {
     me["id"].as_str().unwrap().to_string()
 }
 
+/// Delivers a signed `checkout.session.completed` (event `event_id`, 100 s old) making
+/// the user `id` a `tier` customer `customer`, and waits until it is applied.
+async fn subscribe(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    tier: &str,
+    customer: &str,
+    event_id: &str,
+) {
+    deliver_signed(
+        app,
+        &event(
+            event_id,
+            "checkout.session.completed",
+            now() - 100,
+            completed_checkout(id, tier, customer),
+        ),
+    )
+    .await;
+    eventually(tier, async || {
+        subscription_of(app, token).await["tier"] == tier
+    })
+    .await;
+}
+
+/// Delivers a signed `customer.subscription.deleted` created `age` seconds ago and waits until
+/// the user is free.
+async fn cancel(app: &TestApp, token: &str, id: &str, event_id: &str, age: i64) {
+    deliver_signed(
+        app,
+        &event(
+            event_id,
+            "customer.subscription.deleted",
+            now() - age,
+            subscription(id, "pro", "canceled", now()),
+        ),
+    )
+    .await;
+    eventually("free after the deletion", async || {
+        subscription_of(app, token).await["status"] == "canceled"
+    })
+    .await;
+}
+
 async fn subscription_of(app: &TestApp, token: &str) -> Value {
     let (status, body) = app
         .call(Method::GET, "/api/v1/billing/subscription", token, None)
@@ -358,34 +401,8 @@ async fn an_update_older_than_the_deletion_is_ignored() {
     let app = billing_app(&stripe).await;
     let token = app.signed_up("grace@example.com").await;
     let id = user_id(&app, &token).await;
-    deliver_signed(
-        &app,
-        &event(
-            "evt_c",
-            "checkout.session.completed",
-            now() - 100,
-            completed_checkout(&id, "pro", "cus_1"),
-        ),
-    )
-    .await;
-    eventually("pro", async || {
-        subscription_of(&app, &token).await["tier"] == "pro"
-    })
-    .await;
-    deliver_signed(
-        &app,
-        &event(
-            "evt_deleted",
-            "customer.subscription.deleted",
-            now() - 20,
-            subscription(&id, "pro", "canceled", now()),
-        ),
-    )
-    .await;
-    eventually("free after the deletion", async || {
-        subscription_of(&app, &token).await["status"] == "canceled"
-    })
-    .await;
+    subscribe(&app, &token, &id, "pro", "cus_1", "evt_c").await;
+    cancel(&app, &token, &id, "evt_deleted", 20).await;
     // Stripe delivers an update created before the deletion last.
     deliver_signed(
         &app,
@@ -560,43 +577,16 @@ async fn without_a_stripe_key_billing_answers_503_and_the_rest_works() {
 }
 
 /// The binary with billing configured; returns it and its address.
-fn start_binary(database: &str, poll_every: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wattline"))
-        .arg("serve")
-        .env("WATTLINE_SERVER__BIND", "127.0.0.1:0")
-        .env("WATTLINE_STORAGE__DATABASE_URL", database)
-        .env("WATTLINE_FORECAST__ENABLED", "false")
-        .env("WATTLINE_FORECAST__BOOTSTRAP_DAYS", "0")
-        .env("WATTLINE_RATE_LIMIT__ENABLED", "false")
-        .env("WATTLINE_WORKERS__POLL_EVERY", poll_every)
-        .env("WATTLINE_BILLING__WEBHOOK_SECRET", WHSEC)
-        .env("WATTLINE_CLOCK__START", NOW)
-        .env("WATTLINE_TELEMETRY__LOG_FORMAT", "json")
-        .env("WATTLINE_TELEMETRY__LOG_FILTER", "info")
-        .env_remove("RUST_LOG")
-        .env_remove("WATTLINE_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let address = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("a log line");
-        let entry: Value = serde_json::from_str(&line).unwrap_or_default();
-        if entry["message"] == "Wattline listening." {
-            break entry["address"].as_str().unwrap().to_string();
-        }
-    };
-    // Keep draining the log so the process never blocks on a full pipe.
-    std::thread::spawn(move || for _ in rx {});
+fn start_binary(database: &str, poll_every: &str) -> (std::process::Child, String) {
+    let (child, address, _log) = crate::helpers::spawn_binary(&[
+        ("WATTLINE_STORAGE__DATABASE_URL", database),
+        ("WATTLINE_FORECAST__ENABLED", "false"),
+        ("WATTLINE_FORECAST__BOOTSTRAP_DAYS", "0"),
+        ("WATTLINE_RATE_LIMIT__ENABLED", "false"),
+        ("WATTLINE_WORKERS__POLL_EVERY", poll_every),
+        ("WATTLINE_BILLING__WEBHOOK_SECRET", WHSEC),
+        ("WATTLINE_CLOCK__START", NOW),
+    ]);
     (child, address)
 }
 
@@ -735,20 +725,7 @@ async fn erasure_exports_billing_then_deletes_the_stripe_customer_at_localstripe
     let app = TestApp::start(settings, NOW.parse().unwrap()).await;
     let token = app.signed_up("lin@example.com").await;
     let id = user_id(&app, &token).await;
-    deliver_signed(
-        &app,
-        &event(
-            "evt_lin",
-            "checkout.session.completed",
-            now() - 10,
-            completed_checkout(&id, "pro", &customer_id),
-        ),
-    )
-    .await;
-    eventually("pro", async || {
-        subscription_of(&app, &token).await["tier"] == "pro"
-    })
-    .await;
+    subscribe(&app, &token, &id, "pro", &customer_id, "evt_lin").await;
 
     // The export carries the billing state and the events about the user.
     let (status, export) = app
@@ -813,20 +790,7 @@ async fn business_accounts_make_their_own_api_keys_which_carry_their_tier() {
     assert!(assert_error(&body, "tier_limit").contains("business"));
 
     let id = user_id(&app, &token).await;
-    deliver_signed(
-        &app,
-        &event(
-            "evt_biz",
-            "checkout.session.completed",
-            now() - 30,
-            completed_checkout(&id, "business", "cus_b"),
-        ),
-    )
-    .await;
-    eventually("business", async || {
-        subscription_of(&app, &token).await["tier"] == "business"
-    })
-    .await;
+    subscribe(&app, &token, &id, "business", "cus_b", "evt_biz").await;
     let (status, created) = app
         .call(Method::POST, keys, &token, Some(&json!({"name": "etl"})))
         .await;
@@ -853,20 +817,7 @@ async fn business_accounts_make_their_own_api_keys_which_carry_their_tier() {
         }
     };
     assert_ne!(forecast(key.clone()).await, StatusCode::FORBIDDEN);
-    deliver_signed(
-        &app,
-        &event(
-            "evt_biz_end",
-            "customer.subscription.deleted",
-            now() - 5,
-            subscription(&id, "business", "canceled", now()),
-        ),
-    )
-    .await;
-    eventually("free again", async || {
-        subscription_of(&app, &token).await["tier"] == "free"
-    })
-    .await;
+    cancel(&app, &token, &id, "evt_biz_end", 5).await;
     assert_eq!(forecast(key.clone()).await, StatusCode::FORBIDDEN);
 
     let key_id = created["id"].as_str().unwrap();

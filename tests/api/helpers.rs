@@ -400,3 +400,50 @@ pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     }
     panic!("never happened: {what}");
 }
+
+/// `wattline serve` as a child process on 127.0.0.1:0 with JSON logs and `env` set (an empty
+/// value removes the variable); answers the child, the address it listens on, and its log lines
+/// (read on a thread, so the child never blocks on a full pipe).
+pub fn spawn_binary(
+    env: &[(&str, &str)],
+) -> (
+    std::process::Child,
+    String,
+    std::sync::mpsc::Receiver<String>,
+) {
+    use std::io::{BufRead, BufReader};
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wattline"));
+    command
+        .arg("serve")
+        .env("WATTLINE_SERVER__BIND", "127.0.0.1:0")
+        .env("WATTLINE_TELEMETRY__LOG_FORMAT", "json")
+        .env_remove("RUST_LOG")
+        .env_remove("WATTLINE_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    for (key, value) in env {
+        if value.is_empty() {
+            command.env_remove(key);
+        } else {
+            command.env(key, value);
+        }
+    }
+    let mut child = command.spawn().expect("binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let address = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a log line");
+        let entry: Value = serde_json::from_str(&line).unwrap_or_default();
+        if entry["message"] == "Wattline listening." {
+            break entry["address"].as_str().unwrap().to_string();
+        }
+    };
+    (child, address, rx)
+}

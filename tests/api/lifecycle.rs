@@ -1,13 +1,12 @@
 //! Stopping and starting again: graceful stop returns cleanly, stored prices survive a restart,
 //! and the binary exits 0 on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApp, test_settings, ts};
+use crate::helpers::{TestApp, spawn_binary, test_settings, ts};
 
 #[tokio::test]
 async fn stored_prices_survive_a_restart() {
@@ -44,36 +43,9 @@ async fn stored_prices_survive_a_restart() {
 #[test]
 fn binary_serves_and_exits_zero_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wattline"))
-        .arg("serve")
-        .env("WATTLINE_SERVER__BIND", "127.0.0.1:0")
-        .env(
-            "WATTLINE_STORAGE__DATABASE_URL",
-            format!("sqlite://{}/w.sqlite3", dir.path().display()),
-        )
-        .env("WATTLINE_TELEMETRY__LOG_FORMAT", "json")
-        .env_remove("RUST_LOG")
-        .env_remove("WATTLINE_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let address = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("a log line");
-        let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if entry["message"] == "Wattline listening." {
-            break entry["address"].as_str().unwrap().to_string();
-        }
-    };
+    let database = format!("sqlite://{}/w.sqlite3", dir.path().display());
+    let (mut child, address, rx) =
+        spawn_binary(&[("WATTLINE_STORAGE__DATABASE_URL", database.as_str())]);
     let body = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -15,7 +15,6 @@ use wattline_actors::domain::Region;
 use wattline_actors::domain::alert::{AlertCondition, AlertRule, QuietHours};
 
 use crate::auth::tokens::random_hex;
-use wattline_actors::domain::billing::Tier;
 
 use crate::error::ApiError;
 use crate::http::bearer::Bearer;
@@ -173,11 +172,9 @@ pub async fn create_rule(
         .user_by_id(&claims.sub)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    let tier: Tier = user
-        .tier
-        .parse()
-        .map_err(|e: String| ApiError::Internal(format!("stored tier: {e}")))?;
-    if let Some(limit) = tier.alert_rule_limit(state.settings().alerts.free_rules)
+    if let Some(limit) = user
+        .plan()?
+        .alert_rule_limit(state.settings().alerts.free_rules)
         && storage.alert_rules_of(&user.id).await?.len() >= limit as usize
     {
         return Err(ApiError::TierLimit {

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use wattline_actors::domain::billing::Tier;
 
 use crate::error::ApiError;
 use crate::http::bearer::Bearer;
@@ -110,11 +109,7 @@ pub async fn create_key(
         .user_by_id(&claims.sub)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    let tier: Tier = user
-        .tier
-        .parse()
-        .map_err(|e: String| ApiError::Internal(format!("stored tier: {e}")))?;
-    if !tier.may_create_api_keys() {
+    if !user.plan()?.may_create_api_keys() {
         return Err(ApiError::TierRequired {
             feature: "API keys",
             needed: "business",
