@@ -13,6 +13,9 @@
 # (documented, but then nothing else is exercised); tests/api/rate_limit.rs covers it.
 # Requests carry a signed-in user's bearer token (and the operator key), so protected routes are
 # exercised beyond their 401; schemathesis's ignored_auth check also sends them without.
+# Billing: the server has a webhook signing secret, so generated webhook bodies meet the signature
+# check (400) rather than "not configured" (503); it has no Stripe key, and checkout and portal
+# requests never reach Stripe because the redirect allowlist is empty (422 for every URL).
 # Paths: all, except
 #   - /api/v1/prices/stream: a Server-Sent Events stream never ends, so no response completes
 #     (its parameters are checked in tests/api/stream.rs).
@@ -32,7 +35,8 @@ port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); p
 data="$(mktemp -d)"
 WATTLINE_STORAGE__DATABASE_URL="sqlite://$data/contract.sqlite3" WATTLINE_EMAIL__FILE_DIR="$data/mail" WATTLINE_SERVER__BIND="127.0.0.1:$port" \
   WATTLINE_TELEMETRY__LOG_FILTER=error WATTLINE_FORECAST__BOOTSTRAP_DAYS=40 WATTLINE_RATE_LIMIT__ENABLED=false \
-  WATTLINE_AUTH__ACCESS_TTL=1h WATTLINE_SECURITY__API_KEY=contract-key "$target/debug/wattline" serve &
+  WATTLINE_AUTH__ACCESS_TTL=1h WATTLINE_SECURITY__API_KEY=contract-key \
+  WATTLINE_BILLING__WEBHOOK_SECRET=whsec_contract_run "$target/debug/wattline" serve &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 1 300); do

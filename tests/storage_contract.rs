@@ -335,6 +335,7 @@ contract!(
     a_magic_link_is_used_once_and_never_after_it_expires,
     every_table_holding_users_is_in_the_export,
     retention_purges_only_what_is_past_its_limit,
+    a_billing_event_is_stored_once_and_settled_once_by_compare_and_set,
 );
 
 fn job(key: &str) -> NewJob {
@@ -1482,4 +1483,152 @@ async fn erasure_on_postgres() {
     erasure_leaves_only_an_unchangeable_log(store.clone(), &url).await;
     store.drop_schema(&schema).await.unwrap();
     store.close().await;
+}
+
+async fn a_billing_event_is_stored_once_and_settled_once_by_compare_and_set(store: Arc<Storage>) {
+    use wattline::storage::billing::BillingEventRow;
+    use wattline_actors::domain::billing::{self, BillingChange, BillingEvent, Outcome, Tier};
+    use wattline_actors::ports::{BillingSettlement, BillingStore};
+
+    store
+        .create_user(&user("u-bill", "bill@example.com"))
+        .await
+        .unwrap();
+    let now: Timestamp = "2026-01-15T12:00:00Z".parse().unwrap();
+    let event = BillingEvent {
+        id: "evt_1".into(),
+        created: now,
+        change: BillingChange::CheckoutCompleted {
+            user_id: Some("u-bill".into()),
+            customer: Some("cus_1".into()),
+            subscription: Some("sub_1".into()),
+            tier: Some(Tier::Pro),
+        },
+    };
+    let row = BillingEventRow::received(&event, "checkout.session.completed", now);
+    let apply_job = || NewJob {
+        queue: "billing".into(),
+        kind: "stripe_event".into(),
+        payload: serde_json::json!({"event_id": "evt_1"}),
+        idempotency_key: "stripe-event:evt_1".into(),
+        user_id: Some("u-bill".into()),
+        run_at: now,
+    };
+    assert!(store.store_billing_event(&row, apply_job()).await.unwrap());
+    assert!(
+        !store.store_billing_event(&row, apply_job()).await.unwrap(),
+        "a replay is not stored again"
+    );
+    assert_eq!(store.counts("billing").await.unwrap().queued, 1);
+
+    let stored = store.billing_event("evt_1").await.unwrap().unwrap();
+    assert_eq!(stored.event, event);
+    assert!(!stored.processed);
+    let loaded = store
+        .billing_account(Some("u-bill"), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (loaded.version, loaded.email.as_str()),
+        (None, "bill@example.com")
+    );
+    let Outcome::Applied { account, notice } =
+        billing::apply(&loaded.account, &event, SignedDuration::from_hours(24))
+    else {
+        panic!("applies");
+    };
+    let settlement = BillingSettlement::Applied {
+        before: Box::new(loaded.clone()),
+        account,
+        notice,
+    };
+    assert!(
+        store
+            .settle_billing_event("evt_1", &settlement, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .settle_billing_event("evt_1", &settlement, now)
+            .await
+            .unwrap(),
+        "settled once"
+    );
+    let account = store.billing_account_of("u-bill").await.unwrap().unwrap();
+    assert_eq!((account.tier.as_str(), account.version), ("pro", 1));
+    assert_eq!(account.customer_id.as_deref(), Some("cus_1"));
+    assert_eq!(
+        store.user_by_id("u-bill").await.unwrap().unwrap().tier,
+        "pro"
+    );
+    // Found by customer as well; a write from a stale read changes nothing.
+    let by_customer = store
+        .billing_account(None, Some("cus_1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_customer.version, Some(1));
+    let second = BillingEvent {
+        id: "evt_2".into(),
+        created: now + SignedDuration::from_secs(5),
+        change: BillingChange::SubscriptionDeleted {
+            user_id: None,
+            customer: Some("cus_1".into()),
+            subscription: "sub_1".into(),
+        },
+    };
+    store
+        .store_billing_event(
+            &BillingEventRow::received(&second, "customer.subscription.deleted", now),
+            NewJob {
+                idempotency_key: "stripe-event:evt_2".into(),
+                payload: serde_json::json!({"event_id": "evt_2"}),
+                ..apply_job()
+            },
+        )
+        .await
+        .unwrap();
+    let Outcome::Applied { account, notice } = billing::apply(
+        &by_customer.account,
+        &second,
+        SignedDuration::from_hours(24),
+    ) else {
+        panic!("applies");
+    };
+    let stale = BillingSettlement::Applied {
+        before: Box::new(loaded),
+        account: account.clone(),
+        notice: notice.clone(),
+    };
+    assert!(
+        !store
+            .settle_billing_event("evt_2", &stale, now)
+            .await
+            .unwrap(),
+        "the account moved since that read"
+    );
+    let fresh = BillingSettlement::Applied {
+        before: Box::new(by_customer),
+        account,
+        notice,
+    };
+    assert!(
+        store
+            .settle_billing_event("evt_2", &fresh, now)
+            .await
+            .unwrap()
+    );
+    let account = store.billing_account_of("u-bill").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            account.tier.as_str(),
+            account.status.as_str(),
+            account.version
+        ),
+        ("free", "canceled", 2)
+    );
+    let processed = store.billing_event_row("evt_2").await.unwrap().unwrap();
+    assert_eq!(processed.outcome.as_deref(), Some("applied"));
 }
