@@ -1,4 +1,6 @@
-//! The `wattline` binary: `serve` (the default), `migrate` and `check-config`.
+//! The `wattline` binary: `serve` (the default), `migrate`, `check-config`, `backtest` (the
+//! forecaster's walk-forward accuracy), `backfill` (history from a source or a CSV) and `apikey`
+//! (`create`, `list`, `revoke` operator keys).
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod fetcher;
 pub mod forecaster;
 pub mod mailbox;
+pub mod meter;
 pub mod ports;
 pub mod rng;
 pub mod supervision;
@@ -20,6 +21,9 @@ pub mod writer;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+
+#[cfg(test)]
+mod layering;
 
 pub use tree::{
     BootstrapConfig, Ports, RegionSources, ShutdownReport, Tree, TreeConfig, TreeHandles,

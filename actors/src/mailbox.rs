@@ -11,7 +11,7 @@ use ractor::rpc::CallResult;
 use ractor::{ActorRef, Message, RpcReplyPort};
 use tokio::task::JoinHandle;
 
-use crate::supervision::ActorMeter;
+use crate::meter::ActorMeter;
 
 /// Why a message or call did not get through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -292,6 +292,18 @@ pub trait EventFeed: Send + Sync + 'static {
     async fn subscribe(&self) -> Result<EventSubscription, FanOutError>;
 }
 
+/// Why an attempt at a job failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobFailure {
+    /// Worth trying again (the server was down, a timeout, a 5xx).
+    #[error("{0}")]
+    Transient(String),
+    /// Trying again cannot help (an unknown job kind, a payload that does not parse, an address
+    /// the server refuses for good): the job is parked at once.
+    #[error("{0}")]
+    Permanent(String),
+}
+
 /// A job taken from the outbox by one worker. `claim` is the claimer's token: completing,
 /// retrying or parking the job changes it only while that claim still holds (a claim whose lease
 /// ran out may have been taken over by another worker).
@@ -379,7 +391,7 @@ pub async fn complete_each<Q: JobQueue + ?Sized>(
 /// recording it).
 #[async_trait]
 pub trait JobHandler: Send + Sync + 'static {
-    async fn handle(&self, job: &ClaimedJob) -> Result<(), crate::workers::JobFailure>;
+    async fn handle(&self, job: &ClaimedJob) -> Result<(), JobFailure>;
 }
 
 /// One email to send: plain text and HTML alternatives of the same message.

@@ -1,8 +1,9 @@
 //! The root of the supervision tree and the one way to start it: [`Tree::spawn`] takes the ports
 //! and configuration, builds one [`ChildSpec`] per top-level actor and hands them to a
 //! one-for-one [`Supervisor`], and returns typed handles. Start order: broadcaster, forecaster,
-//! the PriceSupervisor (writer, then one fetcher per region), the history bootstrap, the weather
-//! collector, the fan-out subscriber. Shutdown runs the other way: fetchers stop, the writer
+//! the PriceSupervisor (writer, then one fetcher per region), the AlertEvaluator, the history
+//! bootstrap, the weather collector, the WorkerSupervisor (one OutboxWorker per queue and the
+//! retention worker), the fan-out subscriber. Shutdown runs the other way: fetchers stop, the writer
 //! flushes, then the root stops its children, the last started first.
 
 use std::sync::Arc;
@@ -12,14 +13,19 @@ use ractor::{Actor, ActorRef, SpawnErr};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::alerts::{AlertConfig, AlertEvaluator, AlertEvaluatorArgs, AlertsHandle};
+use crate::alerts::{
+    AlertConfig, AlertEvaluator, AlertEvaluatorArgs, AlertEvaluatorMsg, AlertsHandle,
+};
 use crate::bootstrap::{HistoryBootstrap, HistoryBootstrapArgs};
 use crate::broadcast::subscriber::{FanOutSubscriber, FanOutSubscriberArgs};
-use crate::broadcast::{BroadcastHandle, Broadcaster, BroadcasterArgs, BroadcasterConfig};
+use crate::broadcast::{
+    BroadcastHandle, Broadcaster, BroadcasterArgs, BroadcasterConfig, PriceMerge,
+};
 use crate::domain::Region;
 use crate::domain::price::SourcePreference;
 use crate::fetcher::{
-    FetcherConfig, FetcherSpec, FlushError, PriceSupervisor, PriceSupervisorArgs, PricesHandle,
+    FetcherConfig, FetcherSpec, FlushError, PriceSupervisor, PriceSupervisorArgs,
+    PriceSupervisorMsg, PricesHandle,
 };
 use crate::forecaster::{ForecastHandle, Forecaster, ForecasterArgs, ForecasterConfig};
 use crate::mailbox::Mailbox;
@@ -34,7 +40,7 @@ use crate::weather::{WeatherCollector, WeatherCollectorArgs, WeatherHandle};
 use crate::workers::retention::{RetentionWorker, RetentionWorkerArgs};
 use crate::workers::worker::{OutboxWorker, OutboxWorkerArgs};
 use crate::workers::{WorkerConfig, WorkerStats, WorkersHandle};
-use crate::writer::{LatestPrices, LatestSnapshot, PriceWriterArgs, WriterConfig};
+use crate::writer::{CommittedHook, LatestPrices, LatestSnapshot, PriceWriterArgs, WriterConfig};
 
 /// Each enabled region with its sources in failover order.
 pub type RegionSources = Vec<(Region, Vec<Arc<dyn PriceSource>>)>;
@@ -200,7 +206,7 @@ impl Tree {
             clock: ports.clock.clone(),
             config: config.broadcaster.clone(),
             meter: broadcaster.meter().clone(),
-            prices: Some(prices.clone()),
+            prices: Some(price_merge(prices.clone())),
         };
         children.push(ChildSpec::new(
             "broadcaster",
@@ -261,7 +267,7 @@ impl Tree {
                 meter: ActorMeter::new("writer"),
                 broadcaster: Some(broadcaster.clone()),
                 forecaster: forecaster.clone(),
-                alerts: alerts.clone(),
+                alerts: alerts.clone().map(alerts_on_commit),
             },
             policy: policy.clone(),
             lease: ports.lease,
@@ -489,4 +495,22 @@ impl TreeHandles {
             flush_error,
         }
     }
+}
+
+/// Fan-out price events to the PriceSupervisor, which merges them into the writer's cache.
+fn price_merge(prices: Mailbox<PriceSupervisorMsg>) -> PriceMerge {
+    Arc::new(move |event, merge, reply| {
+        prices.cast(PriceSupervisorMsg::MergeEvent {
+            event,
+            merge,
+            reply,
+        })
+    })
+}
+
+/// Regions a commit changed, to the AlertEvaluator.
+fn alerts_on_commit(alerts: Mailbox<AlertEvaluatorMsg>) -> CommittedHook {
+    Arc::new(move |region| {
+        let _ = alerts.cast(AlertEvaluatorMsg::Committed(region));
+    })
 }

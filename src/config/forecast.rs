@@ -30,9 +30,10 @@ pub struct ForecastSettings {
     pub history_days: NonZeroUsize,
     /// Days of errors behind each interval (default 56).
     pub error_days: NonZeroUsize,
-    /// Walk-forward days seeding the intervals on a cold start (default 14).
+    /// Walk-forward days seeding the intervals on a cold start (default 7).
     pub seed_days: usize,
-    /// Calibrations at once (0 = automatic: every core at a cold start, then one fewer).
+    /// Calibrations at once (0 = automatic: every core at a cold start, then one fewer), each
+    /// on its own thread at nice 10.
     pub calibration_threads: usize,
     /// Interval quantiles (default 0.1 and 0.9).
     pub interval_low: f64,

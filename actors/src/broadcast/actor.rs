@@ -17,7 +17,6 @@ use tokio::sync::broadcast;
 use super::buffer::ReplayBuffer;
 use super::event::{EventKind, IncomingEvent, OutgoingEvent, PricePayload, StreamEvent};
 use crate::domain::{PricePoint, Region};
-use crate::fetcher::PriceSupervisorMsg;
 use crate::mailbox::{Mailbox, Timer};
 use crate::ports::{FanOut, SharedClock};
 use crate::supervision::ActorMeter;
@@ -76,8 +75,17 @@ pub(crate) struct BroadcasterArgs {
     pub config: BroadcasterConfig,
     pub meter: ActorMeter,
     /// Where fan-out events go to be merged into the latest-price cache (the price side).
-    pub prices: Option<Mailbox<PriceSupervisorMsg>>,
+    pub prices: Option<PriceMerge>,
 }
+
+/// Hands a fan-out price event (and whether it came from another node, so it must be merged)
+/// to the price side, which answers it back as [`BroadcasterMsg::Merged`] once cached. The
+/// tree builds it, so the broadcaster does not depend on the price side's messages.
+pub(crate) type PriceMerge = Arc<
+    dyn Fn(IncomingEvent, bool, Mailbox<BroadcasterMsg>) -> Result<(), crate::mailbox::CallError>
+        + Send
+        + Sync,
+>;
 
 /// A new subscriber's request.
 #[derive(Debug, Clone)]
@@ -366,11 +374,7 @@ impl BroadcasterState {
             Some(prices) if event.kind == EventKind::Price => {
                 let merge = event.origin != self.args.node_id;
                 let reply = self.mailbox.clone();
-                if let Err(error) = prices.cast(PriceSupervisorMsg::MergeEvent {
-                    event: event.clone(),
-                    merge,
-                    reply,
-                }) {
+                if let Err(error) = prices(event.clone(), merge, reply) {
                     tracing::warn!(%error, "Price side unavailable; delivering the event without caching it.");
                     self.deliver(event);
                 }

@@ -11,6 +11,6 @@ pub use actor::{
     ResumeOutcome, SSE_EVENTS_PUBLISHED_TOTAL, SSE_RESUMES_TOTAL, SSE_SUBSCRIBERS, SubscribeError,
     SubscribeRequest, Subscription,
 };
-pub(crate) use actor::{Broadcaster, BroadcasterArgs, BroadcasterMsg};
+pub(crate) use actor::{Broadcaster, BroadcasterArgs, BroadcasterMsg, PriceMerge};
 pub use event::{EventKind, IncomingEvent, OutgoingEvent, PricePayload, Scope, StreamEvent};
 pub use handle::{BroadcastHandle, StreamError};

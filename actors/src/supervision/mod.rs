@@ -5,12 +5,11 @@
 pub mod backoff;
 pub mod budget;
 pub mod child;
-pub mod meter;
 pub mod supervisor;
 
+pub use crate::meter::ActorMeter;
 pub use backoff::{Backoff, BackoffPolicy};
 pub use budget::RestartBudget;
 pub use child::{ChildRestarts, ChildState, Decision, Restart, RestartPolicy};
-pub use meter::ActorMeter;
 pub use supervisor::{ACTOR_DEGRADED, ACTOR_RESTARTS_TOTAL, ChildStatus, SupervisorHandle};
 pub(crate) use supervisor::{ChildSpec, Supervisor, SupervisorArgs, SupervisorMsg};

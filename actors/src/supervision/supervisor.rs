@@ -17,8 +17,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::child::{ChildRestarts, ChildState, Decision, Restart, RestartPolicy};
-use super::meter::ActorMeter;
 use crate::mailbox::{CallError, Mailbox, Timer};
+use crate::meter::ActorMeter;
 
 /// Metric: restarts of a supervised actor, by actor name.
 pub const ACTOR_RESTARTS_TOTAL: &str = "wattline_actor_restarts_total";

@@ -28,17 +28,7 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Why an attempt at a job failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum JobFailure {
-    /// Worth trying again (the server was down, a timeout, a 5xx).
-    #[error("{0}")]
-    Transient(String),
-    /// Trying again cannot help (an unknown job kind, a payload that does not parse, an address
-    /// the server refuses for good): the job is parked at once.
-    #[error("{0}")]
-    Permanent(String),
-}
+pub use crate::ports::JobFailure;
 
 /// What to do with a job after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -10,7 +10,6 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::latest::{ANNOUNCE_LOOKBACK, LatestSnapshot};
-use crate::alerts::AlertEvaluatorMsg;
 use crate::broadcast::{BroadcasterMsg, IncomingEvent, PricePayload};
 use crate::domain::price::SourcePreference;
 use crate::domain::{PricePoint, Region};
@@ -76,9 +75,13 @@ pub(crate) struct PriceWriterArgs {
     pub broadcaster: Option<Mailbox<BroadcasterMsg>>,
     /// Told when a region's prices reach further (a new day may be ready to learn from).
     pub forecaster: Option<Mailbox<ForecasterMsg>>,
-    /// Told which regions got new prices, to evaluate their alert rules.
-    pub alerts: Option<Mailbox<AlertEvaluatorMsg>>,
+    /// Told which regions got new prices, to evaluate their alert rules (the tree builds it, so
+    /// the writer does not depend on the AlertEvaluator's messages).
+    pub alerts: Option<CommittedHook>,
 }
+
+/// Called with each region whose prices a commit changed.
+pub(crate) type CommittedHook = Arc<dyn Fn(Region) + Send + Sync>;
 
 /// Messages the writer takes.
 pub(crate) enum PriceWriterMsg {
@@ -287,7 +290,7 @@ impl PriceWriterState {
         }
         if let Some(alerts) = &self.args.alerts {
             for (region, _) in &changes {
-                let _ = alerts.cast(AlertEvaluatorMsg::Committed(*region));
+                alerts(*region);
             }
         }
         if let Some(broadcaster) = &self.args.broadcaster {

@@ -3,7 +3,7 @@
 mod actor;
 pub mod latest;
 
-pub(crate) use actor::{PriceWriter, PriceWriterArgs, PriceWriterMsg};
+pub(crate) use actor::{CommittedHook, PriceWriter, PriceWriterArgs, PriceWriterMsg};
 pub use actor::{
     WRITER_DROPPED_TOTAL, WRITER_ERRORS_TOTAL, WRITER_FLUSH_SECONDS, WRITER_ROWS_TOTAL,
     WriterConfig,
