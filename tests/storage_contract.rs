@@ -108,9 +108,19 @@ async fn same_key_updates_in_place(store: Arc<Storage>) {
         p.price += Decimal::ONE;
         p.fetched_at = "2026-01-15T13:00:00Z".parse().unwrap();
     }
-    store.upsert_prices(&again).await.unwrap();
+    assert_eq!(store.upsert_prices(&again).await.unwrap(), 24);
     let stored = store.price_range(&all(Region::Germany)).await.unwrap();
     assert_eq!(stored, again);
+    // The same values fetched again write nothing, and the stored fetch time stays.
+    let mut identical = again.clone();
+    for p in &mut identical {
+        p.fetched_at = "2026-01-15T14:00:00Z".parse().unwrap();
+    }
+    assert_eq!(store.upsert_prices(&identical).await.unwrap(), 0);
+    assert_eq!(
+        store.price_range(&all(Region::Germany)).await.unwrap(),
+        again
+    );
     // Another duration or source at the same start is a different row.
     let mut quarter = point(
         Region::Germany,

@@ -107,19 +107,20 @@ pub async fn edge(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -
     let started = Instant::now();
     let mut response = match body_admission(&req, edge.body_limit) {
         // Refused on the declared length: the body is never polled, so hyper sends no
-        // `100 Continue` and nothing is read.
-        Err(refusal) => refusal.into_response(),
+        // `100 Continue` and nothing is read. Answers made here log inside the request's span
+        // too, so their lines carry its id.
+        Err(refusal) => span.in_scope(|| refusal.into_response()),
         Ok(has_body) => {
             if has_body {
                 let timeout = edge.body_read_timeout;
                 req = req.map(|body| Body::new(TimedBody::new(body, timeout)));
             }
             match tokio::time::timeout(edge.deadline, next.run(req))
-                .instrument(span)
+                .instrument(span.clone())
                 .await
             {
                 Ok(response) => response,
-                Err(_) => ApiError::Timeout.into_response(),
+                Err(_) => span.in_scope(|| ApiError::Timeout.into_response()),
             }
         }
     };

@@ -276,6 +276,41 @@ async fn older_ml_requests_get_their_keys() {
     assert!(dec(&prediction["confidence_lower"]) <= dec(&prediction["confidence_upper"]));
     assert_eq!(body["region"], "germany");
 
+    // Without intervals, and the older bounds: 1–168 hours ahead, 1–10 slots.
+    let (status, body) = app
+        .post_body(
+            "/api/v1/ml/predict/price",
+            &json!({"region": "GERMANY", "hours_ahead": 48, "include_confidence": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let prediction = &body["predictions"][0];
+    assert!(prediction["predicted_price"].is_string(), "{prediction}");
+    assert!(prediction.get("confidence_lower").is_none(), "{prediction}");
+    assert!(prediction.get("confidence_upper").is_none(), "{prediction}");
+    for (path, request) in [
+        (
+            "/api/v1/ml/predict/price",
+            json!({"region": "UK", "hours_ahead": 169}),
+        ),
+        (
+            "/api/v1/ml/predict/price",
+            json!({"region": "UK", "hours_ahead": 0}),
+        ),
+        (
+            "/api/v1/ml/predict/optimal-times",
+            json!({"region": "UK", "duration_hours": 1, "num_slots": 11}),
+        ),
+        (
+            "/api/v1/ml/predict/optimal-times",
+            json!({"region": "UK", "duration_hours": 24.25}),
+        ),
+    ] {
+        let (status, body) = app.post_body(path, &request).await;
+        assert!(status.is_client_error(), "{request}: {status} {body}");
+        assert!(body["error"]["code"].is_string(), "{body}");
+    }
+
     for ambiguous in ["US", "EU"] {
         let (status, body) = app
             .post_body(
@@ -323,6 +358,21 @@ async fn older_ml_requests_get_their_keys() {
             "rank",
         ],
     );
+    // The older window: earliest start and latest end bound every slot.
+    let (status, body) = app
+        .post_body(
+            "/api/v1/ml/predict/optimal-times",
+            &json!({"region": "GERMANY", "duration_hours": 2, "num_slots": 3,
+                    "earliest_start": "2026-01-15T18:00:00Z", "latest_end": "2026-01-16T06:00:00Z"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let from: jiff::Timestamp = "2026-01-15T18:00:00Z".parse().unwrap();
+    let to: jiff::Timestamp = "2026-01-16T06:00:00Z".parse().unwrap();
+    for slot in body["optimal_slots"].as_array().unwrap() {
+        assert!(crate::helpers::ts(&slot["start_time"]) >= from, "{slot}");
+        assert!(crate::helpers::ts(&slot["end_time"]) <= to, "{slot}");
+    }
     // A duration up to 24 h works.
     let (status, body) = app
         .post_body(

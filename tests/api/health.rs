@@ -252,4 +252,18 @@ async fn an_actor_past_its_restart_budget_makes_the_engine_degraded_not_down() {
         "{metrics}"
     );
     assert!(metrics.contains("wattline_actor_restarts_total{actor=\"forecaster\"}"));
+    // The operator's view says which actor and why.
+    let admin = app.operator_get("/api/v1/admin/actors").await;
+    let forecaster = admin["actors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "forecaster")
+        .expect("the forecaster is listed");
+    assert_eq!(forecaster["state"], "degraded", "{forecaster}");
+    assert_eq!(
+        forecaster["restarts"], 2,
+        "both failures counted: {forecaster}"
+    );
+    assert!(forecaster["last_error"].is_string(), "{forecaster}");
 }
