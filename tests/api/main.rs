@@ -30,4 +30,6 @@ mod rate_limit;
 mod schedule;
 mod sources;
 mod stream;
+#[path = "../common/stripe.rs"]
+mod stripe;
 mod suppliers;

@@ -1,0 +1,235 @@
+//! Billing: what a Stripe webhook costs before it is stored (signature + typed parse + reading it
+//! into a billing event), and how fast the BillingWorker applies stored events (the real
+//! OutboxWorker with the BillingHandler, batches of 32) on SQLite and, when TEST_DATABASE_URL is
+//! set, PostgreSQL: each iteration stores one event per user for 500 users (not timed), then
+//! times the worker applying them (account by compare-and-set, `users.tier`, processed mark).
+//! Run: `cargo bench --bench billing`; with PostgreSQL:
+//! `TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --bench billing`.
+
+#[path = "../tests/common/stripe.rs"]
+mod stripe;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use jiff::{SignedDuration, Timestamp};
+use wattline::billing::webhook::{ParsedEvent, verify_and_parse};
+use wattline::config::Secret;
+use wattline::storage::billing::BillingEventRow;
+use wattline::storage::users::UserRow;
+use wattline::storage::{NewJob, Storage, StorageOptions};
+use wattline_actors::domain::billing::{BillingChange, BillingEvent, Tier};
+use wattline_actors::ports::{JobQueue, SoleNode, SystemClock};
+use wattline_actors::workers::WorkerConfig;
+use wattline_actors::workers::billing::{APPLY_EVENT, BILLING_QUEUE, BillingHandler};
+use wattline_actors::{Ports, Tree, TreeConfig, WorkerPorts};
+
+const USERS: usize = 500;
+
+fn webhook(c: &mut Criterion) {
+    let secret = Secret::new("whsec_bench");
+    let at = Timestamp::now().as_second();
+    let payloads = [
+        (
+            "checkout_session_completed",
+            stripe::event(
+                "evt_1",
+                "checkout.session.completed",
+                at,
+                stripe::completed_checkout("user-1", "pro", "cus_1", at),
+            ),
+        ),
+        (
+            "customer_subscription_updated",
+            stripe::event(
+                "evt_2",
+                "customer.subscription.updated",
+                at,
+                stripe::subscription("user-1", "pro", "active", at + 86_400, at),
+            ),
+        ),
+    ];
+    let mut group = c.benchmark_group("webhook");
+    for (name, payload) in payloads {
+        let header =
+            stripe_webhook::Webhook::generate_test_header(&payload, "whsec_bench", Some(at));
+        let now = Timestamp::from_second(at).unwrap();
+        group.throughput(Throughput::Bytes(payload.len() as u64));
+        group.bench_function(format!("verify_and_parse_{name}"), |b| {
+            b.iter(|| {
+                let parsed = verify_and_parse(payload.as_bytes(), &header, &secret, now).unwrap();
+                assert!(matches!(parsed, ParsedEvent::Billing { .. }));
+            })
+        });
+    }
+    group.finish();
+}
+
+fn stores(
+    runtime: &tokio::runtime::Runtime,
+) -> Vec<(&'static str, Arc<Storage>, Option<tempfile::TempDir>)> {
+    let options = StorageOptions {
+        max_connections: 4,
+        acquire_timeout: Duration::from_secs(10),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/billing.sqlite3", dir.path().display());
+    let sqlite = Arc::new(
+        runtime
+            .block_on(Storage::open_sqlite(&url, &options))
+            .unwrap(),
+    );
+    let mut out = vec![("sqlite", sqlite, Some(dir))];
+    if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
+        let schema = "wattline_bench_billing";
+        let stale = runtime
+            .block_on(Storage::open_postgres(&url, &options, Some(schema)))
+            .unwrap();
+        runtime.block_on(stale.drop_schema(schema)).unwrap();
+        runtime.block_on(stale.close());
+        let pg = runtime
+            .block_on(Storage::open_postgres(&url, &options, Some(schema)))
+            .unwrap();
+        out.push(("postgres", Arc::new(pg), None));
+    }
+    out
+}
+
+async fn create_users(storage: &Storage) {
+    for i in 0..USERS {
+        storage
+            .create_user(&UserRow {
+                id: format!("user-{i}"),
+                email: format!("user{i}@example.com"),
+                password_hash: None,
+                name: None,
+                email_verified: true,
+                tier: "free".into(),
+                created_at: Timestamp::now(),
+                last_login_at: None,
+            })
+            .await
+            .unwrap();
+    }
+}
+
+/// One newer event per user: alternately a subscription to pro and its deletion.
+async fn store_events(storage: &Storage, round: usize) {
+    let created = Timestamp::now() + SignedDuration::from_secs(round as i64);
+    for i in 0..USERS {
+        let user_id = format!("user-{i}");
+        let change = if round % 2 == 1 {
+            BillingChange::CheckoutCompleted {
+                user_id: Some(user_id.clone()),
+                customer: Some(format!("cus_{i}")),
+                subscription: Some(format!("sub_{i}")),
+                tier: Some(Tier::Pro),
+            }
+        } else {
+            BillingChange::SubscriptionDeleted {
+                user_id: Some(user_id.clone()),
+                customer: Some(format!("cus_{i}")),
+                subscription: format!("sub_{i}"),
+            }
+        };
+        let event = BillingEvent {
+            id: format!("evt_{round}_{i}"),
+            created,
+            change,
+        };
+        let row = BillingEventRow::received(&event, "bench", Timestamp::now());
+        storage
+            .store_billing_event(
+                &row,
+                NewJob {
+                    queue: BILLING_QUEUE.into(),
+                    kind: APPLY_EVENT.into(),
+                    payload: serde_json::json!({ "event_id": event.id }),
+                    idempotency_key: format!("stripe-event:{}", event.id),
+                    user_id: Some(user_id),
+                    run_at: Timestamp::now(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+}
+
+fn worker(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("billing_worker");
+    group.throughput(Throughput::Elements(USERS as u64));
+    group.sample_size(10);
+    for (name, storage, _dir) in stores(&runtime) {
+        runtime.block_on(create_users(&storage));
+        let handler = Arc::new(BillingHandler::new(
+            storage.clone(),
+            Arc::new(SystemClock),
+            SignedDuration::from_hours(24 * 7),
+        ));
+        let tree = runtime
+            .block_on(Tree::spawn(
+                Ports {
+                    store: wattline_actors::testing::MemoryStore::new(),
+                    sources: Vec::new(),
+                    clock: Arc::new(SystemClock),
+                    fanout: None,
+                    node_id: "bench".into(),
+                    lease: Arc::new(SoleNode),
+                    forecasts: None,
+                    weather: None,
+                    alerts: None,
+                    workers: Some(WorkerPorts {
+                        retention: None,
+                        jobs: storage.clone(),
+                        workers: vec![(
+                            BILLING_QUEUE.into(),
+                            handler,
+                            WorkerConfig {
+                                poll_every: Duration::from_millis(1),
+                                ..WorkerConfig::default()
+                            },
+                        )],
+                    }),
+                },
+                TreeConfig::default(),
+            ))
+            .unwrap();
+        let mut round = 0;
+        group.bench_function(format!("apply_{USERS}_{name}"), |b| {
+            b.iter_custom(|iterations| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iterations {
+                    round += 1;
+                    runtime.block_on(store_events(&storage, round));
+                    let started = Instant::now();
+                    runtime.block_on(async {
+                        loop {
+                            let counts = storage.counts(BILLING_QUEUE).await.unwrap();
+                            if counts.queued == 0 && counts.running == 0 {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(2)).await;
+                        }
+                    });
+                    total += started.elapsed();
+                }
+                total
+            })
+        });
+        let failed = runtime
+            .block_on(storage.counts(BILLING_QUEUE))
+            .unwrap()
+            .failed;
+        assert_eq!(failed, 0, "no event parked");
+        runtime.block_on(tree.shutdown(Duration::from_secs(5)));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, webhook, worker);
+criterion_main!(benches);
