@@ -1,8 +1,9 @@
 //! Billing: what a Stripe webhook costs before it is stored (signature + typed parse + reading it
 //! into a billing event), and how fast the BillingWorker applies stored events (the real
 //! OutboxWorker with the BillingHandler, batches of 32) on SQLite and, when TEST_DATABASE_URL is
-//! set, PostgreSQL: each iteration stores one event per user for 500 users (not timed), then
-//! times the worker applying them (account by compare-and-set, `users.tier`, processed mark).
+//! set, PostgreSQL: each iteration stores one event per user for 500 users with their jobs due a
+//! few seconds later (not timed), then times the worker applying them from the moment they fall
+//! due (account by compare-and-set, `users.tier`, processed mark).
 //! Run: `cargo bench --bench billing`; with PostgreSQL:
 //! `TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --bench billing`.
 
@@ -114,8 +115,9 @@ async fn create_users(storage: &Storage) {
     }
 }
 
-/// One newer event per user: alternately a subscription to pro and its deletion.
-async fn store_events(storage: &Storage, round: usize) {
+/// One newer event per user (alternately a subscription to pro and its deletion), each with its
+/// job due at `due`, so none is applied while the rest are being stored.
+async fn store_events(storage: &Storage, round: usize, due: Timestamp) {
     let created = Timestamp::now() + SignedDuration::from_secs(round as i64);
     for i in 0..USERS {
         let user_id = format!("user-{i}");
@@ -148,7 +150,7 @@ async fn store_events(storage: &Storage, round: usize) {
                     payload: serde_json::json!({ "event_id": event.id }),
                     idempotency_key: format!("stripe-event:{}", event.id),
                     user_id: Some(user_id),
-                    run_at: Timestamp::now(),
+                    run_at: due,
                 },
             )
             .await
@@ -205,7 +207,14 @@ fn worker(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iterations {
                     round += 1;
-                    runtime.block_on(store_events(&storage, round));
+                    // Due a little later: timing starts when the jobs fall due, all at once.
+                    let lead = Duration::from_secs(2);
+                    let due = Timestamp::now() + lead;
+                    let stored_by = Instant::now() + lead;
+                    runtime.block_on(store_events(&storage, round, due));
+                    assert!(Instant::now() < stored_by, "stored before they fall due");
+                    let wait = stored_by - Instant::now();
+                    runtime.block_on(async { tokio::time::sleep(wait).await });
                     let started = Instant::now();
                     runtime.block_on(async {
                         loop {
