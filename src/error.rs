@@ -174,6 +174,12 @@ pub enum ApiError {
     Internal(String),
 }
 
+impl From<crate::auth::redirects::RedirectRefused> for ApiError {
+    fn from(refused: crate::auth::redirects::RedirectRefused) -> Self {
+        ApiError::RedirectNotAllowed(refused.to_string())
+    }
+}
+
 impl From<crate::cache::kv::KvError> for ApiError {
     fn from(error: crate::cache::kv::KvError) -> Self {
         ApiError::Internal(error.to_string())

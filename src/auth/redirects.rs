@@ -22,6 +22,8 @@ pub struct RedirectPolicy {
 /// Why a redirect URL was refused (the text is shown to the client).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RedirectRefused {
+    #[error("longer than {MAX_URL_LEN} bytes")]
+    TooLong,
     #[error("not an absolute URL")]
     NotAUrl,
     #[error("only https redirects are allowed")]
@@ -31,6 +33,9 @@ pub enum RedirectRefused {
     #[error("the host {0} is not on the redirect allowlist")]
     NotAllowed(String),
 }
+
+/// Longest redirect URL taken (it travels in a query or a `Location` header).
+pub const MAX_URL_LEN: usize = 2048;
 
 impl RedirectPolicy {
     /// The policy of `entries` (hosts such as `app.example.com`, `localhost:3000`, or origins
@@ -63,6 +68,9 @@ impl RedirectPolicy {
 
     /// The parsed URL when `candidate` may be redirected to.
     pub fn check(&self, candidate: &str) -> Result<Url, RedirectRefused> {
+        if candidate.len() > MAX_URL_LEN {
+            return Err(RedirectRefused::TooLong);
+        }
         let url = Url::parse(candidate).map_err(|_| RedirectRefused::NotAUrl)?;
         match url.scheme() {
             "https" => {}
@@ -126,6 +134,8 @@ mod tests {
             p.check("http://app.example.com/"),
             Err(RedirectRefused::NotHttps)
         );
+        let long = format!("https://app.example.com/{}", "x".repeat(MAX_URL_LEN));
+        assert_eq!(p.check(&long), Err(RedirectRefused::TooLong));
     }
 
     #[test]

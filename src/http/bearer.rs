@@ -70,6 +70,18 @@ pub async fn verify_bearer(
     Ok(claims)
 }
 
+/// The account a verified token names; 401 when it is gone (erased since the token was made).
+pub async fn account_of(
+    state: &AppState,
+    claims: &Claims,
+) -> Result<crate::storage::users::UserRow, ApiError> {
+    state
+        .storage()
+        .user_by_id(&claims.sub)
+        .await?
+        .ok_or(ApiError::Unauthorized)
+}
+
 impl FromRequestParts<AppState> for Bearer {
     type Rejection = ApiError;
 

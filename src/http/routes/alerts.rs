@@ -17,7 +17,7 @@ use wattline_actors::domain::alert::{AlertCondition, AlertRule, QuietHours};
 use crate::auth::tokens::random_hex;
 
 use crate::error::ApiError;
-use crate::http::bearer::Bearer;
+use crate::http::bearer::{Bearer, account_of};
 use crate::http::dto::ErrorResponse;
 use crate::http::extract::{AppJson, AppQuery};
 use crate::http::state::AppState;
@@ -168,10 +168,7 @@ pub async fn create_rule(
         now,
     )?;
     let storage = state.storage();
-    let user = storage
-        .user_by_id(&claims.sub)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+    let user = account_of(&state, &claims).await?;
     if let Some(limit) = user
         .plan()?
         .alert_rule_limit(state.settings().alerts.free_rules)

@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::http::bearer::Bearer;
+use crate::http::bearer::{Bearer, account_of};
 use crate::http::dto::ErrorResponse;
 use crate::http::extract::AppJson;
 use crate::http::state::AppState;
@@ -105,10 +105,7 @@ pub async fn create_key(
         return Err(ApiError::invalid_field("name", "1 to 100 characters"));
     }
     let storage = state.storage();
-    let user = storage
-        .user_by_id(&claims.sub)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+    let user = account_of(&state, &claims).await?;
     if !user.plan()?.may_create_api_keys() {
         return Err(ApiError::TierRequired {
             feature: "API keys",

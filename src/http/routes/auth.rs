@@ -17,7 +17,7 @@ use wattline_actors::domain::password::{Checks, MAX_CHARS, MIN_CHARS, Strength, 
 use crate::auth::passwords;
 use crate::auth::tokens::{new_refresh_token, secret_hash};
 use crate::error::ApiError;
-use crate::http::bearer::{Bearer, revoked_key};
+use crate::http::bearer::{Bearer, account_of, revoked_key};
 use crate::http::dto::ErrorResponse;
 use crate::http::extract::AppJson;
 use crate::http::listener::ClientAddr;
@@ -369,11 +369,7 @@ pub async fn me(
     State(state): State<AppState>,
     Bearer(claims): Bearer,
 ) -> Result<Json<MeResponse>, ApiError> {
-    let user = state
-        .storage()
-        .user_by_id(&claims.sub)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+    let user = account_of(&state, &claims).await?;
     Ok(Json(MeResponse {
         id: user.id,
         email: user.email,

@@ -18,13 +18,12 @@ use wattline_actors::workers::billing::{APPLY_EVENT, BILLING_QUEUE};
 use crate::billing::webhook::{self, ParsedEvent, WebhookRefusal};
 use crate::billing::{CheckoutRequest as StripeCheckout, StripeBilling};
 use crate::error::ApiError;
-use crate::http::bearer::Bearer;
+use crate::http::bearer::{Bearer, account_of};
 use crate::http::dto::ErrorResponse;
 use crate::http::extract::AppJson;
 use crate::http::state::AppState;
 use crate::storage::billing::BillingEventRow;
 use crate::storage::jobs::NewJob;
-use crate::storage::users::UserRow;
 
 /// Routes under `/api/v1/billing`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -99,31 +98,13 @@ pub struct WebhookResponse {
 }
 
 fn checked_redirect(state: &AppState, url: &str) -> Result<String, ApiError> {
-    if url.len() > 2048 {
-        return Err(ApiError::RedirectNotAllowed(
-            "longer than 2048 bytes".into(),
-        ));
-    }
-    state
-        .accounts()
-        .redirects
-        .check(url)
-        .map(|u| u.to_string())
-        .map_err(|refused| ApiError::RedirectNotAllowed(refused.to_string()))
+    Ok(state.accounts().redirects.check(url)?.to_string())
 }
 
 fn stripe(state: &AppState) -> Result<&StripeBilling, ApiError> {
     state.billing().ok_or(ApiError::BillingNotConfigured(
         "set WATTLINE_BILLING__SECRET_KEY (and the plans' price ids) to offer paid plans",
     ))
-}
-
-async fn signed_in_user(state: &AppState, user_id: &str) -> Result<UserRow, ApiError> {
-    state
-        .storage()
-        .user_by_id(user_id)
-        .await?
-        .ok_or(ApiError::Unauthorized)
 }
 
 /// Starts a Stripe Checkout for `pro` or `business`; reuses the user's Stripe customer when
@@ -152,7 +133,7 @@ pub async fn checkout(
         .ok_or(ApiError::BillingNotConfigured(
             "no Stripe price id for that tier (billing.pro_price / billing.business_price)",
         ))?;
-    let user = signed_in_user(&state, &claims.sub).await?;
+    let user = account_of(&state, &claims).await?;
     let customer = state
         .storage()
         .billing_account_of(&user.id)
@@ -189,7 +170,7 @@ pub async fn portal(
 ) -> Result<Json<PortalResponse>, ApiError> {
     let return_url = checked_redirect(&state, &request.return_url)?;
     let stripe = stripe(&state)?;
-    let user = signed_in_user(&state, &claims.sub).await?;
+    let user = account_of(&state, &claims).await?;
     let customer = state
         .storage()
         .billing_account_of(&user.id)
@@ -208,7 +189,7 @@ pub async fn subscription(
     State(state): State<AppState>,
     Bearer(claims): Bearer,
 ) -> Result<Json<SubscriptionView>, ApiError> {
-    let user = signed_in_user(&state, &claims.sub).await?;
+    let user = account_of(&state, &claims).await?;
     let account = match state.storage().billing_account_of(&user.id).await? {
         Some(row) => row.account()?,
         None => BillingAccount::new(&user.id),

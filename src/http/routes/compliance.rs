@@ -22,7 +22,7 @@ use wattline_actors::workers::gdpr::{DELETE_CUSTOMER, GDPR_QUEUE};
 
 use crate::error::ApiError;
 use crate::gdpr::{ERASURE_BASIS, anonymous_email, anonymous_name, user_hash};
-use crate::http::bearer::{Bearer, revoked_key};
+use crate::http::bearer::{Bearer, account_of, revoked_key};
 use crate::http::dto::ErrorResponse;
 use crate::http::extract::AppJson;
 use crate::http::listener::ClientAddr;
@@ -248,11 +248,7 @@ pub async fn export(
     State(state): State<AppState>,
     Bearer(claims): Bearer,
 ) -> Result<Response, ApiError> {
-    let user = state
-        .storage()
-        .user_by_id(&claims.sub)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+    let user = account_of(&state, &claims).await?;
     let head = format!(
         "{{\"user_id\":{},\"exported_at\":{},\"tables\":{{",
         serde_json::Value::from(user.id.clone()),
@@ -353,10 +349,7 @@ pub async fn delete_my_data(
         return Err(ApiError::invalid_field("reason", "at most 500 characters"));
     }
     let storage = state.storage();
-    let user = storage
-        .user_by_id(&claims.sub)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+    let user = account_of(&state, &claims).await?;
     let now = state.now();
     let mut categories: Vec<&'static str> = Vec::new();
     for section in EXPORT {

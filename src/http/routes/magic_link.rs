@@ -66,18 +66,7 @@ pub async fn request_magic_link(
     })?;
     let accounts = state.accounts();
     let redirect_url = match &request.redirect_url {
-        Some(url) if url.len() > 2048 => {
-            return Err(ApiError::RedirectNotAllowed(
-                "longer than 2048 bytes".into(),
-            ));
-        }
-        Some(url) => Some(
-            accounts
-                .redirects
-                .check(url)
-                .map_err(|refused| ApiError::RedirectNotAllowed(refused.to_string()))?
-                .to_string(),
-        ),
+        Some(url) => Some(accounts.redirects.check(url)?.to_string()),
         None => None,
     };
     let Some(user) = state.storage().user_by_email(&email).await? else {

@@ -86,15 +86,7 @@ pub async fn start_oauth(
             "at most 10 scopes of 1 to 100 printable characters",
         ));
     }
-    if request.redirect_url.len() > 2048 {
-        return Err(ApiError::RedirectNotAllowed(
-            "longer than 2048 bytes".into(),
-        ));
-    }
-    let redirect = accounts
-        .redirects
-        .check(&request.redirect_url)
-        .map_err(|refused| ApiError::RedirectNotAllowed(refused.to_string()))?;
+    let redirect = accounts.redirects.check(&request.redirect_url)?;
     let url = accounts
         .oauth
         .begin(
