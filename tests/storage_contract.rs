@@ -1412,6 +1412,7 @@ async fn erasure_leaves_only_an_unchangeable_log(store: Arc<Storage>, url: &str)
     let mut unit = UnitOfWork::new();
     unit.enqueue(about);
     store.commit(unit).await.unwrap();
+    subscribed(&store, "u1", "cus_ada", now).await;
     let log = DeletionLogRow {
         id: "log-1".into(),
         user_hash: "hash".into(),
@@ -1440,7 +1441,26 @@ async fn erasure_leaves_only_an_unchangeable_log(store: Arc<Storage>, url: &str)
         .unwrap();
     assert_eq!(sent.len(), 1, "only the confirmation is left of Ada's jobs");
     assert!(store.complete(&sent[0], now).await.unwrap());
-    let leftovers = leftovers::tables_mentioning(url, &[email, "u1"]).await;
+    // The Stripe customer's deletion was queued by the erasure itself.
+    let deletion = store
+        .claim(
+            "gdpr",
+            "w",
+            10,
+            at("2026-01-15T12:00:01Z"),
+            at("2026-01-15T12:05:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(deletion.len(), 1);
+    assert_eq!(deletion[0].kind, "stripe_customer_deletion");
+    assert_eq!(deletion[0].payload["customer_id"], "cus_ada");
+    assert_eq!(
+        deletion[0].idempotency_key,
+        "stripe-customer-deletion:log-1"
+    );
+    assert!(store.complete(&deletion[0], now).await.unwrap());
+    let leftovers = leftovers::tables_mentioning(url, &[email, "u1", "cus_ada"]).await;
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert!(
         store.user_by_id("u2").await.unwrap().is_some(),
@@ -1493,6 +1513,48 @@ async fn erasure_on_postgres() {
     erasure_leaves_only_an_unchangeable_log(store.clone(), &url).await;
     store.drop_schema(&schema).await.unwrap();
     store.close().await;
+}
+
+/// Makes `user_id` a pro customer `customer` through a stored, settled checkout event.
+async fn subscribed(store: &Storage, user_id: &str, customer: &str, now: Timestamp) {
+    use wattline::storage::billing::BillingEventRow;
+    use wattline_actors::domain::billing::{self, BillingChange, BillingEvent, Outcome, Tier};
+    use wattline_actors::ports::{BillingSettlement, BillingStore};
+    let event = BillingEvent {
+        id: format!("evt_{user_id}"),
+        created: now,
+        change: BillingChange::CheckoutCompleted {
+            user_id: Some(user_id.into()),
+            customer: Some(customer.into()),
+            subscription: Some("sub_1".into()),
+            tier: Some(Tier::Pro),
+        },
+    };
+    let row = BillingEventRow::received(&event, "checkout.session.completed", now);
+    let mut job = job(&format!("stripe-event:{}", event.id));
+    job.user_id = Some(user_id.into());
+    assert!(store.store_billing_event(&row, job).await.unwrap());
+    let loaded = store
+        .billing_account(Some(user_id), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let Outcome::Applied { account, notice } =
+        billing::apply(&loaded.account, &event, SignedDuration::from_hours(24))
+    else {
+        panic!("applies");
+    };
+    let settlement = BillingSettlement::Applied {
+        before: Box::new(loaded),
+        account,
+        notice,
+    };
+    assert!(
+        store
+            .settle_billing_event(&event.id, &settlement, now)
+            .await
+            .unwrap()
+    );
 }
 
 async fn a_billing_event_is_stored_once_and_settled_once_by_compare_and_set(store: Arc<Storage>) {

@@ -76,10 +76,15 @@ pub async fn rate_limit(State(state): State<AppState>, mut req: Request, next: N
     response
 }
 
+/// Routes with limits of their own: stream connects (`[stream]`), and Stripe's webhook, whose
+/// deliveries come in bursts from a few Stripe addresses, are signed (an unsigned request costs
+/// one HMAC) and would only be retried later if refused.
+const EXEMPT: [&str; 2] = ["/api/v1/prices/stream", "/api/v1/billing/webhook"];
+
 /// The route group of a limited request; `None` for exempt ones (not `/api/`, pre-flights,
-/// stream connects with their own limits).
+/// [`EXEMPT`]).
 fn limited_group<'a>(method: &Method, path: &'a str) -> Option<&'a str> {
-    if method == Method::OPTIONS || path == "/api/v1/prices/stream" {
+    if method == Method::OPTIONS || EXEMPT.contains(&path) {
         return None;
     }
     let rest = path.strip_prefix("/api/v1/")?;
@@ -179,6 +184,14 @@ mod tests {
             None
         );
         assert_eq!(limited_group(&Method::GET, "/api/v1/prices/stream"), None);
+        assert_eq!(
+            limited_group(&Method::POST, "/api/v1/billing/webhook"),
+            None
+        );
+        assert_eq!(
+            limited_group(&Method::POST, "/api/v1/billing/checkout"),
+            Some("billing")
+        );
         assert_eq!(limited_group(&Method::GET, "/health/ready"), None);
         assert_eq!(limited_group(&Method::GET, "/metrics"), None);
     }

@@ -17,6 +17,7 @@ use super::magic_links::MAGIC_LINKS;
 use super::sql::{Dialect, Kind, OnConflict, Statement, Table, col, render};
 use super::users::{OAUTH_IDENTITIES, REFRESH_TOKENS, USERS};
 use super::{Storage, StorageError, UnitOfWork};
+use wattline_actors::workers::gdpr::{DELETE_CUSTOMER, GDPR_QUEUE};
 
 /// `consents`.
 pub static CONSENTS: Table = Table {
@@ -194,6 +195,20 @@ static DELETE_JOBS_OF_USER: Statement =
     Statement::new(|d: Dialect| render("DELETE FROM jobs WHERE user_id = {user_id}", d));
 static DELETE_BETA_OF_EMAIL: Statement =
     Statement::new(|d: Dialect| render("DELETE FROM beta_signups WHERE email = {email}", d));
+/// Queues the deletion of the user's Stripe customer, read from their billing account inside the
+/// erasure's transaction (so a checkout completing meanwhile cannot leave a customer behind);
+/// nothing when they have none. Runs before the account row goes.
+static QUEUE_CUSTOMER_DELETION: Statement = Statement::new(|d: Dialect| {
+    render(
+        "INSERT INTO jobs (id, queue, kind, payload, idempotency_key, user_id, status, attempts, \
+           run_at, locked_by, locked_until, last_error, created_at, updated_at) \
+         SELECT {job_id}, {queue}, {kind}, \
+           {sqlite:json_object|postgres:jsonb_build_object}('customer_id', customer_id), \
+           {key}, NULL, 'queued', 0, {now:time}, NULL, NULL, NULL, {now:time}, {now:time} \
+         FROM billing_accounts WHERE user_id = {user_id} AND customer_id IS NOT NULL",
+        d,
+    )
+});
 /// Billing events about the user (by id or by their Stripe customer); runs before the account
 /// row that names the customer goes.
 static DELETE_BILLING_EVENTS: Statement = Statement::new(|d: Dialect| {
@@ -341,8 +356,9 @@ impl Storage {
     }
 
     /// Erases the account `user_id` (with `email`) in one transaction: its rows in every table
-    /// (sessions included, so no refresh works again), its queued work, its beta sign-up; writes
-    /// `log`; queues `after` (the confirmation email, the Stripe customer deletion).
+    /// (sessions included, so no refresh works again), its queued work, its beta sign-up; queues
+    /// the deletion of its Stripe customer when it has one; writes `log`; queues `after` (the
+    /// confirmation email).
     pub async fn erase_user(
         &self,
         user_id: &str,
@@ -355,6 +371,17 @@ impl Storage {
         let mut unit = UnitOfWork::new();
         unit.push(&DELETE_JOBS_OF_USER, &who)
             .push(&DELETE_BETA_OF_EMAIL, &who)
+            .push(
+                &QUEUE_CUSTOMER_DELETION,
+                &json!({
+                    "user_id": user_id,
+                    "job_id": uuid::Uuid::now_v7().to_string(),
+                    "queue": GDPR_QUEUE,
+                    "kind": DELETE_CUSTOMER,
+                    "key": format!("stripe-customer-deletion:{}", log.id),
+                    "now": log.deleted_at,
+                }),
+            )
             .push(&DELETE_BILLING_EVENTS, &who);
         match erasure {
             Erasure::Delete => {

@@ -18,7 +18,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wattline_actors::domain::consent::{self, Purpose};
 use wattline_actors::workers::email::EMAIL_QUEUE;
-use wattline_actors::workers::gdpr::{DELETE_CUSTOMER, GDPR_QUEUE};
 
 use crate::error::ApiError;
 use crate::gdpr::{ERASURE_BASIS, anonymous_email, anonymous_name, user_hash};
@@ -403,25 +402,9 @@ pub async fn delete_my_data(
         user_id: None,
         run_at: now,
     };
-    let mut after = vec![confirmation];
-    // The Stripe customer goes too (the GdprWorker deletes it at Stripe); the job names the
-    // customer, not the user.
-    if let Some(customer_id) = storage
-        .billing_account_of(&user.id)
-        .await?
-        .and_then(|a| a.customer_id)
-    {
-        after.push(NewJob {
-            queue: GDPR_QUEUE.into(),
-            kind: DELETE_CUSTOMER.into(),
-            payload: serde_json::json!({ "customer_id": customer_id }),
-            idempotency_key: format!("stripe-customer-deletion:{}", log.id),
-            user_id: None,
-            run_at: now,
-        });
-    }
+    // The deletion of their Stripe customer is queued by the erasure itself.
     storage
-        .erase_user(&user.id, &user.email, erasure, &log, after)
+        .erase_user(&user.id, &user.email, erasure, &log, vec![confirmation])
         .await?;
     // This access token stops working at once; the sessions went with the account.
     let left = claims.exp.saturating_sub(now.as_second()).max(1) as u64;
