@@ -36,8 +36,8 @@ pub fn anonymous_name(user_id: &str) -> String {
     format!("Anonymous User {}", &sha256_hex(user_id)[..6])
 }
 
-/// The retention policy: sessions and sign-in links when they expire; delivered jobs and alert
-/// history after `keep`.
+/// The retention policy: sessions and sign-in links when they expire; delivered jobs, alert
+/// history and applied billing events after `keep`.
 pub struct RetentionPolicy {
     pub storage: Arc<Storage>,
     pub keep: SignedDuration,
@@ -52,6 +52,7 @@ impl Retention for RetentionPolicy {
             ("expired_sign_in_links".into(), purged.expired_sign_in_links),
             ("delivered_jobs".into(), purged.delivered_jobs),
             ("alert_history".into(), purged.alert_history),
+            ("billing_events".into(), purged.billing_events),
         ])
     }
 }

@@ -1344,6 +1344,7 @@ async fn retention_purges_only_what_is_past_its_limit(store: Arc<Storage>) {
         .await
         .unwrap();
     enqueue_n(&store, "old", 2).await;
+    subscribed(&store, "u1", "cus_1", at("2026-01-15T12:00:00Z")).await;
     let claimed = store
         .claim(
             "email",
@@ -1366,13 +1367,13 @@ async fn retention_purges_only_what_is_past_its_limit(store: Arc<Storage>) {
         .purge_expired(at("2027-01-15T12:00:00Z"), keep)
         .await
         .unwrap();
-    assert_eq!(purged.delivered_jobs, 0);
-    // Past it: the delivered job goes, the running one stays.
+    assert_eq!((purged.delivered_jobs, purged.billing_events), (0, 0));
+    // Past it: the delivered job and the applied event go, the running job stays.
     let purged = store
         .purge_expired(at("2028-01-16T12:00:00Z"), keep)
         .await
         .unwrap();
-    assert_eq!(purged.delivered_jobs, 1);
+    assert_eq!((purged.delivered_jobs, purged.billing_events), (1, 1));
     assert_eq!(queued(&store).await.len(), 1);
 }
 
@@ -1532,6 +1533,7 @@ async fn subscribed(store: &Storage, user_id: &str, customer: &str, now: Timesta
     };
     let row = BillingEventRow::received(&event, "checkout.session.completed", now);
     let mut job = job(&format!("stripe-event:{}", event.id));
+    job.queue = "billing".into();
     job.user_id = Some(user_id.into());
     assert!(store.store_billing_event(&row, job).await.unwrap());
     let loaded = store

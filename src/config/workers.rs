@@ -122,7 +122,8 @@ pub struct AlertSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GdprSettings {
-    /// Delivered jobs and alert history are kept this many days (default 730).
+    /// Delivered jobs, alert history and applied Stripe events are kept this many days (default
+    /// 730).
     pub retention_days: NonZeroU32,
     /// How often the retention worker purges (default 1h).
     #[serde(deserialize_with = "human::positive_duration")]

@@ -258,6 +258,14 @@ static PURGE_JOBS: Statement = Statement::new(|d: Dialect| {
         d,
     )
 });
+/// Applied Stripe events past the limit (an unprocessed one stays for its worker). Stripe stops
+/// retrying a delivery within days, so a purged id cannot come back as new.
+static PURGE_BILLING_EVENTS: Statement = Statement::new(|d: Dialect| {
+    render(
+        "DELETE FROM billing_events WHERE processed_at IS NOT NULL AND processed_at < {before:time}",
+        d,
+    )
+});
 static PURGE_HISTORY: Statement = Statement::new(|d: Dialect| {
     render(
         "DELETE FROM alert_history WHERE fired_at < {before:time}",
@@ -312,6 +320,7 @@ pub struct Purged {
     pub expired_sign_in_links: u64,
     pub delivered_jobs: u64,
     pub alert_history: u64,
+    pub billing_events: u64,
 }
 
 impl Storage {
@@ -421,7 +430,7 @@ impl Storage {
     }
 
     /// Removes what is past its time at `now`: expired sessions and sign-in links, and delivered
-    /// jobs and alert history older than `keep`.
+    /// jobs, alert history and applied billing events older than `keep`.
     pub async fn purge_expired(
         &self,
         now: Timestamp,
@@ -433,6 +442,7 @@ impl Storage {
             expired_sign_in_links: self.execute(&PURGE_LINKS, &params).await?,
             delivered_jobs: self.execute(&PURGE_JOBS, &params).await?,
             alert_history: self.execute(&PURGE_HISTORY, &params).await?,
+            billing_events: self.execute(&PURGE_BILLING_EVENTS, &params).await?,
         })
     }
 }
