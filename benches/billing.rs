@@ -10,8 +10,12 @@
 #[path = "../tests/common/stripe.rs"]
 mod stripe;
 
+#[path = "common/stores.rs"]
+mod stores;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use stores::stores;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use jiff::{SignedDuration, Timestamp};
@@ -19,7 +23,7 @@ use wattline::billing::webhook::{ParsedEvent, verify_and_parse};
 use wattline::config::Secret;
 use wattline::storage::billing::BillingEventRow;
 use wattline::storage::users::UserRow;
-use wattline::storage::{NewJob, Storage, StorageOptions};
+use wattline::storage::{NewJob, Storage};
 use wattline_actors::domain::billing::{BillingChange, BillingEvent, Tier};
 use wattline_actors::ports::{JobQueue, SoleNode, SystemClock};
 use wattline_actors::workers::WorkerConfig;
@@ -65,36 +69,6 @@ fn webhook(c: &mut Criterion) {
         });
     }
     group.finish();
-}
-
-fn stores(
-    runtime: &tokio::runtime::Runtime,
-) -> Vec<(&'static str, Arc<Storage>, Option<tempfile::TempDir>)> {
-    let options = StorageOptions {
-        max_connections: 4,
-        acquire_timeout: Duration::from_secs(10),
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/billing.sqlite3", dir.path().display());
-    let sqlite = Arc::new(
-        runtime
-            .block_on(Storage::open_sqlite(&url, &options))
-            .unwrap(),
-    );
-    let mut out = vec![("sqlite", sqlite, Some(dir))];
-    if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
-        let schema = "wattline_bench_billing";
-        let stale = runtime
-            .block_on(Storage::open_postgres(&url, &options, Some(schema)))
-            .unwrap();
-        runtime.block_on(stale.drop_schema(schema)).unwrap();
-        runtime.block_on(stale.close());
-        let pg = runtime
-            .block_on(Storage::open_postgres(&url, &options, Some(schema)))
-            .unwrap();
-        out.push(("postgres", Arc::new(pg), None));
-    }
-    out
 }
 
 async fn create_users(storage: &Storage) {
@@ -166,7 +140,7 @@ fn worker(c: &mut Criterion) {
     let mut group = c.benchmark_group("billing_worker");
     group.throughput(Throughput::Elements(USERS as u64));
     group.sample_size(10);
-    for (name, storage, _dir) in stores(&runtime) {
+    for (name, storage, _dir) in stores(&runtime, "wattline_bench_billing") {
         runtime.block_on(create_users(&storage));
         let handler = Arc::new(BillingHandler::new(
             storage.clone(),

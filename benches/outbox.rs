@@ -4,14 +4,18 @@
 //! Run: `cargo bench --bench outbox`; with PostgreSQL:
 //! `TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --bench outbox`.
 
+#[path = "common/stores.rs"]
+mod stores;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use stores::stores;
 
 use async_trait::async_trait;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use jiff::Timestamp;
-use wattline::storage::{NewJob, Storage, StorageOptions, UnitOfWork};
+use wattline::storage::{NewJob, Storage, UnitOfWork};
 use wattline_actors::ports::{ClaimedJob, JobHandler, JobQueue, SoleNode, SystemClock};
 use wattline_actors::workers::{JobFailure, WorkerConfig};
 use wattline_actors::{Ports, Tree, TreeConfig, WorkerPorts};
@@ -45,36 +49,6 @@ async fn queue(storage: &Storage, round: usize) {
     storage.commit(unit).await.unwrap();
 }
 
-fn stores(
-    runtime: &tokio::runtime::Runtime,
-) -> Vec<(&'static str, Arc<Storage>, Option<tempfile::TempDir>)> {
-    let options = StorageOptions {
-        max_connections: 4,
-        acquire_timeout: Duration::from_secs(10),
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/outbox.sqlite3", dir.path().display());
-    let sqlite = Arc::new(
-        runtime
-            .block_on(Storage::open_sqlite(&url, &options))
-            .unwrap(),
-    );
-    let mut out = vec![("sqlite", sqlite, Some(dir))];
-    if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
-        let schema = "wattline_bench_outbox";
-        let stale = runtime
-            .block_on(Storage::open_postgres(&url, &options, Some(schema)))
-            .unwrap();
-        runtime.block_on(stale.drop_schema(schema)).unwrap();
-        runtime.block_on(stale.close());
-        let pg = runtime
-            .block_on(Storage::open_postgres(&url, &options, Some(schema)))
-            .unwrap();
-        out.push(("postgres", Arc::new(pg), None));
-    }
-    out
-}
-
 fn throughput(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -83,7 +57,7 @@ fn throughput(c: &mut Criterion) {
     let mut group = c.benchmark_group("outbox");
     group.throughput(Throughput::Elements(JOBS as u64));
     group.sample_size(10);
-    for (name, storage, _dir) in stores(&runtime) {
+    for (name, storage, _dir) in stores(&runtime, "wattline_bench_outbox") {
         let handler = Arc::new(NoOp::default());
         let tree = runtime
             .block_on(Tree::spawn(

@@ -2,13 +2,15 @@
 //! set). Run: `cargo bench --bench storage`; with PostgreSQL:
 //! `TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --bench storage`.
 
-use std::sync::Arc;
-use std::time::Duration;
+#[path = "common/stores.rs"]
+mod stores;
+
+use stores::stores;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use jiff::{SignedDuration, Timestamp};
 use rust_decimal::Decimal;
-use wattline::storage::{RangeQuery, Storage, StorageOptions};
+use wattline::storage::RangeQuery;
 use wattline_actors::domain::{EnergyUnit, PriceKind, PricePoint, Region, Source};
 use wattline_actors::ports::PriceStore;
 
@@ -33,46 +35,13 @@ fn batch(offset_days: i64) -> Vec<PricePoint> {
         .collect()
 }
 
-fn stores(
-    runtime: &tokio::runtime::Runtime,
-) -> Vec<(&'static str, Arc<Storage>, Option<tempfile::TempDir>)> {
-    let options = StorageOptions {
-        max_connections: 4,
-        acquire_timeout: Duration::from_secs(10),
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/bench.sqlite3", dir.path().display());
-    let sqlite: Arc<Storage> = Arc::new(
-        runtime
-            .block_on(Storage::open_sqlite(&url, &options))
-            .unwrap(),
-    );
-    let mut out = vec![("sqlite", sqlite, Some(dir))];
-    if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
-        // One fixed schema, emptied at the start of each run.
-        let schema = "wattline_bench";
-        let stale = runtime
-            .block_on(Storage::open_postgres(&url, &options, Some(schema)))
-            .unwrap();
-        runtime.block_on(stale.drop_schema(schema)).unwrap();
-        runtime.block_on(stale.close());
-        let pg: Arc<Storage> = Arc::new(
-            runtime
-                .block_on(Storage::open_postgres(&url, &options, Some(schema)))
-                .unwrap(),
-        );
-        out.push(("postgres", pg, None));
-    }
-    out
-}
-
 fn bench_storage(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    for (name, store, _dir) in stores(&runtime) {
+    for (name, store, _dir) in stores(&runtime, "wattline_bench") {
         let mut group = c.benchmark_group(format!("upsert_{name}"));
         group.throughput(Throughput::Elements(BATCH as u64));
         group.sample_size(10);
