@@ -28,10 +28,8 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, header};
-use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -127,9 +125,6 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             rate_limit::rate_limit,
         ))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::Internal("handler panicked".into()).into_response()
-        }))
         .layer(axum::middleware::from_fn_with_state(
             middleware::Edge::with_bodies(
                 settings.hsts,
