@@ -12,10 +12,13 @@ mod stripe;
 
 #[path = "common/stores.rs"]
 mod stores;
+#[path = "common/worker.rs"]
+mod worker;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stores::stores;
+use worker::{drained, spawn_worker};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use jiff::{SignedDuration, Timestamp};
@@ -25,10 +28,8 @@ use wattline::storage::billing::BillingEventRow;
 use wattline::storage::users::UserRow;
 use wattline::storage::{NewJob, Storage};
 use wattline_actors::domain::billing::{BillingChange, BillingEvent, Tier};
-use wattline_actors::ports::{JobQueue, SoleNode, SystemClock};
-use wattline_actors::workers::WorkerConfig;
+use wattline_actors::ports::{JobQueue, SystemClock};
 use wattline_actors::workers::billing::{APPLY_EVENT, BILLING_QUEUE, BillingHandler};
-use wattline_actors::{Ports, Tree, TreeConfig, WorkerPorts};
 
 const USERS: usize = 500;
 
@@ -147,34 +148,7 @@ fn worker(c: &mut Criterion) {
             Arc::new(SystemClock),
             SignedDuration::from_hours(24 * 7),
         ));
-        let tree = runtime
-            .block_on(Tree::spawn(
-                Ports {
-                    store: wattline_actors::testing::MemoryStore::new(),
-                    sources: Vec::new(),
-                    clock: Arc::new(SystemClock),
-                    fanout: None,
-                    node_id: "bench".into(),
-                    lease: Arc::new(SoleNode),
-                    forecasts: None,
-                    weather: None,
-                    alerts: None,
-                    workers: Some(WorkerPorts {
-                        retention: None,
-                        jobs: storage.clone(),
-                        workers: vec![(
-                            BILLING_QUEUE.into(),
-                            handler,
-                            WorkerConfig {
-                                poll_every: Duration::from_millis(1),
-                                ..WorkerConfig::default()
-                            },
-                        )],
-                    }),
-                },
-                TreeConfig::default(),
-            ))
-            .unwrap();
+        let tree = runtime.block_on(spawn_worker(&storage, BILLING_QUEUE, handler));
         let mut round = 0;
         group.bench_function(format!("apply_{USERS}_{name}"), |b| {
             b.iter_custom(|iterations| {
@@ -190,15 +164,7 @@ fn worker(c: &mut Criterion) {
                     let wait = stored_by - Instant::now();
                     runtime.block_on(async { tokio::time::sleep(wait).await });
                     let started = Instant::now();
-                    runtime.block_on(async {
-                        loop {
-                            let counts = storage.counts(BILLING_QUEUE).await.unwrap();
-                            if counts.queued == 0 && counts.running == 0 {
-                                break;
-                            }
-                            tokio::time::sleep(Duration::from_millis(2)).await;
-                        }
-                    });
+                    runtime.block_on(drained(&storage, BILLING_QUEUE));
                     total += started.elapsed();
                 }
                 total

@@ -6,19 +6,21 @@
 
 #[path = "common/stores.rs"]
 mod stores;
+#[path = "common/worker.rs"]
+mod worker;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use stores::stores;
+use worker::{drained, spawn_worker};
 
 use async_trait::async_trait;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use jiff::Timestamp;
 use wattline::storage::{NewJob, Storage, UnitOfWork};
-use wattline_actors::ports::{ClaimedJob, JobHandler, JobQueue, SoleNode, SystemClock};
-use wattline_actors::workers::{JobFailure, WorkerConfig};
-use wattline_actors::{Ports, Tree, TreeConfig, WorkerPorts};
+use wattline_actors::ports::{ClaimedJob, JobHandler};
+use wattline_actors::workers::JobFailure;
 
 const JOBS: usize = 2_000;
 
@@ -59,34 +61,7 @@ fn throughput(c: &mut Criterion) {
     group.sample_size(10);
     for (name, storage, _dir) in stores(&runtime, "wattline_bench_outbox") {
         let handler = Arc::new(NoOp::default());
-        let tree = runtime
-            .block_on(Tree::spawn(
-                Ports {
-                    store: wattline_actors::testing::MemoryStore::new(),
-                    sources: Vec::new(),
-                    clock: Arc::new(SystemClock),
-                    fanout: None,
-                    node_id: "bench".into(),
-                    lease: Arc::new(SoleNode),
-                    forecasts: None,
-                    weather: None,
-                    alerts: None,
-                    workers: Some(WorkerPorts {
-                        retention: None,
-                        jobs: storage.clone(),
-                        workers: vec![(
-                            "bench".into(),
-                            handler.clone(),
-                            WorkerConfig {
-                                poll_every: Duration::from_millis(1),
-                                ..WorkerConfig::default()
-                            },
-                        )],
-                    }),
-                },
-                TreeConfig::default(),
-            ))
-            .unwrap();
+        let tree = runtime.block_on(spawn_worker(&storage, "bench", handler.clone()));
         let mut round = 0;
         group.bench_function(format!("drain_{JOBS}_{name}"), |b| {
             b.iter_custom(|iterations| {
@@ -95,15 +70,7 @@ fn throughput(c: &mut Criterion) {
                     round += 1;
                     runtime.block_on(queue(&storage, round));
                     let started = Instant::now();
-                    runtime.block_on(async {
-                        loop {
-                            let counts = storage.counts("bench").await.unwrap();
-                            if counts.queued == 0 && counts.running == 0 {
-                                break;
-                            }
-                            tokio::time::sleep(Duration::from_millis(2)).await;
-                        }
-                    });
+                    runtime.block_on(drained(&storage, "bench"));
                     total += started.elapsed();
                 }
                 total
