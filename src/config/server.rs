@@ -43,7 +43,7 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StreamSettings {
-    /// Heartbeat period (default 15s).
+    /// Longest silence on a stream before it gets a heartbeat comment (default 15s).
     #[serde(deserialize_with = "human::positive_duration")]
     pub heartbeat: Duration,
     /// Client reconnect hint (default 3s).

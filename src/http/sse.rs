@@ -1,6 +1,7 @@
 //! The body of one SSE subscription: an `http_body::Body` that writes the opening frames, then
 //! every event of its regions as the broadcaster framed it (shared bytes, nothing serialised
-//! per subscriber), held back and written together under `interval`, and ends with `lagged` or
+//! per subscriber), held back and written together under `interval`, a heartbeat comment when it
+//! has been silent for the heartbeat period, and ends with `lagged` or
 //! `shutdown`. When the broadcaster is restarted it subscribes again, resuming after the last
 //! event it wrote (or `reset` and a fresh snapshot). Polled directly by hyper: no stream
 //! adapters between the broadcast channel and the socket.
@@ -54,6 +55,28 @@ pub struct Origin {
     pub regions: Vec<Region>,
 }
 
+/// When a stream writes a heartbeat comment: only after a whole heartbeat period of silence.
+/// The broadcaster ticks twice per period; a stream writes the comment on a tick only when it
+/// wrote nothing since the tick before, so no stream is silent for longer than the period, and a
+/// stream that carries events writes no comments at all (under load, one write per subscriber
+/// and period fewer).
+#[derive(Debug, Default)]
+struct Keepalive {
+    wrote_since_tick: bool,
+}
+
+impl Keepalive {
+    /// Something (an event, a comment) was written.
+    fn wrote(&mut self) {
+        self.wrote_since_tick = true;
+    }
+
+    /// A tick: whether it writes the comment.
+    fn on_tick(&mut self) -> bool {
+        !std::mem::take(&mut self.wrote_since_tick)
+    }
+}
+
 type Resubscribing = Pin<Box<dyn Future<Output = Option<Subscription>> + Send>>;
 
 /// Where the subscription is.
@@ -74,6 +97,7 @@ pub struct Subscriber {
     /// Frames held back by `interval`, and the timer that releases them.
     pending: Vec<Bytes>,
     flush: Option<Pin<Box<Sleep>>>,
+    keepalive: Keepalive,
     phase: Phase,
     /// Id of the newest event written (where a resume starts).
     last_id: u64,
@@ -106,6 +130,7 @@ impl Subscriber {
             next_send: Instant::now(),
             pending: Vec::new(),
             flush: None,
+            keepalive: Keepalive::default(),
             phase: Phase::Live,
             last_id: 0,
             sent: metrics::counter!(SSE_EVENTS_SENT_TOTAL),
@@ -179,7 +204,7 @@ impl Subscriber {
             Scope::Heartbeat => {
                 // Also the moment the frames written are counted.
                 self.sent.increment(std::mem::take(&mut self.unsent));
-                return Some(event.frame.clone());
+                return self.keepalive.on_tick().then(|| event.frame.clone());
             }
             Scope::Region(region) if !self.regions[region.index()] => return None,
             Scope::Region(_) => {}
@@ -279,14 +304,49 @@ impl http_body::Body for Subscriber {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.get_mut()
-            .poll_chunk(cx)
-            .map(|chunk| chunk.map(|c| Ok(Frame::data(c))))
+        let this = self.get_mut();
+        this.poll_chunk(cx).map(|chunk| {
+            chunk.map(|c| {
+                this.keepalive.wrote();
+                Ok(Frame::data(c))
+            })
+        })
     }
 }
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
         self.sent.increment(self.unsent);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Keepalive;
+
+    #[test]
+    fn a_silent_stream_gets_a_comment_every_second_tick() {
+        let mut keepalive = Keepalive::default();
+        let mut written = Vec::new();
+        for _ in 0..6 {
+            let comment = keepalive.on_tick();
+            if comment {
+                keepalive.wrote();
+            }
+            written.push(comment);
+        }
+        assert_eq!(written, [true, false, true, false, true, false]);
+    }
+
+    #[test]
+    fn a_stream_that_writes_between_ticks_gets_no_comment() {
+        let mut keepalive = Keepalive::default();
+        for _ in 0..5 {
+            keepalive.wrote();
+            assert!(!keepalive.on_tick());
+        }
+        // Silent from here: the tick after the one that followed the last write has the
+        // comment, so a silence never lasts longer than two ticks (one heartbeat period).
+        assert!(keepalive.on_tick());
     }
 }

@@ -250,6 +250,37 @@ async fn idle_streams_get_heartbeats() {
 }
 
 #[tokio::test]
+async fn streams_that_carry_events_get_no_heartbeats_until_they_fall_silent() {
+    let period = Duration::from_secs(6);
+    let app = TestApp::spawn_with(|s| s.stream.heartbeat = period).await;
+    let mut stream = app.stream("region=germany", None).await;
+    stream.next_event(WAIT).await.unwrap();
+    // Events every fraction of a second across more than one heartbeat period: every frame
+    // written is an event, never a comment.
+    let started = std::time::Instant::now();
+    let mut day = 0;
+    while started.elapsed() < period + Duration::from_secs(1) {
+        day += 1;
+        new_day(&app, day, "germany").await;
+        let frame = stream.next(WAIT).await.unwrap();
+        assert_eq!(frame.event, "price", "a stream with events got {frame:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Silent from here: the comment comes within one period.
+    let silent = std::time::Instant::now();
+    let beat = stream.next(period * 2).await.unwrap();
+    assert_eq!(
+        (beat.event.as_str(), beat.data.as_str()),
+        (":", "heartbeat")
+    );
+    assert!(
+        silent.elapsed() <= period + Duration::from_secs(2),
+        "silent for {:?}",
+        silent.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn interval_holds_events_back_and_sends_them_together() {
     let app = TestApp::spawn().await;
     // 10 s is the shortest interval the API takes.

@@ -170,7 +170,8 @@ pub(crate) enum BroadcasterMsg {
     Stats(RpcReplyPort<BroadcastStats>),
     /// End every stream with a final `shutdown` event.
     EndStreams,
-    /// Send every stream a heartbeat comment.
+    /// A heartbeat tick (two per heartbeat period): every stream silent since the previous tick
+    /// writes a heartbeat comment.
     Heartbeat,
     /// Fail on purpose (tests of the supervision).
     #[cfg(any(test, feature = "testing"))]
@@ -217,9 +218,12 @@ impl Actor for Broadcaster {
         metrics::gauge!(SSE_SUBSCRIBERS).set(0.0);
         metrics::gauge!(FANOUT_UP).set(if args.fanout.is_some() { 1.0 } else { 0.0 });
         let mailbox = Mailbox::new(myself, args.meter.clone());
-        // One timer for every stream's heartbeat, not one per subscriber.
-        let heartbeats = (!args.config.heartbeat.is_zero())
-            .then(|| mailbox.send_interval(args.config.heartbeat, || BroadcasterMsg::Heartbeat));
+        // One timer for every stream's heartbeat, not one per subscriber. It ticks twice per
+        // period so that a stream which writes the comment only after a silent tick is never
+        // silent for longer than the period.
+        let heartbeats = (!args.config.heartbeat.is_zero()).then(|| {
+            mailbox.send_interval(args.config.heartbeat / 2, || BroadcasterMsg::Heartbeat)
+        });
         Ok(BroadcasterState {
             mailbox,
             heartbeat: Arc::new(StreamEvent::heartbeat()),

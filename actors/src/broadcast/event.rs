@@ -13,7 +13,8 @@ pub use crate::domain::event::{EventKind, IncomingEvent, OutgoingEvent, PricePay
 pub enum Scope {
     /// Streams of this region.
     Region(Region),
-    /// Every stream: a heartbeat comment.
+    /// Every stream: a heartbeat tick (a stream silent since the previous tick writes the
+    /// comment).
     Heartbeat,
     /// Every stream, as its last frame: the server is shutting down.
     Shutdown,
@@ -39,8 +40,8 @@ impl StreamEvent {
         }
     }
 
-    /// The heartbeat comment every stream gets from the broadcaster's one timer (no timer per
-    /// subscriber).
+    /// The heartbeat comment streams write on the broadcaster's one timer (no timer per
+    /// subscriber) when they have been silent.
     pub fn heartbeat() -> Self {
         StreamEvent {
             id: 0,
