@@ -7,6 +7,8 @@
 #            (fetcher → writer → broadcaster → SSE): 1 event/s to every subscriber.
 #   ceiling — not Wattline: benches/sse_ceiling.rs, a minimal tokio program writing the same
 #            bytes to every subscriber once a second; the ceiling the fanout run compares with.
+#   hyper  — the same program streaming the same frames through hyper's HTTP/1 connection: the
+#            floor of any server built on hyper.
 #
 #   SUBSCRIBERS=10000 SECONDS=30 benches/sse_load.sh
 #   FORECAST=false SUBSCRIBERS=10000 MODES=fanout benches/sse_load.sh   # forecaster off
@@ -28,8 +30,10 @@ ceiling="$(ls -t target/release/deps/sse_ceiling-* | grep -v '\.d$' | head -n 1)
 
 for mode in $MODES; do
   tmp="$(mktemp -d)"
-  if [ "$mode" = ceiling ]; then
-    taskset -c 0 "$ceiling" --addr "127.0.0.1:$PORT" &
+  if [ "$mode" = ceiling ] || [ "$mode" = hyper ]; then
+    flags=()
+    [ "$mode" = hyper ] && flags=(--hyper)
+    taskset -c 0 "$ceiling" --addr "127.0.0.1:$PORT" "${flags[@]}" &
     pid=$!
     for _ in $(seq 1 100); do (echo >"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
     taskset -c 1 "$tool" --addr "127.0.0.1:$PORT" --server-pid "$pid" --subscribers "$SUBSCRIBERS" \
