@@ -194,9 +194,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteWatchdog<S> {
         self.inner.is_write_vectored()
     }
 
+    /// Not watched: only writes stall (a socket's flush has nothing to wait for), and hyper
+    /// flushes on every turn of its loop.
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let result = Pin::new(&mut self.inner).poll_flush(cx);
-        self.watch(cx, result)
+        Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::IpAddr;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use axum::Router;
@@ -216,7 +218,7 @@ pub async fn serve(
                 req
             });
         let http = http.clone();
-        let mut stop = stop_rx.clone();
+        let stop = stop_rx.clone();
         let done = done_rx.clone();
         let closed = closed_tx.clone();
         tokio::spawn(async move {
@@ -232,12 +234,9 @@ pub async fn serve(
             let connection =
                 http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
             let mut connection = std::pin::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                _ = stop.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
-                }
+            if until_stopped(connection.as_mut(), stop).await {
+                connection.as_mut().graceful_shutdown();
+                let _ = connection.await;
             }
             let _ = closed.send(slot);
             drop(done);
@@ -248,6 +247,34 @@ pub async fn serve(
     drop(done_rx);
     done_tx.closed().await;
     Ok(())
+}
+
+/// Drives `connection` until it ends (`false`) or `stop` fires (`true`: the server is shutting
+/// down). The stop signal's waker is registered once, on the first poll, and afterwards only its
+/// version is read on each wake-up: a connection streaming SSE is woken for every event, and
+/// polling the signal as a future each time (a lock and a waker comparison) was measurable
+/// there. Registering once is enough because a spawned task's waker never changes.
+async fn until_stopped(
+    mut connection: Pin<&mut (impl Future + ?Sized)>,
+    stop: watch::Receiver<()>,
+) -> bool {
+    let mut signal = stop.clone();
+    let mut changed = std::pin::pin!(signal.changed());
+    let mut registered = false;
+    std::future::poll_fn(|cx| {
+        if !registered {
+            registered = true;
+            if changed.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(true);
+            }
+        }
+        // Changed, or the sender dropped: both mean stop.
+        if !matches!(stop.has_changed(), Ok(false)) {
+            return Poll::Ready(true);
+        }
+        connection.as_mut().poll(cx).map(|_| false)
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -335,5 +362,34 @@ mod tests {
         if cfg!(target_os = "linux") {
             assert!(descriptor_limit().unwrap() > 0);
         }
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_ends_is_not_stopped() {
+        let (_stop_tx, stop) = watch::channel(());
+        let connection = std::pin::pin!(async {});
+        assert!(!until_stopped(connection, stop).await);
+    }
+
+    #[tokio::test]
+    async fn a_busy_connection_is_stopped_when_the_signal_fires_after_many_wake_ups() {
+        let (stop_tx, stop) = watch::channel(());
+        let (wake_tx, mut wake_rx) = mpsc::unbounded_channel::<()>();
+        // A connection woken over and over (as a stream is by each event) that never ends.
+        let task = tokio::spawn(async move {
+            let connection = std::pin::pin!(async move { while wake_rx.recv().await.is_some() {} });
+            until_stopped(connection, stop).await
+        });
+        for _ in 0..100 {
+            wake_tx.send(()).unwrap();
+            tokio::task::yield_now().await;
+        }
+        assert!(!task.is_finished());
+        drop(stop_tx);
+        let stopped = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("woken by the stop signal")
+            .unwrap();
+        assert!(stopped);
     }
 }
