@@ -16,7 +16,7 @@ use wattline::storage::jobs::{INSERT_JOB, JOBS_OF_QUEUE, JobRow, RETRY_FAILED_JO
 use wattline::storage::{NewJob, RangeQuery, Storage, StorageError, StorageOptions, UnitOfWork};
 use wattline_actors::domain::{Currency, EnergyUnit, PriceKind, PricePoint, Region, Source};
 use wattline_actors::forecaster::{ForecastStep, ModelSummary, RegionForecast};
-use wattline_actors::ports::JobQueue;
+use wattline_actors::ports::{ClaimedJob, JobQueue};
 use wattline_actors::ports::{ForecastStore, PriceStore, WeatherStore};
 
 fn options() -> StorageOptions {
@@ -1014,6 +1014,21 @@ fn at(text: &str) -> Timestamp {
     text.parse().unwrap()
 }
 
+/// Up to ten jobs of `queue`, claimed by one worker a second after noon of 2026-01-15 (where the
+/// retention and erasure cases place their rows) under a five-minute lease.
+async fn claim_soon_after_noon(store: &Storage, queue: &str) -> Vec<ClaimedJob> {
+    store
+        .claim(
+            queue,
+            "w",
+            10,
+            at("2026-01-15T12:00:01Z"),
+            at("2026-01-15T12:05:00Z"),
+        )
+        .await
+        .unwrap()
+}
+
 async fn enqueue_n(store: &Storage, prefix: &str, n: usize) {
     let mut unit = UnitOfWork::new();
     for i in 0..n {
@@ -1345,16 +1360,7 @@ async fn retention_purges_only_what_is_past_its_limit(store: Arc<Storage>) {
         .unwrap();
     enqueue_n(&store, "old", 2).await;
     subscribed(&store, "u1", "cus_1", at("2026-01-15T12:00:00Z")).await;
-    let claimed = store
-        .claim(
-            "email",
-            "w",
-            10,
-            at("2026-01-15T12:00:01Z"),
-            at("2026-01-15T12:05:00Z"),
-        )
-        .await
-        .unwrap();
+    let claimed = claim_soon_after_noon(&store, "email").await;
     assert!(
         store
             .complete(&claimed[0], at("2026-01-15T12:00:02Z"))
@@ -1430,29 +1436,11 @@ async fn erasure_leaves_only_an_unchangeable_log(store: Arc<Storage>, url: &str)
         .await
         .unwrap();
     // The confirmation is sent (and a done job keeps no payload).
-    let sent = store
-        .claim(
-            "email",
-            "w",
-            10,
-            at("2026-01-15T12:00:01Z"),
-            at("2026-01-15T12:05:00Z"),
-        )
-        .await
-        .unwrap();
+    let sent = claim_soon_after_noon(&store, "email").await;
     assert_eq!(sent.len(), 1, "only the confirmation is left of Ada's jobs");
     assert!(store.complete(&sent[0], now).await.unwrap());
     // The Stripe customer's deletion was queued by the erasure itself.
-    let deletion = store
-        .claim(
-            "gdpr",
-            "w",
-            10,
-            at("2026-01-15T12:00:01Z"),
-            at("2026-01-15T12:05:00Z"),
-        )
-        .await
-        .unwrap();
+    let deletion = claim_soon_after_noon(&store, "gdpr").await;
     assert_eq!(deletion.len(), 1);
     assert_eq!(deletion[0].kind, "stripe_customer_deletion");
     assert_eq!(deletion[0].payload["customer_id"], "cus_ada");
