@@ -258,32 +258,30 @@ mod tests {
         }
     }
 
+    /// `request` (without a body) answered by `app` behind the edge layer.
+    async fn through_edge(app: axum::Router, request: axum::http::request::Builder) -> Response {
+        use tower::ServiceExt;
+        app.layer(axum::middleware::from_fn_with_state(
+            Edge::new(false, Duration::from_secs(5)),
+            edge,
+        ))
+        .oneshot(request.body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap()
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn a_panicking_handler_answers_500_in_the_envelope() {
-        use tower::ServiceExt;
-        let app = axum::Router::new()
-            .route(
-                "/boom",
-                axum::routing::get(|| async {
-                    if true {
-                        panic!("handler bug");
-                    }
-                    "unreachable"
-                }),
-            )
-            .layer(axum::middleware::from_fn_with_state(
-                Edge::new(false, Duration::from_secs(5)),
-                edge,
-            ));
-        let response = app
-            .oneshot(
-                Request::builder()
-                    .uri("/boom")
-                    .body(axum::body::Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let app = axum::Router::new().route(
+            "/boom",
+            axum::routing::get(|| async {
+                if true {
+                    panic!("handler bug");
+                }
+                "unreachable"
+            }),
+        );
+        let response = through_edge(app, Request::builder().uri("/boom")).await;
         assert_eq!(response.status(), 500);
         assert!(response.headers().contains_key("x-request-id"));
         let body = axum::body::to_bytes(response.into_body(), 1 << 16)
@@ -295,7 +293,6 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn every_log_line_of_a_request_carries_its_id() {
-        use tower::ServiceExt;
         let captured = Captured::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -303,30 +300,22 @@ mod tests {
             .with_ansi(false)
             .finish();
         let _guard = tracing::subscriber::set_default(subscriber);
-        let app = axum::Router::new()
-            .route(
-                "/x",
-                axum::routing::get(|| async {
-                    tracing::info!("Before the await.");
-                    tokio::task::yield_now().await;
-                    tracing::warn!("After the await.");
-                    "ok"
-                }),
-            )
-            .layer(axum::middleware::from_fn_with_state(
-                Edge::new(false, Duration::from_secs(5)),
-                edge,
-            ));
-        let response = app
-            .oneshot(
-                Request::builder()
-                    .uri("/x")
-                    .header("x-request-id", "req-42")
-                    .body(axum::body::Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let app = axum::Router::new().route(
+            "/x",
+            axum::routing::get(|| async {
+                tracing::info!("Before the await.");
+                tokio::task::yield_now().await;
+                tracing::warn!("After the await.");
+                "ok"
+            }),
+        );
+        let response = through_edge(
+            app,
+            Request::builder()
+                .uri("/x")
+                .header("x-request-id", "req-42"),
+        )
+        .await;
         assert_eq!(response.headers()["x-request-id"], "req-42");
         let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = logs.lines().collect();
