@@ -28,7 +28,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 use wattline_actors::broadcast::PricePayload;
-use wattline_actors::broadcast::event::frame;
+use wattline_actors::broadcast::event::{frame, http_chunk};
 use wattline_actors::domain::Region;
 
 #[derive(Debug, Parser)]
@@ -58,14 +58,6 @@ fn frame_of(id: u64) -> Bytes {
     )
 }
 
-/// `frame` as an HTTP/1.1 chunk, as hyper writes a streamed body.
-fn chunk_of(frame: &[u8]) -> Bytes {
-    let mut chunk = format!("{:x}\r\n", frame.len()).into_bytes();
-    chunk.extend_from_slice(frame);
-    chunk.extend_from_slice(b"\r\n");
-    Bytes::from(chunk)
-}
-
 /// What every stream starts with.
 fn snapshot() -> Bytes {
     frame(Some(1), "snapshot", "{\"regions\":[]}")
@@ -81,9 +73,7 @@ async fn subscriber(mut socket: tokio::net::TcpStream, mut events: broadcast::Re
     let mut start =
         b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
             .to_vec();
-    start.extend_from_slice(format!("{:x}\r\n", snapshot.len()).as_bytes());
-    start.extend_from_slice(&snapshot);
-    start.extend_from_slice(b"\r\n");
+    start.extend_from_slice(&http_chunk(&snapshot));
     if socket.write_all(&start).await.is_err() {
         return;
     }
@@ -159,7 +149,7 @@ async fn main() {
             let _ = producer.send(if through_hyper {
                 frame
             } else {
-                chunk_of(&frame)
+                http_chunk(&frame)
             });
             id += 1;
         }

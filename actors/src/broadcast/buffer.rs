@@ -56,11 +56,11 @@ mod tests {
     use crate::domain::Region;
 
     fn event(id: u64) -> Arc<StreamEvent> {
-        Arc::new(StreamEvent {
+        Arc::new(StreamEvent::new(
             id,
-            scope: Scope::Region(Region::Uk),
-            frame: frame(Some(id), "price", "{}"),
-        })
+            Scope::Region(Region::Uk),
+            &frame(Some(id), "price", "{}"),
+        ))
     }
 
     #[test]

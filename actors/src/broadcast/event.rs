@@ -28,40 +28,60 @@ pub struct StreamEvent {
     pub scope: Scope,
     /// The complete SSE frame (`id:`, `event:`, `data:` lines and the blank line).
     pub frame: Bytes,
+    /// The same frame as one HTTP/1.1 chunk (`frame` is a slice of it): what a subscriber
+    /// writes to a chunked response, without framing or copying anything of its own.
+    pub chunk: Bytes,
 }
 
 impl StreamEvent {
     /// Frames `event` for SSE.
     pub fn from_incoming(event: &IncomingEvent) -> Self {
-        StreamEvent {
-            id: event.id,
-            scope: Scope::Region(event.region),
-            frame: frame(Some(event.id), event.kind.name(), &event.payload),
-        }
+        StreamEvent::new(
+            event.id,
+            Scope::Region(event.region),
+            &frame(Some(event.id), event.kind.name(), &event.payload),
+        )
     }
 
     /// The heartbeat comment streams write on the broadcaster's one timer (no timer per
     /// subscriber) when they have been silent.
     pub fn heartbeat() -> Self {
-        StreamEvent {
-            id: 0,
-            scope: Scope::Heartbeat,
-            frame: Bytes::from_static(
-                b": heartbeat
-
-",
-            ),
-        }
+        StreamEvent::new(0, Scope::Heartbeat, b": heartbeat\n\n")
     }
 
     /// The `shutdown` event that ends every stream.
     pub fn shutdown() -> Self {
+        StreamEvent::new(
+            0,
+            Scope::Shutdown,
+            &frame(None, "shutdown", r#"{"reason":"server shutting down"}"#),
+        )
+    }
+
+    /// An event of `frame`, kept once: as its chunk, and the frame as a slice of that.
+    pub fn new(id: u64, scope: Scope, frame: &[u8]) -> Self {
+        let chunk = http_chunk(frame);
+        let start = chunk.len() - frame.len() - 2;
         StreamEvent {
-            id: 0,
-            scope: Scope::Shutdown,
-            frame: frame(None, "shutdown", r#"{"reason":"server shutting down"}"#),
+            id,
+            scope,
+            frame: chunk.slice(start..chunk.len() - 2),
+            chunk,
         }
     }
+}
+
+/// `data` as one HTTP/1.1 chunk: size line, data, CRLF (empty for empty data, which as a chunk
+/// would end the body).
+pub fn http_chunk(data: &[u8]) -> Bytes {
+    if data.is_empty() {
+        return Bytes::new();
+    }
+    let mut chunk = Vec::with_capacity(data.len() + 12);
+    chunk.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+    chunk.extend_from_slice(data);
+    chunk.extend_from_slice(b"\r\n");
+    Bytes::from(chunk)
 }
 
 /// An SSE frame. `data` must be one line (JSON without raw newlines, which serde_json never emits).
@@ -86,5 +106,24 @@ mod tests {
             &frame(None, "reset", "{}")[..],
             b"event: reset\ndata: {}\n\n"
         );
+    }
+
+    #[test]
+    fn an_event_carries_its_frame_inside_its_chunk() {
+        let event = StreamEvent::shutdown();
+        let frame = frame(None, "shutdown", r#"{"reason":"server shutting down"}"#);
+        assert_eq!(event.frame, frame);
+        let size = format!("{:x}\r\n", frame.len());
+        assert_eq!(event.chunk, [size.as_bytes(), &frame, b"\r\n"].concat());
+        assert_eq!(
+            event.frame.as_ptr(),
+            event.chunk[size.len()..].as_ptr(),
+            "one allocation"
+        );
+        assert_eq!(
+            &http_chunk(b": heartbeat\n\n")[..],
+            b"d\r\n: heartbeat\n\n\r\n"
+        );
+        assert!(http_chunk(b"").is_empty());
     }
 }
