@@ -185,11 +185,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteWatchdog<S> {
         self.watch(cx, result)
     }
 
-    /// Vectored, so that hyper writes an SSE frame (the broadcaster's bytes, shared by every
-    /// subscriber) between its chunk header and trailer with one `writev`, instead of copying
-    /// each frame into a buffer of every connection first. Measured with 10 000 SSE
-    /// subscribers: less user time per event and 15 instead of 18 KB per subscriber
-    /// (BENCHMARKS.md, live stream).
+    /// Vectored, so that hyper writes a streamed body's chunks between their chunk header and
+    /// trailer with one `writev`, instead of copying each into its own buffer first.
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
     }

@@ -7,6 +7,7 @@ pub mod body_timeout;
 pub mod compat;
 pub mod dto;
 pub mod extract;
+pub mod handoff;
 pub mod horizon;
 pub mod listener;
 pub mod middleware;

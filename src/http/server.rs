@@ -1,6 +1,6 @@
 //! The accept loop: admits connections under a node-wide and a per-address cap, serves each with
-//! hyper's HTTP/1 connection (header read timeout on the engine's timer) and shuts down
-//! gracefully. axum's `serve` has no timeouts and no connection caps, so it is replaced here;
+//! hyper's HTTP/1 connection (header read timeout on the engine's timer), writes SSE streams
+//! itself once hyper has sent their head ([`handoff`]) and shuts down gracefully. axum's `serve` has no timeouts and no connection caps, so it is replaced here;
 //! the router is the same.
 //!
 //! The counts belong to the accept loop alone: connection tasks report their end through a
@@ -24,6 +24,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::sync::{mpsc, watch};
 use tower::ServiceExt;
 
+use super::handoff::{self, FlushSignal, HandoffPoint, Takeover};
 use super::listener::{ClientAddr, WatchdogListener};
 
 /// Limits of the accept loop.
@@ -209,12 +210,14 @@ pub async fn serve(
                 continue;
             }
         };
+        let (handoff, mut handing_point, flushed) = HandoffPoint::new();
         let service = router
             .clone()
             .map_request(move |req: hyper::Request<Incoming>| {
                 let mut req = req.map(Body::new);
-                req.extensions_mut()
-                    .insert(ConnectInfo(ClientAddr(address)));
+                let extensions = req.extensions_mut();
+                extensions.insert(ConnectInfo(ClientAddr(address)));
+                extensions.insert(handoff.clone());
                 req
             });
         let http = http.clone();
@@ -231,12 +234,23 @@ pub async fn serve(
                     return;
                 }
             }
-            let connection =
-                http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
-            let mut connection = std::pin::pin!(connection);
-            if until_stopped(connection.as_mut(), stop).await {
-                connection.as_mut().graceful_shutdown();
-                let _ = connection.await;
+            let io = TokioIo::new(FlushSignal::new(io, flushed));
+            let mut connection = http.serve_connection(io, TowerToHyperService::new(service));
+            let served = {
+                let serving = std::pin::pin!(serving(&mut connection, &mut handing_point));
+                until_stopped(serving, stop).await
+            };
+            let handed = match served {
+                Some(handed) => handed,
+                None => {
+                    // Stopping: requests in flight finish (a stream may still be handed over).
+                    Pin::new(&mut connection).graceful_shutdown();
+                    serving(&mut connection, &mut handing_point).await
+                }
+            };
+            if let Some(Takeover { stream, chunked }) = handed {
+                let io = connection.into_parts().io.into_inner().into_inner();
+                handoff::write_stream(io, stream, chunked).await;
             }
             let _ = closed.send(slot);
             drop(done);
@@ -249,16 +263,29 @@ pub async fn serve(
     Ok(())
 }
 
-/// Drives `connection` until it ends (`false`) or `stop` fires (`true`: the server is shutting
+/// Drives hyper's `connection` until it ends (`None`) or hands over an SSE stream, which the
+/// connection task then writes itself ([`handoff`]).
+fn serving<'a, C: Future + Unpin>(
+    connection: &'a mut C,
+    point: &'a mut HandoffPoint,
+) -> impl Future<Output = Option<Takeover>> + 'a {
+    std::future::poll_fn(move |cx| match Pin::new(&mut *connection).poll(cx) {
+        Poll::Ready(_) => Poll::Ready(None),
+        Poll::Pending => point
+            .ready()
+            .map_or(Poll::Pending, |t| Poll::Ready(Some(t))),
+    })
+}
+
+/// Drives `connection` until it ends (its output) or `stop` fires (`None`: the server is shutting
 /// down). The stop signal's waker is registered once, on the first poll, and afterwards only its
-/// version is read on each wake-up: a connection streaming SSE is woken for every event, and
-/// polling the signal as a future each time (a lock and a waker comparison, beside `select!`'s
-/// own work) showed in the fan-out's profile. Registering once is enough because a spawned
-/// task's waker never changes.
-async fn until_stopped(
-    mut connection: Pin<&mut (impl Future + ?Sized)>,
+/// version is read on each wake-up (a load, where polling the signal as a future each time is a
+/// lock and a waker comparison). Registering once is enough because a spawned task's waker never
+/// changes.
+async fn until_stopped<F: Future + ?Sized>(
+    mut connection: Pin<&mut F>,
     stop: watch::Receiver<()>,
-) -> bool {
+) -> Option<F::Output> {
     let mut signal = stop.clone();
     let mut changed = std::pin::pin!(signal.changed());
     let mut registered = false;
@@ -266,14 +293,14 @@ async fn until_stopped(
         if !registered {
             registered = true;
             if changed.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(true);
+                return Poll::Ready(None);
             }
         }
         // Changed, or the sender dropped: both mean stop.
         if !matches!(stop.has_changed(), Ok(false)) {
-            return Poll::Ready(true);
+            return Poll::Ready(None);
         }
-        connection.as_mut().poll(cx).map(|_| false)
+        connection.as_mut().poll(cx).map(Some)
     })
     .await
 }
@@ -369,7 +396,7 @@ mod tests {
     async fn a_connection_that_ends_is_not_stopped() {
         let (_stop_tx, stop) = watch::channel(());
         let connection = std::pin::pin!(async {});
-        assert!(!until_stopped(connection, stop).await);
+        assert_eq!(until_stopped(connection, stop).await, Some(()));
     }
 
     #[tokio::test]
@@ -391,6 +418,6 @@ mod tests {
             .await
             .expect("woken by the stop signal")
             .unwrap();
-        assert!(stopped);
+        assert_eq!(stopped, None);
     }
 }

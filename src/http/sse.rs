@@ -1,13 +1,12 @@
-//! The body of one SSE subscription: an `http_body::Body` that writes the opening frames, then
+//! One SSE subscription as a stream of chunks to write: the opening frames, then
 //! every event of its regions as the broadcaster framed it (shared bytes, nothing serialised
 //! per subscriber), held back and written together under `interval`, a heartbeat comment when it
 //! has been silent for the heartbeat period, and ends with `lagged` or
 //! `shutdown`. When the broadcaster is restarted it subscribes again, resuming after the last
-//! event it wrote (or `reset` and a fresh snapshot). Polled directly by hyper: no stream
-//! adapters between the broadcast channel and the socket.
+//! event it wrote (or `reset` and a fresh snapshot). Written by the connection task straight to
+//! the socket once the head is out ([`super::handoff`]).
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -17,12 +16,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http_body::Frame;
 use tokio::sync::broadcast;
 use tokio::time::{Instant, Sleep};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-use wattline_actors::broadcast::event::frame;
+use wattline_actors::broadcast::event::{frame, http_chunk};
 use wattline_actors::broadcast::{
     BroadcastHandle, ResumeOutcome, Scope, StreamError, StreamEvent, SubscribeRequest, Subscription,
 };
@@ -77,6 +75,33 @@ impl Keepalive {
     }
 }
 
+/// How a stream's chunks go on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// SSE frames as they are: hyper frames the body, or an HTTP/1.0 body ends by closing.
+    Frames,
+    /// Each chunk a complete HTTP/1.1 chunk, written straight to the socket.
+    Chunks,
+}
+
+impl Wire {
+    /// What `event` is on this wire: bytes the broadcaster made once for every subscriber.
+    fn of(self, event: &StreamEvent) -> Bytes {
+        match self {
+            Wire::Frames => event.frame.clone(),
+            Wire::Chunks => event.chunk.clone(),
+        }
+    }
+
+    /// Frames of this stream alone (the opening, held-back and last ones) for this wire.
+    fn encode(self, frames: Bytes) -> Bytes {
+        match self {
+            Wire::Frames => frames,
+            Wire::Chunks => http_chunk(&frames),
+        }
+    }
+}
+
 type Resubscribing = Pin<Box<dyn Future<Output = Option<Subscription>> + Send>>;
 
 /// Where the subscription is.
@@ -98,6 +123,7 @@ pub struct Subscriber {
     pending: Vec<Bytes>,
     flush: Option<Pin<Box<Sleep>>>,
     keepalive: Keepalive,
+    wire: Wire,
     phase: Phase,
     /// Id of the newest event written (where a resume starts).
     last_id: u64,
@@ -131,6 +157,7 @@ impl Subscriber {
             pending: Vec::new(),
             flush: None,
             keepalive: Keepalive::default(),
+            wire: Wire::Frames,
             phase: Phase::Live,
             last_id: 0,
             sent: metrics::counter!(SSE_EVENTS_SENT_TOTAL),
@@ -138,6 +165,11 @@ impl Subscriber {
             guard,
             origin,
         }
+    }
+
+    /// Sets how the chunks go on the wire (frames until then).
+    pub fn set_wire(&mut self, wire: Wire) {
+        self.wire = wire;
     }
 
     /// Queues what a (re)started subscription begins with: the missed events, or a snapshot
@@ -204,7 +236,7 @@ impl Subscriber {
             Scope::Heartbeat => {
                 // Also the moment the frames written are counted.
                 self.sent.increment(std::mem::take(&mut self.unsent));
-                return self.keepalive.on_tick().then(|| event.frame.clone());
+                return self.keepalive.on_tick().then(|| self.wire.of(event));
             }
             Scope::Region(region) if !self.regions[region.index()] => return None,
             Scope::Region(_) => {}
@@ -212,10 +244,10 @@ impl Subscriber {
         self.unsent += 1;
         self.last_id = self.last_id.max(event.id);
         match self.throttle {
-            None => Some(event.frame.clone()),
+            None => Some(self.wire.of(event)),
             Some(period) if self.pending.is_empty() && Instant::now() >= self.next_send => {
                 self.next_send = Instant::now() + period;
-                Some(event.frame.clone())
+                Some(self.wire.of(event))
             }
             Some(_) => {
                 if self.pending.is_empty() {
@@ -229,28 +261,26 @@ impl Subscriber {
 
     /// Writes every held-back frame as one chunk and starts the next throttle period.
     fn release(&mut self) -> Bytes {
-        let chunk: Vec<u8> = self.pending.drain(..).flat_map(|f| f.to_vec()).collect();
+        let frames: Vec<u8> = self.pending.drain(..).flat_map(|f| f.to_vec()).collect();
         self.flush = None;
         self.next_send = Instant::now() + self.throttle.unwrap_or_default();
-        Bytes::from(chunk)
+        self.wire.encode(Bytes::from(frames))
     }
 
-    /// The last chunk: after it the stream ends.
+    /// The last chunk (with any held-back frames before `last`): after it the stream ends.
     fn finish(&mut self, last: Bytes) -> Bytes {
         self.phase = Phase::Done;
-        if self.pending.is_empty() {
-            return last;
-        }
-        let mut chunk = self.release().to_vec();
-        chunk.extend_from_slice(&last);
-        Bytes::from(chunk)
+        self.flush = None;
+        let mut frames: Vec<u8> = self.pending.drain(..).flat_map(|f| f.to_vec()).collect();
+        frames.extend_from_slice(&last);
+        self.wire.encode(Bytes::from(frames))
     }
 
     /// The next chunk to write, `None` at the end.
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         loop {
             if let Some(first) = self.initial.pop_front() {
-                return Poll::Ready(Some(first));
+                return Poll::Ready(Some(self.wire.encode(first)));
             }
             match &mut self.phase {
                 Phase::Done => return Poll::Ready(None),
@@ -296,21 +326,16 @@ impl Subscriber {
     }
 }
 
-impl http_body::Body for Subscriber {
-    type Data = Bytes;
-    type Error = Infallible;
+impl futures_util::Stream for Subscriber {
+    type Item = Bytes;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         let this = self.get_mut();
-        this.poll_chunk(cx).map(|chunk| {
-            chunk.map(|c| {
-                this.keepalive.wrote();
-                Ok(Frame::data(c))
-            })
-        })
+        let chunk = ready!(this.poll_chunk(cx));
+        if chunk.is_some() {
+            this.keepalive.wrote();
+        }
+        Poll::Ready(chunk)
     }
 }
 

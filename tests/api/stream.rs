@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use reqwest::StatusCode;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{API_KEY, NOW, TestApp, assert_error, dec};
 
@@ -389,6 +389,101 @@ async fn shutdown_ends_streams_with_a_final_event() {
     assert_eq!(last.event, "shutdown");
     assert!(stream.next_event(WAIT).await.is_none(), "the stream ends");
     stopping.await.unwrap().unwrap();
+}
+
+/// Reads `raw` until `text` has arrived; returns everything read.
+async fn read_until(raw: &mut tokio::net::TcpStream, text: &str) -> String {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains(text) {
+        let n = tokio::time::timeout(WAIT, raw.read(&mut buf))
+            .await
+            .expect("the server answers")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before {text:?}: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8(seen).unwrap()
+}
+
+/// An HTTP/1.1 chunked body decoded, and whether it ended with the last (empty) chunk.
+fn dechunk(mut wire: &str) -> (String, bool) {
+    let mut body = String::new();
+    while let Some((size, rest)) = wire.split_once("\r\n") {
+        let size = usize::from_str_radix(size, 16).expect("a chunk size line");
+        if size == 0 {
+            return (body, rest == "\r\n");
+        }
+        body.push_str(&rest[..size]);
+        assert_eq!(&rest[size..size + 2], "\r\n", "a chunk ends with CRLF");
+        wire = &rest[size + 2..];
+    }
+    (body, false)
+}
+
+#[tokio::test]
+async fn a_stream_after_a_request_on_the_same_connection_is_chunked_and_properly_ended() {
+    let app = TestApp::spawn().await;
+    let mut raw = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    raw.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let health = read_until(&mut raw, "}").await;
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    raw.write_all(b"GET /api/v1/prices/stream?region=uk HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut wire = read_until(&mut raw, "event: snapshot").await;
+    wait_for_subscribers(&app, 1).await;
+    let stopping = tokio::spawn(app.stop());
+    let mut rest = String::new();
+    tokio::time::timeout(WAIT, raw.read_to_string(&mut rest))
+        .await
+        .expect("the server closes the stream")
+        .unwrap();
+    wire.push_str(&rest);
+    stopping.await.unwrap().unwrap();
+    let (head, chunks) = wire.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    let (body, ended) = dechunk(chunks);
+    assert!(ended, "the body ends with the last chunk: {chunks:?}");
+    assert!(body.starts_with("retry: "), "{body}");
+    let snapshot = body.find("event: snapshot").unwrap();
+    let shutdown = body.find("event: shutdown").expect("the final event");
+    assert!(snapshot < shutdown);
+}
+
+#[tokio::test]
+async fn an_http_1_0_stream_is_not_chunked_and_ends_when_the_server_closes() {
+    let app = TestApp::spawn().await;
+    let mut raw = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    raw.write_all(b"GET /api/v1/prices/stream?region=uk HTTP/1.0\r\n\r\n")
+        .await
+        .unwrap();
+    let mut wire = read_until(&mut raw, "event: snapshot").await;
+    wait_for_subscribers(&app, 1).await;
+    let stopping = tokio::spawn(app.stop());
+    let mut rest = String::new();
+    tokio::time::timeout(WAIT, raw.read_to_string(&mut rest))
+        .await
+        .expect("the server closes the stream")
+        .unwrap();
+    wire.push_str(&rest);
+    stopping.await.unwrap().unwrap();
+    let (head, body) = wire.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.0 200"), "{head}");
+    assert!(!head.contains("chunked"), "{head}");
+    assert!(body.starts_with("retry: "), "{body}");
+    assert!(
+        body.trim_end()
+            .ends_with(r#"data: {"reason":"server shutting down"}"#),
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -7,9 +7,10 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Version, header};
 use axum::response::Response;
 use bytes::Bytes;
 use jiff::Timestamp;
@@ -24,6 +25,7 @@ use wattline_actors::writer::LatestSnapshot;
 
 use crate::error::ApiError;
 use crate::http::extract::AppQuery;
+use crate::http::handoff::{Handoff, SseBody};
 use crate::http::listener::ClientAddr;
 use crate::http::params::bounded;
 use crate::http::sse::{Guard, Origin, Subscriber};
@@ -66,6 +68,8 @@ pub struct StreamQuery {
 pub async fn stream_prices(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<ClientAddr>,
+    version: Version,
+    handoff: Option<Extension<Handoff>>,
     headers: HeaderMap,
     AppQuery(q): AppQuery<StreamQuery>,
 ) -> Result<Response, ApiError> {
@@ -126,7 +130,9 @@ pub async fn stream_prices(
         },
     );
     subscriber.begin(outcome, &replay, last_id);
-    let body = Body::new(subscriber);
+    // hyper frames an HTTP/1.1 body of unknown length in chunks; HTTP/1.0 by closing.
+    let chunked = version >= Version::HTTP_11;
+    let body = Body::new(SseBody::new(subscriber, handoff.map(|h| h.0), chunked));
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(
