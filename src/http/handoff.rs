@@ -10,11 +10,11 @@
 //! The hand-over: the connection task puts a [`Handoff`] in each request's extensions. A stream
 //! body ([`SseBody`]) polled by hyper for the first time (the head is queued just before) sends
 //! its stream through it and stays pending. The connection task takes the socket only after hyper
-//! has written everything it queued, which [`FlushSignal`] reports: hyper flushes its I/O only
-//! once its own buffer is empty.
+//! has written everything it queued, which the connection's I/O reports
+//! ([`WriteWatchdog::report_flushes`](super::listener::WriteWatchdog::report_flushes)): hyper
+//! flushes its I/O only once its own buffer is empty.
 
 use std::convert::Infallible;
-use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -69,7 +69,7 @@ pub struct HandoffPoint<T = Takeover> {
 }
 
 impl<T> HandoffPoint<T> {
-    /// A hand-over point, its request side, and the flag [`FlushSignal`] sets.
+    /// A hand-over point, its request side, and the flag the connection's I/O sets on a flush.
     pub fn new() -> (Handoff<T>, HandoffPoint<T>, Arc<AtomicBool>) {
         let (sender, receiver) = mpsc::unbounded_channel();
         let flushed = Arc::new(AtomicBool::new(false));
@@ -95,66 +95,6 @@ impl<T> HandoffPoint<T> {
             return self.waiting.take();
         }
         None
-    }
-}
-
-/// An I/O stream that records each flush hyper asks for (see the module docs).
-pub struct FlushSignal<S> {
-    inner: S,
-    flushed: Arc<AtomicBool>,
-}
-
-impl<S> FlushSignal<S> {
-    pub fn new(inner: S, flushed: Arc<AtomicBool>) -> Self {
-        FlushSignal { inner, flushed }
-    }
-
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for FlushSignal<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for FlushSignal<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let result = Pin::new(&mut self.inner).poll_flush(cx);
-        if let Poll::Ready(Ok(())) = result {
-            self.flushed.store(true, Ordering::Release);
-        }
-        result
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -290,27 +230,28 @@ mod tests {
     use std::time::Duration;
     use tokio::io::AsyncReadExt;
 
-    fn frames(list: &[&'static str]) -> impl Stream<Item = Bytes> + Unpin {
-        tokio_stream::iter(list.iter().map(|f| Bytes::from_static(f.as_bytes())))
+    /// What `write_stream` puts on the wire for `list` until the stream ends, and how it ended.
+    async fn written(list: &[&'static str], chunked: bool) -> (Ended, String) {
+        let (mut client, server) = tokio::io::duplex(4096);
+        let stream = tokio_stream::iter(list.iter().map(|f| Bytes::from_static(f.as_bytes())));
+        let ended = write_stream(server, stream, chunked).await;
+        let mut wire = String::new();
+        client.read_to_string(&mut wire).await.unwrap();
+        (ended, wire)
     }
 
     #[tokio::test]
     async fn a_finished_chunked_stream_is_closed_with_the_last_chunk() {
-        let (mut client, server) = tokio::io::duplex(4096);
-        let chunks = frames(&["9\r\ndata: 1\n\n\r\n", "", "a\r\ndata: 22\n\n\r\n"]);
-        assert_eq!(write_stream(server, chunks, true).await, Ended::Finished);
-        let mut wire = String::new();
-        client.read_to_string(&mut wire).await.unwrap();
+        let chunks = ["9\r\ndata: 1\n\n\r\n", "", "a\r\ndata: 22\n\n\r\n"];
+        let (ended, wire) = written(&chunks, true).await;
+        assert_eq!(ended, Ended::Finished);
         assert_eq!(wire, "9\r\ndata: 1\n\n\r\na\r\ndata: 22\n\n\r\n0\r\n\r\n");
     }
 
     #[tokio::test]
     async fn an_http_1_0_stream_is_written_as_is_and_ends_by_closing() {
-        let (mut client, server) = tokio::io::duplex(4096);
-        let ended = write_stream(server, frames(&["data: 1\n\n", "data: 2\n\n"]), false).await;
+        let (ended, wire) = written(&["data: 1\n\n", "data: 2\n\n"], false).await;
         assert_eq!(ended, Ended::Finished);
-        let mut wire = String::new();
-        client.read_to_string(&mut wire).await.unwrap();
         assert_eq!(wire, "data: 1\n\ndata: 2\n\n");
     }
 

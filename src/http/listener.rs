@@ -2,12 +2,15 @@
 //! and wraps each connection so that a socket which accepts no bytes for the write timeout is
 //! closed. Without that, a client that never reads would hold its connection (and its kernel
 //! buffers) forever, because hyper waits on the socket and never asks the body for more. The
-//! same wrapper gives hyper's own error heads the JSON envelope.
+//! same wrapper gives hyper's own error heads the JSON envelope and reports hyper's flushes to
+//! the SSE hand-over.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -78,6 +81,8 @@ pub struct WriteWatchdog<S> {
     stalled: Option<Pin<Box<Sleep>>>,
     /// A replacement response being written, and how far.
     replacing: Option<(Vec<u8>, usize)>,
+    /// Set on each completed flush, when asked to ([`Self::report_flushes`]).
+    flushed: Option<Arc<AtomicBool>>,
 }
 
 impl WriteWatchdog<TcpStream> {
@@ -100,7 +105,15 @@ impl<S> WriteWatchdog<S> {
             timeout,
             stalled: None,
             replacing: None,
+            flushed: None,
         }
+    }
+
+    /// Sets `flag` on each completed flush: hyper flushes only with its own buffer empty, so
+    /// after a flush everything it queued is on the socket (what the SSE hand-over waits for,
+    /// [`super::handoff`]).
+    pub fn report_flushes(&mut self, flag: Arc<AtomicBool>) {
+        self.flushed = Some(flag);
     }
 
     /// On `Pending`, arms (or checks) the stall timer; on progress, disarms it.
@@ -194,7 +207,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteWatchdog<S> {
     /// Not watched: only writes stall (a socket's flush has nothing to wait for), and hyper
     /// flushes on every turn of its loop.
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let result = Pin::new(&mut self.inner).poll_flush(cx);
+        if let (Poll::Ready(Ok(())), Some(flushed)) = (&result, &self.flushed) {
+            flushed.store(true, Ordering::Release);
+        }
+        result
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -242,6 +259,19 @@ mod tests {
         guarded.shutdown().await.unwrap();
         drop(guarded);
         assert_eq!(reader.await.unwrap().unwrap(), 50 * 256);
+    }
+
+    #[tokio::test]
+    async fn completed_flushes_are_reported_when_asked() {
+        let (_client, server) = tokio::io::duplex(64);
+        let mut guarded = WriteWatchdog::new(server, Duration::from_secs(5));
+        guarded.flush().await.unwrap();
+        let flushed = Arc::new(AtomicBool::new(false));
+        guarded.report_flushes(flushed.clone());
+        guarded.write_all(b"head").await.unwrap();
+        assert!(!flushed.load(Ordering::Acquire), "a write is not a flush");
+        guarded.flush().await.unwrap();
+        assert!(flushed.load(Ordering::Acquire));
     }
 
     #[tokio::test]

@@ -24,7 +24,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::sync::{mpsc, watch};
 use tower::ServiceExt;
 
-use super::handoff::{self, FlushSignal, HandoffPoint, Takeover};
+use super::handoff::{self, HandoffPoint, Takeover};
 use super::listener::{ClientAddr, WatchdogListener};
 
 /// Limits of the accept loop.
@@ -234,7 +234,9 @@ pub async fn serve(
                     return;
                 }
             }
-            let io = TokioIo::new(FlushSignal::new(io, flushed));
+            let mut io = io;
+            io.report_flushes(flushed);
+            let io = TokioIo::new(io);
             let mut connection = http.serve_connection(io, TowerToHyperService::new(service));
             let served = {
                 let serving = std::pin::pin!(serving(&mut connection, &mut handing_point));
@@ -249,7 +251,7 @@ pub async fn serve(
                 }
             };
             if let Some(Takeover { stream, chunked }) = handed {
-                let io = connection.into_parts().io.into_inner().into_inner();
+                let io = connection.into_parts().io.into_inner();
                 handoff::write_stream(io, stream, chunked).await;
             }
             let _ = closed.send(slot);

@@ -425,46 +425,14 @@ fn dechunk(mut wire: &str) -> (String, bool) {
     (body, false)
 }
 
-#[tokio::test]
-async fn a_stream_after_a_request_on_the_same_connection_is_chunked_and_properly_ended() {
-    let app = TestApp::spawn().await;
-    let mut raw = tokio::net::TcpStream::connect(app.addr).await.unwrap();
-    raw.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let health = read_until(&mut raw, "}").await;
-    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
-    raw.write_all(b"GET /api/v1/prices/stream?region=uk HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut wire = read_until(&mut raw, "event: snapshot").await;
-    wait_for_subscribers(&app, 1).await;
-    let stopping = tokio::spawn(app.stop());
-    let mut rest = String::new();
-    tokio::time::timeout(WAIT, raw.read_to_string(&mut rest))
-        .await
-        .expect("the server closes the stream")
-        .unwrap();
-    wire.push_str(&rest);
-    stopping.await.unwrap().unwrap();
-    let (head, chunks) = wire.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.contains("transfer-encoding: chunked"), "{head}");
-    let (body, ended) = dechunk(chunks);
-    assert!(ended, "the body ends with the last chunk: {chunks:?}");
-    assert!(body.starts_with("retry: "), "{body}");
-    let snapshot = body.find("event: snapshot").unwrap();
-    let shutdown = body.find("event: shutdown").expect("the final event");
-    assert!(snapshot < shutdown);
-}
-
-#[tokio::test]
-async fn an_http_1_0_stream_is_not_chunked_and_ends_when_the_server_closes() {
-    let app = TestApp::spawn().await;
-    let mut raw = tokio::net::TcpStream::connect(app.addr).await.unwrap();
-    raw.write_all(b"GET /api/v1/prices/stream?region=uk HTTP/1.0\r\n\r\n")
-        .await
-        .unwrap();
+/// Sends `request` (a stream request) on `raw`, stops the server once the stream is under way
+/// and reads until the server closes: the response head and its body as sent.
+async fn stream_until_shutdown(
+    app: TestApp,
+    mut raw: tokio::net::TcpStream,
+    request: &[u8],
+) -> (String, String) {
+    raw.write_all(request).await.unwrap();
     let mut wire = read_until(&mut raw, "event: snapshot").await;
     wait_for_subscribers(&app, 1).await;
     let stopping = tokio::spawn(app.stop());
@@ -476,6 +444,36 @@ async fn an_http_1_0_stream_is_not_chunked_and_ends_when_the_server_closes() {
     wire.push_str(&rest);
     stopping.await.unwrap().unwrap();
     let (head, body) = wire.split_once("\r\n\r\n").unwrap();
+    (head.to_owned(), body.to_owned())
+}
+
+#[tokio::test]
+async fn a_stream_after_a_request_on_the_same_connection_is_chunked_and_properly_ended() {
+    let app = TestApp::spawn().await;
+    let mut raw = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    raw.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let health = read_until(&mut raw, "}").await;
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let request = b"GET /api/v1/prices/stream?region=uk HTTP/1.1\r\nHost: x\r\n\r\n";
+    let (head, chunks) = stream_until_shutdown(app, raw, request).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    let (body, ended) = dechunk(&chunks);
+    assert!(ended, "the body ends with the last chunk: {chunks:?}");
+    assert!(body.starts_with("retry: "), "{body}");
+    let snapshot = body.find("event: snapshot").unwrap();
+    let shutdown = body.find("event: shutdown").expect("the final event");
+    assert!(snapshot < shutdown);
+}
+
+#[tokio::test]
+async fn an_http_1_0_stream_is_not_chunked_and_ends_when_the_server_closes() {
+    let app = TestApp::spawn().await;
+    let raw = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let request = b"GET /api/v1/prices/stream?region=uk HTTP/1.0\r\n\r\n";
+    let (head, body) = stream_until_shutdown(app, raw, request).await;
     assert!(head.starts_with("HTTP/1.0 200"), "{head}");
     assert!(!head.contains("chunked"), "{head}");
     assert!(body.starts_with("retry: "), "{body}");
