@@ -1,7 +1,7 @@
 //! The accept loop: admits connections under a node-wide and a per-address cap, serves each with
 //! hyper's HTTP/1 connection (header read timeout on the engine's timer), writes SSE streams
-//! itself once hyper has sent their head ([`handoff`]) and shuts down gracefully. axum's `serve` has no timeouts and no connection caps, so it is replaced here;
-//! the router is the same.
+//! itself once hyper has sent their head ([`handoff`]) and shuts down gracefully. axum's `serve`
+//! has no timeouts and no connection caps, so it is replaced here; the router is the same.
 //!
 //! The counts belong to the accept loop alone: connection tasks report their end through a
 //! channel the loop drains before each admission, so nothing is shared behind a lock.
