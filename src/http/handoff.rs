@@ -28,17 +28,8 @@ use tokio::sync::mpsc;
 
 use super::sse::{Subscriber, Wire};
 
-/// A stream handed to the connection task, and how its body is framed on the wire.
-pub struct Takeover {
-    /// Yields the bytes to write, already framed for the wire.
-    pub stream: Subscriber,
-    /// HTTP/1.1: chunked (hyper wrote `transfer-encoding: chunked`), ends with the last chunk;
-    /// HTTP/1.0: ends by closing the connection.
-    pub chunked: bool,
-}
-
 /// The request side of a connection's hand-over point (a request extension).
-pub struct Handoff<T = Takeover> {
+pub struct Handoff<T = Subscriber> {
     streams: mpsc::UnboundedSender<T>,
     flushed: Arc<AtomicBool>,
 }
@@ -62,7 +53,7 @@ impl<T> Handoff<T> {
 }
 
 /// The connection task's side: yields a handed stream once hyper has flushed.
-pub struct HandoffPoint<T = Takeover> {
+pub struct HandoffPoint<T = Subscriber> {
     streams: mpsc::UnboundedReceiver<T>,
     flushed: Arc<AtomicBool>,
     waiting: Option<T>,
@@ -103,13 +94,18 @@ impl<T> HandoffPoint<T> {
 /// accept loop, as in tests, or a connection task that is gone).
 pub enum SseBody {
     Direct(Subscriber),
-    Handing(Option<(Takeover, Handoff)>),
+    Handing(Option<(Subscriber, Handoff)>),
 }
 
 impl SseBody {
-    pub fn new(stream: Subscriber, handoff: Option<Handoff>, chunked: bool) -> Self {
+    /// `wire`: how the connection task writes the stream if it takes it (hyper frames it
+    /// otherwise).
+    pub fn new(mut stream: Subscriber, handoff: Option<Handoff>, wire: Wire) -> Self {
         match handoff {
-            Some(handoff) => SseBody::Handing(Some((Takeover { stream, chunked }, handoff))),
+            Some(handoff) => {
+                stream.set_wire(wire);
+                SseBody::Handing(Some((stream, handoff)))
+            }
             None => SseBody::Direct(stream),
         }
     }
@@ -125,21 +121,15 @@ impl http_body::Body for SseBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
         if let SseBody::Handing(handing) = this {
-            let Some((mut takeover, handoff)) = handing.take() else {
+            let Some((stream, handoff)) = handing.take() else {
                 // Handed over: the connection task takes the socket before polling again.
                 return Poll::Pending;
             };
-            let wire = if takeover.chunked {
-                Wire::Chunks
-            } else {
-                Wire::Frames
-            };
-            takeover.stream.set_wire(wire);
-            match handoff.send(takeover) {
+            match handoff.send(stream) {
                 Ok(()) => return Poll::Pending,
-                Err(mut takeover) => {
-                    takeover.stream.set_wire(Wire::Frames);
-                    *this = SseBody::Direct(takeover.stream);
+                Err(mut stream) => {
+                    stream.set_wire(Wire::Frames);
+                    *this = SseBody::Direct(stream);
                 }
             }
         }
@@ -170,10 +160,10 @@ enum Next {
     ClientGone,
 }
 
-/// Writes `stream` (bytes framed for the wire: `chunked` ones are HTTP/1.1 chunks) to `io`
-/// until the stream ends or the client leaves. Bytes the client sends are read and dropped (a
+/// Writes `stream` (bytes framed for `wire`) to `io` until the stream ends (HTTP/1.1 chunks:
+/// with the last chunk; frames of an HTTP/1.0 response: by closing) or the client leaves. Bytes the client sends are read and dropped (a
 /// stream answers one request); reading is how its leaving is seen.
-pub async fn write_stream<S, T>(mut io: S, mut stream: T, chunked: bool) -> Ended
+pub async fn write_stream<S, T>(mut io: S, mut stream: T, wire: Wire) -> Ended
 where
     S: AsyncRead + AsyncWrite + Unpin,
     T: Stream<Item = Bytes> + Unpin,
@@ -192,9 +182,9 @@ where
         let written = match next {
             Next::Chunk(chunk) => io.write_all(&chunk).await,
             Next::End => {
-                let closed = match chunked {
-                    true => io.write_all(b"0\r\n\r\n").await,
-                    false => Ok(()),
+                let closed = match wire {
+                    Wire::Chunks => io.write_all(b"0\r\n\r\n").await,
+                    Wire::Frames => Ok(()),
                 };
                 return match closed.and(io.shutdown().await) {
                     Ok(()) => Ended::Finished,
@@ -230,10 +220,10 @@ mod tests {
     use tokio::io::AsyncReadExt;
 
     /// What `write_stream` puts on the wire for `list` until the stream ends, and how it ended.
-    async fn written(list: &[&'static str], chunked: bool) -> (Ended, String) {
+    async fn written(list: &[&'static str], wire: Wire) -> (Ended, String) {
         let (mut client, server) = tokio::io::duplex(4096);
         let stream = tokio_stream::iter(list.iter().map(|f| Bytes::from_static(f.as_bytes())));
-        let ended = write_stream(server, stream, chunked).await;
+        let ended = write_stream(server, stream, wire).await;
         let mut wire = String::new();
         client.read_to_string(&mut wire).await.unwrap();
         (ended, wire)
@@ -242,14 +232,14 @@ mod tests {
     #[tokio::test]
     async fn a_finished_chunked_stream_is_closed_with_the_last_chunk() {
         let chunks = ["9\r\ndata: 1\n\n\r\n", "", "a\r\ndata: 22\n\n\r\n"];
-        let (ended, wire) = written(&chunks, true).await;
+        let (ended, wire) = written(&chunks, Wire::Chunks).await;
         assert_eq!(ended, Ended::Finished);
         assert_eq!(wire, "9\r\ndata: 1\n\n\r\na\r\ndata: 22\n\n\r\n0\r\n\r\n");
     }
 
     #[tokio::test]
     async fn an_http_1_0_stream_is_written_as_is_and_ends_by_closing() {
-        let (ended, wire) = written(&["data: 1\n\n", "data: 2\n\n"], false).await;
+        let (ended, wire) = written(&["data: 1\n\n", "data: 2\n\n"], Wire::Frames).await;
         assert_eq!(ended, Ended::Finished);
         assert_eq!(wire, "data: 1\n\ndata: 2\n\n");
     }
@@ -261,7 +251,7 @@ mod tests {
         let writer = tokio::spawn(write_stream(
             server,
             tokio_stream::wrappers::UnboundedReceiverStream::new(frames_rx),
-            false,
+            Wire::Frames,
         ));
         frames_tx.send(Bytes::from_static(b"data: 1\n\n")).unwrap();
         let mut first = [0u8; 9];

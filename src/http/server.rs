@@ -24,8 +24,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio::sync::{mpsc, watch};
 use tower::ServiceExt;
 
-use super::handoff::{self, HandoffPoint, Takeover};
+use super::handoff::{self, HandoffPoint};
 use super::listener::{ClientAddr, WatchdogListener};
+use super::sse::Subscriber;
 
 /// Limits of the accept loop.
 #[derive(Debug, Clone, Copy)]
@@ -250,9 +251,10 @@ pub async fn serve(
                     serving(&mut connection, &mut handing_point).await
                 }
             };
-            if let Some(Takeover { stream, chunked }) = handed {
+            if let Some(stream) = handed {
                 let io = connection.into_parts().io.into_inner();
-                handoff::write_stream(io, stream, chunked).await;
+                let wire = stream.wire();
+                handoff::write_stream(io, stream, wire).await;
             }
             let _ = closed.send(slot);
             drop(done);
@@ -270,7 +272,7 @@ pub async fn serve(
 fn serving<'a, C: Future + Unpin>(
     connection: &'a mut C,
     point: &'a mut HandoffPoint,
-) -> impl Future<Output = Option<Takeover>> + 'a {
+) -> impl Future<Output = Option<Subscriber>> + 'a {
     std::future::poll_fn(move |cx| match Pin::new(&mut *connection).poll(cx) {
         Poll::Ready(_) => Poll::Ready(None),
         Poll::Pending => point

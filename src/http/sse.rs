@@ -172,6 +172,10 @@ impl Subscriber {
         self.wire = wire;
     }
 
+    pub fn wire(&self) -> Wire {
+        self.wire
+    }
+
     /// Queues what a (re)started subscription begins with: the missed events, or a snapshot
     /// (after a `reset` when the missed events are gone).
     pub fn begin(&mut self, outcome: ResumeOutcome, replay: &[Arc<StreamEvent>], last_id: u64) {
@@ -259,10 +263,17 @@ impl Subscriber {
         }
     }
 
+    /// The held-back frames, together, with their timer stopped.
+    fn take_pending(&mut self) -> Vec<u8> {
+        self.flush = None;
+        let frames = self.pending.concat();
+        self.pending.clear();
+        frames
+    }
+
     /// Writes every held-back frame as one chunk and starts the next throttle period.
     fn release(&mut self) -> Bytes {
-        let frames: Vec<u8> = self.pending.drain(..).flat_map(|f| f.to_vec()).collect();
-        self.flush = None;
+        let frames = self.take_pending();
         self.next_send = Instant::now() + self.throttle.unwrap_or_default();
         self.wire.encode(Bytes::from(frames))
     }
@@ -270,8 +281,7 @@ impl Subscriber {
     /// The last chunk (with any held-back frames before `last`): after it the stream ends.
     fn finish(&mut self, last: Bytes) -> Bytes {
         self.phase = Phase::Done;
-        self.flush = None;
-        let mut frames: Vec<u8> = self.pending.drain(..).flat_map(|f| f.to_vec()).collect();
+        let mut frames = self.take_pending();
         frames.extend_from_slice(&last);
         self.wire.encode(Bytes::from(frames))
     }

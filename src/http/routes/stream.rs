@@ -28,7 +28,7 @@ use crate::http::extract::AppQuery;
 use crate::http::handoff::{Handoff, SseBody};
 use crate::http::listener::ClientAddr;
 use crate::http::params::bounded;
-use crate::http::sse::{Guard, Origin, Subscriber};
+use crate::http::sse::{Guard, Origin, Subscriber, Wire};
 use crate::http::state::AppState;
 
 /// Metric: frames of `price` events written to subscribers.
@@ -131,8 +131,11 @@ pub async fn stream_prices(
     );
     subscriber.begin(outcome, &replay, last_id);
     // hyper frames an HTTP/1.1 body of unknown length in chunks; HTTP/1.0 by closing.
-    let chunked = version >= Version::HTTP_11;
-    let body = Body::new(SseBody::new(subscriber, handoff.map(|h| h.0), chunked));
+    let wire = match version {
+        Version::HTTP_09 | Version::HTTP_10 => Wire::Frames,
+        _ => Wire::Chunks,
+    };
+    let body = Body::new(SseBody::new(subscriber, handoff.map(|h| h.0), wire));
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(
